@@ -1,0 +1,36 @@
+# Two commands on a fresh machine:  `make book`  (build the book, offline phantom profile)
+#                                   `make test`  (run the test suite)
+# Both create or reuse the virtual environment $(VENV) and install what they need.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.chexp-installed
+
+# Real radiographs: use ../shared/data as the download cache when it exists (nothing is
+# downloaded then); otherwise chexp downloads into its own cache when a profile needs them.
+SHARED_DATA := $(abspath ../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)/covid-chestxray-dataset),)
+export CHEXP_DATA_DIR ?= $(SHARED_DATA)
+export CHEXP_SHARED_DATA ?= $(SHARED_DATA)
+endif
+
+.PHONY: book test install clean
+.DEFAULT_GOAL := book
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/chexp reproduce --profile phantom
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf _build outputs

@@ -1,0 +1,361 @@
+"""Build the Jupyter Book from papermill-executed notebooks, fully offline.
+
+Layout of a run folder ``<run>`` (``chexp reproduce --output-dir <run>``)::
+
+    <run>/notebooks/<stem>.ipynb   executed notebooks (papermill)
+    <run>/failed/<stem>.ipynb      notebooks whose execution failed, with the traceback
+    <run>/outputs/<stem>/          files a notebook saves (its ``output_dir`` parameter)
+    <run>/.book-src/               staged book source: _config.yml, _toc.yml, book/,
+                                   notebooks/ (the executed copies), widget JavaScript
+    <run>/.book-build/             Sphinx doctrees and the HTML being built
+    <run>/html/                    the finished book (replaced only when a build ends)
+
+The ipywidgets JavaScript (npm ``@jupyter-widgets/html-manager``, ``dist/embed.js`` and
+the icon fonts beside it) is fetched with ``npm pack`` into a cache folder, checked
+against the sha256 recorded in :data:`WIDGET_JS`, and unpacked into the staged
+``book/assets/ipywidgets/``; ``_config.yml`` points myst-nb's ``nb_ipywidgets_js`` at it.
+
+Command line: ``python -m chexp.book fetch-js [--dest DIR]`` and
+``python -m chexp.book build --run-dir DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from chexp.errors import ChecksumError, DataUnavailableError
+
+__all__ = [
+    "REPO_ROOT",
+    "NpmAsset",
+    "WIDGET_JS",
+    "npm_cache_dir",
+    "fetch_npm_tarball",
+    "install_widget_js",
+    "toc_notebooks",
+    "stage_book",
+    "build_book",
+    "BuildResult",
+    "main",
+]
+
+#: Repository root: the folder holding ``_config.yml``, ``_toc.yml``, ``book/`` and ``notebooks/``.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+#: Book source files copied into the staged tree (relative to the repository root).
+BOOK_FILES = ("_config.yml", "_toc.yml")
+BOOK_DIRS = ("book",)
+
+#: Where, inside the staged tree, the widget JavaScript goes (an ``html_static_path``
+#: entry of ``_config.yml`` is ``book/assets``; the file is served as
+#: ``_static/ipywidgets/embed.js``).
+WIDGET_JS_SUBDIR = Path("book") / "assets" / "ipywidgets"
+
+
+@dataclass(frozen=True)
+class NpmAsset:
+    """A pinned npm package whose tarball is verified by sha256 before use.
+
+    Attributes:
+        package: npm package name.
+        version: exact version.
+        sha256: hex sha256 of the tarball that ``npm pack`` returns (registry tarballs
+            are immutable, so this pins the bytes).
+        keep_suffixes: file name endings kept from ``package/dist/``.
+    """
+
+    package: str
+    version: str
+    sha256: str
+    keep_suffixes: tuple[str, ...]
+
+    @property
+    def spec(self) -> str:
+        return f"{self.package}@{self.version}"
+
+    @property
+    def tarball_name(self) -> str:
+        # npm pack names a scoped package "@scope/name" as "scope-name-<version>.tgz".
+        return f"{self.package.lstrip('@').replace('/', '-')}-{self.version}.tgz"
+
+
+#: The widget manager for ipywidgets 8 (html-manager 1.0.x): ``embed.js`` needs no
+#: require.js and loads its Font Awesome 4 fonts from its own folder.
+WIDGET_JS = NpmAsset(
+    package="@jupyter-widgets/html-manager",
+    version="1.0.15",
+    sha256="2b9d65cb7913e1c7d671757a10008b32c9c2448d4429513371e55c07d6107638",
+    keep_suffixes=(
+        "embed.js",
+        "embed.js.LICENSE.txt",
+        ".woff2",
+        ".woff",
+        ".ttf",
+        ".eot",
+        ".svg",
+    ),
+)
+
+
+def npm_cache_dir() -> Path:
+    """Cache folder for npm tarballs: ``$CHEXP_NPM_CACHE`` or ``~/.cache/chexp/npm``."""
+    env = os.environ.get("CHEXP_NPM_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "chexp" / "npm"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_npm_tarball(asset: NpmAsset, cache: Path | None = None) -> Path:
+    """Return the verified tarball of ``asset``, running ``npm pack`` if it is not cached.
+
+    Raises:
+        DataUnavailableError: npm is not installed or ``npm pack`` failed (offline, no
+            registry).
+        ChecksumError: the tarball's sha256 differs from ``asset.sha256`` (the cached
+            file is left in place for inspection but not used).
+    """
+    cache = npm_cache_dir() if cache is None else Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / asset.tarball_name
+    if not target.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise DataUnavailableError(
+                f"npm is needed once to fetch {asset.spec} (the book's widget JavaScript) "
+                f"into {cache}; install Node.js/npm (Debian: apt-get install -y npm) "
+                "or copy the tarball there"
+            )
+        with tempfile.TemporaryDirectory(dir=cache, prefix=".npm-pack-") as tmp:
+            proc = subprocess.run(
+                [npm, "pack", asset.spec, "--pack-destination", tmp, "--silent"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            packed = Path(tmp) / asset.tarball_name
+            if proc.returncode != 0 or not packed.is_file():
+                raise DataUnavailableError(
+                    f"`npm pack {asset.spec}` failed (exit {proc.returncode}): "
+                    f"{(proc.stderr or proc.stdout).strip()[-800:]}"
+                )
+            os.replace(packed, target)
+    actual = _sha256(target)
+    if actual != asset.sha256:
+        raise ChecksumError(
+            f"{target} has sha256 {actual}, expected {asset.sha256} for {asset.spec}; "
+            "delete the file to fetch it again"
+        )
+    return target
+
+
+def install_widget_js(dest: Path, asset: NpmAsset = WIDGET_JS, cache: Path | None = None) -> list[Path]:
+    """Unpack ``embed.js`` and its fonts from the verified tarball into ``dest``.
+
+    Returns:
+        The files written, sorted.
+    """
+    tarball = fetch_npm_tarball(asset, cache)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with tarfile.open(tarball, "r:gz") as archive:
+        for member in archive.getmembers():
+            name = member.name
+            if not member.isfile() or not name.startswith("package/dist/") or "/" in name[len("package/dist/"):]:
+                continue
+            base = name[len("package/dist/"):]
+            if not base.endswith(asset.keep_suffixes) or base.endswith(".map"):
+                continue
+            source = archive.extractfile(member)
+            assert source is not None  # a regular file member
+            out = dest / base
+            out.write_bytes(source.read())
+            written.append(out)
+    if not (dest / "embed.js").is_file():
+        raise DataUnavailableError(f"{tarball} has no package/dist/embed.js")
+    return sorted(written)
+
+
+def toc_notebooks(toc_path: Path) -> list[str]:
+    """Stems of the ``notebooks/<stem>`` entries of a Jupyter Book ``_toc.yml``, in order."""
+    import yaml
+
+    data = yaml.safe_load(Path(toc_path).read_text(encoding="utf-8"))
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("file", "root") and isinstance(value, str):
+                    parts = Path(value).with_suffix("").parts
+                    if len(parts) == 2 and parts[0] == "notebooks":
+                        found.append(parts[1])
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(data)
+    return found
+
+
+def stage_book(run_dir: Path, source_root: Path = REPO_ROOT, cache: Path | None = None) -> Path:
+    """Assemble the book source under ``<run_dir>/.book-src`` and return that folder.
+
+    Copies ``_config.yml``, ``_toc.yml`` and ``book/`` from ``source_root``, the
+    executed notebooks named in the toc from ``<run_dir>/notebooks/`` (or, for a
+    notebook whose execution failed, ``<run_dir>/failed/``, so that the page shows the
+    error), and installs the widget JavaScript.
+
+    Raises:
+        DataUnavailableError: a toc notebook was never executed into ``run_dir``.
+    """
+    run_dir = Path(run_dir)
+    source_root = Path(source_root)
+    stage = run_dir / ".book-src"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    for name in BOOK_FILES:
+        shutil.copy2(source_root / name, stage / name)
+    for name in BOOK_DIRS:
+        shutil.copytree(source_root / name, stage / name, ignore=shutil.ignore_patterns("ipywidgets", "__pycache__"))
+    missing: list[str] = []
+    (stage / "notebooks").mkdir()
+    for stem in toc_notebooks(source_root / "_toc.yml"):
+        for folder in ("notebooks", "failed"):
+            candidate = run_dir / folder / f"{stem}.ipynb"
+            if candidate.is_file():
+                shutil.copy2(candidate, stage / "notebooks" / candidate.name)
+                break
+        else:
+            missing.append(stem)
+    if missing:
+        raise DataUnavailableError(
+            f"the book lists notebooks never executed into {run_dir / 'notebooks'}: "
+            f"{', '.join(missing)}; run `chexp reproduce --output-dir {run_dir}` "
+            "(without --only) first"
+        )
+    install_widget_js(stage / WIDGET_JS_SUBDIR, cache=cache)
+    return stage
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Outcome of :func:`build_book`.
+
+    Attributes:
+        returncode: exit status of ``jupyter-book build`` (0 = no warnings, no errors).
+        html_dir: ``<run_dir>/html`` (only replaced when the build succeeded).
+        log: combined stdout and stderr of the build.
+        seconds: wall time of the build.
+    """
+
+    returncode: int
+    html_dir: Path
+    log: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def _swap_into_place(new: Path, final: Path) -> None:
+    """Replace folder ``final`` by ``new`` with renames (``final`` is never half-written)."""
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(new, final)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_book(
+    run_dir: Path,
+    source_root: Path = REPO_ROOT,
+    *,
+    warnings_as_errors: bool = True,
+    cache: Path | None = None,
+    quiet: bool = True,
+) -> BuildResult:
+    """Stage and build the book of ``run_dir``; the HTML goes to ``<run_dir>/html``.
+
+    Runs ``jupyter-book build <stage> --path-output <run_dir>/.book-build --all
+    -W -n --keep-going`` (without ``-W -n`` when ``warnings_as_errors`` is false) in a
+    subprocess of the current interpreter.
+    """
+    run_dir = Path(run_dir).resolve()
+    stage = stage_book(run_dir, source_root, cache=cache)
+    build_root = run_dir / ".book-build"
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+        "build",
+        str(stage),
+        "--path-output",
+        str(build_root),
+        "--all",
+        "--keep-going",
+    ]
+    if warnings_as_errors:
+        command += ["-W", "-n"]
+    if quiet:
+        command += ["-q"]
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, check=False, cwd=run_dir)
+    seconds = time.perf_counter() - start
+    log = proc.stdout + proc.stderr
+    html_dir = run_dir / "html"
+    built = build_root / "_build" / "html"
+    if proc.returncode == 0 and (built / "index.html").is_file():
+        _swap_into_place(built, html_dir)
+    elif proc.returncode == 0:
+        return BuildResult(1, html_dir, log + f"\nno index.html in {built}", seconds)
+    return BuildResult(proc.returncode, html_dir, log, seconds)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m chexp.book {fetch-js,build}``."""
+    parser = argparse.ArgumentParser(prog="python -m chexp.book", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    fetch = sub.add_parser("fetch-js", help="fetch and verify the ipywidgets JavaScript (npm)")
+    fetch.add_argument("--dest", type=Path, default=None, help="also unpack embed.js and fonts here")
+    build = sub.add_parser("build", help="build <run-dir>/html from <run-dir>/notebooks")
+    build.add_argument("--run-dir", type=Path, default=Path("_build"))
+    build.add_argument("--allow-warnings", action="store_true", help="do not treat warnings as errors")
+    args = parser.parse_args(argv)
+    if args.command == "fetch-js":
+        tarball = fetch_npm_tarball(WIDGET_JS)
+        print(f"{tarball} (sha256 ok)")
+        if args.dest is not None:
+            for path in install_widget_js(args.dest):
+                print(path)
+        return 0
+    result = build_book(args.run_dir, warnings_as_errors=not args.allow_warnings, quiet=False)
+    print(result.log)
+    print(f"book build {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s -> {result.html_dir}")
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

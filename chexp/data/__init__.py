@@ -1,0 +1,1 @@
+"""Data access: remote files with checksums (:mod:`.remote`) and image reading (:mod:`.images`)."""

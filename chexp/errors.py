@@ -1,0 +1,94 @@
+"""Exceptions raised by chexp.
+
+Every error a user can trigger with bad input derives from :class:`ChexpError`, so a
+caller can catch them all at once. Each also derives from the built-in exception a
+Python programmer would expect (``ValueError``, ``KeyError``, ``FileNotFoundError``),
+so existing ``except`` clauses keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ChexpError(Exception):
+    """Base class of every chexp error."""
+
+
+class InputRangeError(ChexpError, ValueError):
+    """An image tensor is outside the torchxrayvision range [-1024, 1024] or not finite."""
+
+
+class InputShapeError(ChexpError, ValueError):
+    """An image tensor has the wrong number of dimensions, channels or spatial size."""
+
+
+class UnknownTargetError(ChexpError, KeyError):
+    """A target (pathology, output) name that the model does not predict."""
+
+    def __init__(self, name: object, valid: Iterable[str], what: str = "target") -> None:
+        self.name = name
+        self.valid = [v for v in valid if v]
+        super().__init__(
+            f"Unknown {what} {name!r}. Valid {what}s: {', '.join(self.valid)}"
+        )
+
+    def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
+        return str(self.args[0])
+
+
+class UnknownLayerError(ChexpError, KeyError):
+    """A layer name that does not exist in the model."""
+
+    def __init__(self, name: str, valid: Iterable[str]) -> None:
+        valid = list(valid)
+        shown = ", ".join(valid[:60]) + (" ..." if len(valid) > 60 else "")
+        super().__init__(f"Unknown layer {name!r}. Available layers: {shown}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownNameError(ChexpError, KeyError):
+    """A name (model, dataset, method, option) that is not in a registry."""
+
+    def __init__(self, name: object, valid: Iterable[str], what: str) -> None:
+        super().__init__(f"Unknown {what} {name!r}. Valid: {', '.join(sorted(valid))}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ChecksumError(ChexpError, ValueError):
+    """A file's sha256 differs from the registry: the file is not used."""
+
+
+class CorruptFileError(ChexpError, ValueError):
+    """A file exists but cannot be decoded as what it claims to be."""
+
+
+class WeightsUnavailableError(ChexpError, FileNotFoundError):
+    """Pretrained weights are neither cached nor downloadable (for example offline)."""
+
+
+class DataUnavailableError(ChexpError, FileNotFoundError):
+    """A data file is neither cached nor downloadable, or a user-given folder lacks it."""
+
+
+class NotFittedError(ChexpError, RuntimeError):
+    """An estimator (for example IBA's per-unit statistics) is used before being fitted."""
+
+
+__all__ = [
+    "ChexpError",
+    "InputRangeError",
+    "InputShapeError",
+    "UnknownTargetError",
+    "UnknownLayerError",
+    "UnknownNameError",
+    "ChecksumError",
+    "CorruptFileError",
+    "WeightsUnavailableError",
+    "DataUnavailableError",
+    "NotFittedError",
+]

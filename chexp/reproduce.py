@@ -1,0 +1,444 @@
+"""``chexp reproduce``: run every experiment notebook with papermill, then build the book.
+
+Each notebook of ``notebooks/`` (sorted by name) is executed with the parameters
+``profile``, ``device``, ``output_dir`` (``<run>/outputs/<stem>``) and any ``-p key=value``
+given, into a run folder (``--output-dir``, default ``_build``; layout in
+:mod:`chexp.book`):
+
+- papermill writes to a hidden temporary file beside the destination; only a finished,
+  post-processed notebook is renamed to ``<run>/notebooks/<stem>.ipynb``;
+- a notebook that fails is renamed to ``<run>/failed/<stem>.ipynb`` (with its traceback),
+  any older result of it is removed from ``<run>/notebooks/``, and the run goes on;
+- the ``parameters`` and ``injected-parameters`` cells are tagged ``remove-cell`` so that
+  the book does not show them;
+- the kernel is this very interpreter (``sys.executable``), through a private kernelspec
+  written to a temporary folder on ``JUPYTER_PATH`` for the duration of the run, with
+  the folder holding the ``chexp`` package put on the kernel's ``PYTHONPATH``. Nothing
+  is installed into the user's Jupyter folders. ``kernel_name=`` picks a registered
+  kernel instead.
+
+Several runs with different parameters into different run folders can go on at the
+same time: they share nothing but read-only sources.
+
+Exit status: 0 when every notebook ran and the book (if built) had no warnings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import fnmatch
+import importlib.util
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chexp.book import REPO_ROOT, BuildResult, build_book
+from chexp.errors import UnknownNameError
+
+__all__ = [
+    "PROFILES",
+    "NotebookRun",
+    "ReproduceResult",
+    "parse_param",
+    "find_notebooks",
+    "this_python_kernel",
+    "execute_notebook",
+    "reproduce",
+    "add_subparser",
+    "main",
+]
+
+#: What each profile means to a notebook (the notebook decides what it supports).
+PROFILES: dict[str, str] = {
+    "phantom": "synthetic phantom radiographs and small models trained on them (CPU, minutes)",
+    "cohen": "the offline real data (Cohen COVID-19 collection, BrixIA scores)",
+    "paper": "the papers' full settings: pretrained torchxrayvision models and NIH/RSNA/SIIM data",
+}
+
+#: Parameters that have their own option and may not be given with ``-p``.
+RESERVED_PARAMS = {"profile": "--profile", "device": "--device", "output_dir": "--output-dir"}
+
+REMOVE_TAG = "remove-cell"
+HIDDEN_TAGS = ("parameters", "injected-parameters")
+KERNEL_NAME = "chexp-python"
+
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """One executed notebook.
+
+    Attributes:
+        name: notebook stem (``00_phantom_gallery``).
+        ok: execution finished without an exception.
+        path: the executed notebook (``<run>/notebooks/`` or ``<run>/failed/``), or
+            ``None`` when nothing could be saved.
+        error: one-line reason of a failure (``""`` when ok).
+        seconds: wall time.
+    """
+
+    name: str
+    ok: bool
+    path: Path | None
+    error: str
+    seconds: float
+
+
+@dataclass
+class ReproduceResult:
+    """Outcome of :func:`reproduce`."""
+
+    run_dir: Path
+    runs: list[NotebookRun] = field(default_factory=list)
+    build: BuildResult | None = None
+
+    @property
+    def failed(self) -> list[NotebookRun]:
+        return [run for run in self.runs if not run.ok]
+
+    @property
+    def exit_code(self) -> int:
+        """0 if every notebook ran and the book (when built) built cleanly, else 1."""
+        return 1 if self.failed or (self.build is not None and not self.build.ok) else 0
+
+    def summary(self) -> str:
+        lines = [f"run folder: {self.run_dir}"]
+        for run in self.runs:
+            status = "ok" if run.ok else f"FAILED: {run.error}"
+            lines.append(f"  {run.name:40s} {run.seconds:7.1f} s  {status}")
+        if self.failed:
+            lines.append("failed notebooks: " + ", ".join(run.name for run in self.failed))
+        if self.build is not None:
+            state = "ok" if self.build.ok else f"FAILED (exit {self.build.returncode})"
+            lines.append(f"book build {state} in {self.build.seconds:.1f} s: {self.build.html_dir / 'index.html'}")
+        return "\n".join(lines)
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """Parse ``key=value``; the value is a Python literal when it parses as one, else a string.
+
+    >>> parse_param("n_samples=32")
+    ('n_samples', 32)
+    >>> parse_param("model=densenet121-res224-all")
+    ('model', 'densenet121-res224-all')
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise ValueError(f"parameter {text!r} is not of the form name=value with a Python identifier name")
+    try:
+        value: Any = ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        value = raw
+    return key, value
+
+
+def find_notebooks(notebooks_dir: Path, only: str | Sequence[str] | None = None) -> list[Path]:
+    """The ``*.ipynb`` files of ``notebooks_dir``, sorted; ``only`` keeps names matching it.
+
+    ``only`` is a stem (``00_phantom_gallery``), a file name, or a glob (``0*``), or a
+    list of those.
+
+    Raises:
+        FileNotFoundError: no such folder or no notebook in it.
+        UnknownNameError: ``only`` matches no notebook.
+    """
+    notebooks_dir = Path(notebooks_dir)
+    if not notebooks_dir.is_dir():
+        raise FileNotFoundError(f"notebook folder {notebooks_dir} does not exist")
+    notebooks = sorted(
+        path for path in notebooks_dir.glob("*.ipynb") if not path.name.startswith(".")
+    )
+    if not notebooks:
+        raise FileNotFoundError(f"no .ipynb notebooks in {notebooks_dir}")
+    if only is None:
+        return notebooks
+    patterns = [only] if isinstance(only, str) else list(only)
+    selected = []
+    for path in notebooks:
+        if any(
+            fnmatch.fnmatchcase(path.stem, pattern) or fnmatch.fnmatchcase(path.name, pattern)
+            for pattern in patterns
+        ):
+            selected.append(path)
+    if not selected:
+        raise UnknownNameError(", ".join(patterns), [path.stem for path in notebooks], "notebook")
+    return selected
+
+
+@contextlib.contextmanager
+def this_python_kernel(extra_pythonpath: Sequence[Path] = (REPO_ROOT,)) -> Iterator[str]:
+    """A Jupyter kernelspec for the running interpreter, valid inside the ``with`` block.
+
+    Writes ``kernels/chexp-python/kernel.json`` (argv ``[sys.executable, "-m",
+    "ipykernel_launcher", ...]``, ``PYTHONPATH`` = ``extra_pythonpath`` + the current
+    ``PYTHONPATH``) into a temporary folder and puts that folder first on
+    ``JUPYTER_PATH``; both are undone on exit. Yields the kernel name.
+
+    Raises:
+        ModuleNotFoundError: ipykernel is not installed in this interpreter.
+    """
+    if importlib.util.find_spec("ipykernel") is None:
+        raise ModuleNotFoundError(
+            f"ipykernel is not installed for {sys.executable}; papermill needs it to run "
+            "notebooks (pip install ipykernel)"
+        )
+    pythonpath = [str(Path(path).resolve()) for path in extra_pythonpath]
+    if os.environ.get("PYTHONPATH"):
+        pythonpath.append(os.environ["PYTHONPATH"])
+    with tempfile.TemporaryDirectory(prefix="chexp-kernel-") as tmp:
+        spec_dir = Path(tmp) / "kernels" / KERNEL_NAME
+        spec_dir.mkdir(parents=True)
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": f"chexp ({Path(sys.executable).name})",
+            "language": "python",
+            "env": {"PYTHONPATH": os.pathsep.join(pythonpath)},
+        }
+        (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+        previous = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = tmp + (os.pathsep + previous if previous else "")
+        try:
+            yield KERNEL_NAME
+        finally:
+            if previous is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = previous
+
+
+def _check_kernel(name: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        manager.get_kernel_spec(name)
+    except NoSuchKernel:
+        raise UnknownNameError(name, manager.find_kernel_specs(), "Jupyter kernel") from None
+
+
+def _finalize(path: Path, source_kernelspec: Mapping[str, Any] | None) -> None:
+    """Tag parameter cells ``remove-cell`` and restore the source's kernelspec metadata."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        tags = list(cell.metadata.get("tags", []))
+        if any(tag in tags for tag in HIDDEN_TAGS) and REMOVE_TAG not in tags:
+            tags.append(REMOVE_TAG)
+            cell.metadata["tags"] = tags
+    if source_kernelspec:
+        notebook.metadata["kernelspec"] = dict(source_kernelspec)
+    nbformat.write(notebook, path)
+
+
+def _one_line(error: BaseException) -> str:
+    ename = getattr(error, "ename", type(error).__name__)
+    evalue = str(getattr(error, "evalue", error)).strip().splitlines()
+    return f"{ename}: {evalue[-1] if evalue else ''}"
+
+
+def execute_notebook(
+    source: Path,
+    run_dir: Path,
+    parameters: Mapping[str, Any],
+    kernel_name: str,
+    *,
+    execution_timeout: float | None = None,
+) -> NotebookRun:
+    """Execute one notebook into ``run_dir`` (see the module docstring for where it goes).
+
+    Never raises for a failure inside the notebook: it is reported in the result.
+    """
+    import nbformat
+    import papermill
+
+    source = Path(source)
+    good_dir = run_dir / "notebooks"
+    failed_dir = run_dir / "failed"
+    good_dir.mkdir(parents=True, exist_ok=True)
+    final = good_dir / source.name
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{source.stem}.", suffix=".ipynb.partial", dir=good_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    source_kernelspec = nbformat.read(source, as_version=4).metadata.get("kernelspec")
+    start = time.perf_counter()
+    try:
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(tmp),
+                parameters=dict(parameters),
+                kernel_name=kernel_name,
+                language="python",
+                progress_bar=False,
+                cwd=str(source.parent),
+                execution_timeout=execution_timeout,
+            )
+        except Exception as error:  # noqa: BLE001 - any failure is reported, the run goes on
+            seconds = time.perf_counter() - start
+            saved: Path | None = None
+            if tmp.is_file() and tmp.stat().st_size > 0:
+                with contextlib.suppress(Exception):
+                    _finalize(tmp, source_kernelspec)
+                    failed_dir.mkdir(parents=True, exist_ok=True)
+                    saved = failed_dir / source.name
+                    os.replace(tmp, saved)
+            # An older success must not stand in for this failure in the book.
+            final.unlink(missing_ok=True)
+            return NotebookRun(source.stem, False, saved, _one_line(error), seconds)
+        _finalize(tmp, source_kernelspec)
+        os.replace(tmp, final)
+        (failed_dir / source.name).unlink(missing_ok=True)
+        return NotebookRun(source.stem, True, final, "", time.perf_counter() - start)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_profile(profile: str) -> None:
+    if profile not in PROFILES:
+        raise UnknownNameError(profile, PROFILES, "profile")
+
+
+def _check_device(device: str) -> None:
+    if not _DEVICE.match(device):
+        raise ValueError(f"device {device!r} is not one of cpu, cuda, cuda:N, mps")
+
+
+def reproduce(
+    profile: str = "phantom",
+    only: str | Sequence[str] | None = None,
+    device: str = "cpu",
+    params: Mapping[str, Any] | None = None,
+    output_dir: str | os.PathLike[str] = "_build",
+    build: bool = True,
+    kernel_name: str | None = None,
+    *,
+    notebooks_dir: str | os.PathLike[str] | None = None,
+    source_root: str | os.PathLike[str] = REPO_ROOT,
+    execution_timeout: float | None = None,
+    progress: bool = True,
+) -> ReproduceResult:
+    """Run the notebooks with papermill, then build the book (see the module docstring).
+
+    Args:
+        profile: ``"phantom"``, ``"cohen"`` or ``"paper"`` (:data:`PROFILES`).
+        only: run only notebooks whose stem or file name matches (glob allowed).
+        device: torch device given to the notebooks (``cpu``, ``cuda``, ``cuda:N``, ``mps``).
+        params: more parameters for every notebook (for example ``{"n_samples": 64}``).
+            ``profile``, ``device`` and ``output_dir`` have their own arguments.
+        output_dir: the run folder.
+        build: build the book into ``<output_dir>/html`` after running (warnings are
+            errors).
+        kernel_name: a registered Jupyter kernel to use instead of this interpreter.
+        notebooks_dir: folder of notebooks (default ``<source_root>/notebooks``).
+        source_root: folder holding ``_config.yml``, ``_toc.yml`` and ``book/``.
+        execution_timeout: seconds allowed per cell (``None``: no limit).
+        progress: show a tqdm progress bar over notebooks.
+
+    Returns:
+        A :class:`ReproduceResult`; ``result.exit_code`` is the CLI's exit status.
+    """
+    from tqdm.auto import tqdm
+
+    _check_profile(profile)
+    _check_device(device)
+    params = dict(params or {})
+    for key, value in params.items():
+        if key in RESERVED_PARAMS:
+            raise ValueError(f"give {key!r} with {RESERVED_PARAMS[key]}, not as a -p parameter")
+        if not str(key).isidentifier():
+            raise ValueError(f"parameter name {key!r} is not a Python identifier")
+    source_root = Path(source_root)
+    notebooks = find_notebooks(Path(notebooks_dir) if notebooks_dir else source_root / "notebooks", only)
+    if kernel_name is not None:
+        _check_kernel(kernel_name)
+    run_dir = Path(output_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result = ReproduceResult(run_dir)
+
+    kernel_context = (
+        contextlib.nullcontext(kernel_name) if kernel_name is not None else this_python_kernel((source_root,))
+    )
+    with kernel_context as kernel:
+        bar = tqdm(notebooks, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
+        for source in bar:
+            bar.set_postfix_str(source.stem)
+            parameters = {
+                **params,
+                "profile": profile,
+                "device": device,
+                "output_dir": str(run_dir / "outputs" / source.stem),
+            }
+            run = execute_notebook(source, run_dir, parameters, kernel, execution_timeout=execution_timeout)
+            result.runs.append(run)
+            if not run.ok:
+                bar.write(f"{source.name} failed: {run.error}")
+        bar.close()
+    if build:
+        result.build = build_book(run_dir, source_root)
+    return result
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="phantom", choices=sorted(PROFILES), help="data/model profile")
+    parser.add_argument("--only", action="append", default=None, metavar="NAME",
+                        help="run only this notebook (stem, file name or glob); repeatable")
+    parser.add_argument("--device", default="cpu", help="torch device for the notebooks (cpu, cuda, cuda:N, mps)")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", type=parse_param,
+                        help="extra notebook parameter; VALUE is a Python literal or else a string; repeatable")
+    parser.add_argument("--output-dir", default="_build", type=Path, help="run folder (default: _build)")
+    parser.add_argument("--no-build", dest="build", action="store_false", help="do not build the book")
+    parser.add_argument("--kernel", default=None, help="use this registered Jupyter kernel instead of this Python")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (default: none)")
+    parser.set_defaults(func=_run_from_args)
+
+
+def _run_from_args(args: argparse.Namespace) -> int:
+    result = reproduce(
+        profile=args.profile,
+        only=args.only,
+        device=args.device,
+        params=dict(args.param),
+        output_dir=args.output_dir,
+        build=args.build,
+        kernel_name=args.kernel,
+        execution_timeout=args.timeout,
+    )
+    if result.build is not None and not result.build.ok:
+        print(result.build.log[-6000:], file=sys.stderr)
+    print(result.summary())
+    return result.exit_code
+
+
+def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``reproduce`` to an ``argparse`` sub-parser set; ``args.func(args)`` runs it."""
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="run every notebook with papermill and build the book",
+        description=__doc__.split("\n")[0],
+    )
+    _add_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m chexp.reproduce [options]`` (same options as ``chexp reproduce``)."""
+    parser = argparse.ArgumentParser(prog="chexp reproduce", description=__doc__.split("\n")[0])
+    _add_arguments(parser)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
