@@ -268,7 +268,7 @@ def execute_notebook(
     failed_dir = run_dir / "failed"
     good_dir.mkdir(parents=True, exist_ok=True)
     final = good_dir / source.name
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{source.stem}.", suffix=".ipynb.partial", dir=good_dir)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{source.stem}.partial-", suffix=".ipynb", dir=good_dir)
     os.close(fd)
     tmp = Path(tmp_name)
     source_kernelspec = nbformat.read(source, as_version=4).metadata.get("kernelspec")
@@ -401,6 +401,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-build", dest="build", action="store_false", help="do not build the book")
     parser.add_argument("--kernel", default=None, help="use this registered Jupyter kernel instead of this Python")
     parser.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (default: none)")
+    parser.add_argument("--notebooks-dir", type=Path, default=None,
+                        help="folder of notebooks to run (default: notebooks/ of the repository)")
     parser.set_defaults(func=_run_from_args)
 
 
@@ -414,6 +416,7 @@ def _run_from_args(args: argparse.Namespace) -> int:
         build=args.build,
         kernel_name=args.kernel,
         execution_timeout=args.timeout,
+        notebooks_dir=args.notebooks_dir,
     )
     if result.build is not None and not result.build.ok:
         print(result.build.log[-6000:], file=sys.stderr)

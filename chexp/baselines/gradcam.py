@@ -13,10 +13,10 @@ from .base import Attribution, TargetScore
 
 
 def last_spatial_layer(model: nn.Module, inputs: torch.Tensor) -> str:
-    """Name of the last module (in execution order) whose output is a 4-D ``(B, C, h, w)`` map
+    """Name of the last leaf module (in execution order) whose output is a 4-D ``(B, C, h, w)`` map
     with ``h * w > 1``: the usual Grad-CAM layer (``features.norm5`` in torchxrayvision's
     DenseNet). Runs one forward pass without gradients."""
-    names = {m: n for n, m in model.named_modules() if n}
+    names = {m: n for n, m in model.named_modules() if n and not any(True for _ in m.children())}
     last: list[str] = []
 
     def hook(module: nn.Module, _args: object, out: object) -> None:

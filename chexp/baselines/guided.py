@@ -29,13 +29,14 @@ from ..models.base import Classifier
 from ..targets import Target
 from .base import Attribution, TargetScore
 
-_FIX_ATTR = "chexp_final_relu"
+_FIX_RELU = "chexp_final_relu"
+_FIX_POOL = "chexp_final_pool"
 
 
 @contextmanager
 def _xrv_densenet_module_relu(net: nn.Module) -> Iterator[None]:
-    """Route torchxrayvision DenseNet's ``features2`` through a module ReLU (restored on exit)."""
-    relu = nn.ReLU(inplace=False)
+    """Route torchxrayvision DenseNet's ``features2`` through a module ReLU and a module global
+    average pool (restored on exit), so that module hooks (guided backprop, LRP rules) see both."""
 
     def features2(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
         # same computation as torchxrayvision's DenseNet.features2, with the ReLU as a module
@@ -44,17 +45,19 @@ def _xrv_densenet_module_relu(net: nn.Module) -> Iterator[None]:
 
             x = utils.fix_resolution(x, self.input_resolution, self)
         features = self.features(x)
-        out = getattr(self, _FIX_ATTR)(features)
-        return F.adaptive_avg_pool2d(out, (1, 1)).view(features.size(0), -1)
+        out = getattr(self, _FIX_RELU)(features)
+        return getattr(self, _FIX_POOL)(out).view(features.size(0), -1)
 
     had_instance_attr = "features2" in net.__dict__
     previous = net.__dict__.get("features2")
-    net.add_module(_FIX_ATTR, relu)
+    net.add_module(_FIX_RELU, nn.ReLU(inplace=False))
+    net.add_module(_FIX_POOL, nn.AdaptiveAvgPool2d((1, 1)))
     net.features2 = types.MethodType(features2, net)
     try:
         yield
     finally:
-        del net._modules[_FIX_ATTR]
+        del net._modules[_FIX_RELU]
+        del net._modules[_FIX_POOL]
         if had_instance_attr:
             net.features2 = previous
         else:

@@ -44,9 +44,9 @@ ANATOMY_SPACE = ParamSpace(
         ("dome_pk", 0.40, 0.60),  # dome peak position across the lung (0 medial, 1 lateral)
         ("med_r", 0.06, 0.10),
         ("med_l", 0.05, 0.09),
-        ("air", 0.85, 1.05),
+        ("air", 0.68, 0.78),  # fraction of the trunk chord taken by aerated lung
         ("parenchyma", 0.08, 0.14),
-        ("mark_amp", 0.10, 0.18),
+        ("mark_amp", 0.16, 0.28),
         ("mark_freq", 5.0, 8.0),
         # heart and great vessels
         ("ctr", 0.40, 0.475),
@@ -54,16 +54,16 @@ ANATOMY_SPACE = ParamSpace(
         ("heart_aspect", 0.70, 0.84),
         ("heart_left", 0.26, 0.36),  # fraction of the heart width right of the spine (image left)
         ("heart_gap", 0.01, 0.06),
-        ("heart_dens", 0.28, 0.40),
+        ("heart_dens", 0.03, 0.10),  # heart minus mediastinal soft tissue
         ("knob_x", 0.08, 0.13),
         ("knob_y", -0.46, -0.36),
-        ("knob_r", 0.045, 0.065),
+        ("knob_r", 0.06, 0.085),
         ("hilum_amp", 0.08, 0.16),
         # bones
         ("rib_spacing", 0.098, 0.118),
         ("rib_phase", 0.0, 0.4),
         ("rib_curve", 0.8, 1.25),
-        ("rib_amp", 0.13, 0.21),
+        ("rib_amp", 0.09, 0.16),
         ("rib_width", 0.40, 0.50),
         ("clav_y", -0.74, -0.62),
         ("clav_slope", 0.05, 0.15),
@@ -75,7 +75,7 @@ ANATOMY_SPACE = ParamSpace(
         ("bubble", 0.0, 1.0),
         ("bubble_r", 0.05, 0.09),
         # exposure and noise (used by chexp.phantoms.exposure)
-        ("gamma", 0.52, 0.70),
+        ("gamma", 0.75, 0.95),
         ("lo", -945.0, -880.0),
         ("hi", 840.0, 940.0),
         ("noise", 4.0, 16.0),
@@ -174,6 +174,16 @@ def ellipse_weight(x, y, cx, cy, a, b, phi, edge) -> np.ndarray:
     return smooth_edge((1.0 - rho) * b, edge)
 
 
+def heart_floor(x: np.ndarray, y: np.ndarray, p: ParamBatch, edge: float) -> np.ndarray:
+    """Weight in [0, 1] that cuts the cardiac silhouette off just below the diaphragm."""
+    dome = np.where(
+        x < p.xs,
+        dome_y(x, p.dome_y_r, p.dome_pk_r, p.dome_k_r),
+        dome_y(x, p.dome_y_l, p.dome_pk_l, p.dome_k_l),
+    )
+    return smooth_edge(dome + 0.03 - y, edge)
+
+
 @dataclass
 class AnatomyMaps:
     """Batched anatomy of B samples at S x S (all arrays (B, S, S) float32 unless noted).
@@ -182,7 +192,7 @@ class AnatomyMaps:
         x, y: patient-frame coordinates of each pixel.
         density: the anatomy's attenuation map (findings are added on top).
         thick_r, thick_l: lung thickness in [0, 1] of the image-left (patient right) and image-right lung.
-        air: aerated-lung density subtracted from the trunk (``p.air * thickness``).
+        air: aerated-lung density subtracted from the trunk (``p.air * thickness * trunk``).
         markings: lung markings (vessels) density.
         heart_w: normal heart weight in [0, 1] (after truncation at the diaphragm).
         lungs: bool, lung fields (lung thickness > 0.2, outside the heart silhouette).
@@ -264,20 +274,17 @@ def render_anatomy(p: ParamBatch, texture: np.ndarray) -> AnatomyMaps:
     a_body = p.body_a
     above = np.clip((p.shoulder_y - y) / 0.38, 0.0, 1.0)
     a_y = 0.24 + (a_body - 0.24) * np.sqrt(np.clip(1.0 - above**2, 0.0, 1.0))
-    body = p.thick * np.sqrt(np.clip(1.0 - (x / a_y) ** 2, 0.0, 1.0))
+    body = p.thick * np.clip(1.0 - (x / a_y) ** 2, 0.0, 1.0) ** 0.3
 
     # lungs
     thick_r, _ = lung_thickness(x, y, p.cx_r, p.ax_r, p.cy_r, p.ay_r, p.dome_y_r, p.dome_pk_r, p.dome_k_r, 3)
     thick_l, _ = lung_thickness(x, y, p.cx_l, p.ax_l, p.cy_l, p.ay_l, p.dome_y_l, p.dome_pk_l, p.dome_k_l, 3)
     thick = thick_r + thick_l
-    air = p.air * thick
+    air = p.air * thick * body
 
     # heart (truncated at the diaphragm) and aortic knob fill the space of the lung
-    dome = np.where(
-        x < xs, dome_y(x, p.dome_y_r, p.dome_pk_r, p.dome_k_r), dome_y(x, p.dome_y_l, p.dome_pk_l, p.dome_k_l)
-    )
-    below_ok = smooth_edge(np.maximum(dome, p.cy_l - 0.02) + 0.03 - y, edge)
-    heart_w = ellipse_weight(x, y, p.heart_x, p.heart_y, p.heart_a, p.heart_b, p.heart_tilt, edge) * below_ok
+    heart_w = ellipse_weight(x, y, p.heart_x, p.heart_y, p.heart_a, p.heart_b, p.heart_tilt, edge)
+    heart_w = heart_w * heart_floor(x, y, p, edge)
     knob = ellipse_weight(x, y, xs + p.knob_x, p.knob_y, p.knob_r, p.knob_r, 0.0, edge)
 
     # hila and lung markings (vessels), denser near the hila
@@ -291,13 +298,17 @@ def render_anatomy(p: ParamBatch, texture: np.ndarray) -> AnatomyMaps:
     # posterior ribs: arcs rising from the spine and falling laterally; anterior ribs fainter
     right = x < xs
     t = np.where(right, (xs - x) / (xs + p.wt_r), (x - xs) / (p.wt_l - xs))
-    curve = p.rib_curve * (0.30 * t * t - 0.17 * t) * (1.0 + 0.7 * (y - p.y_apex))
+    curve = p.rib_curve * (0.50 * t * t - 0.22 * t) * (1.0 + 0.6 * (y - p.y_apex))
     n = (y - curve - (p.y_apex - 0.05)) / p.rib_spacing - p.rib_phase
     phase = n - np.floor(n)
     w = p.rib_width
     rib_prof = np.where(phase < w, np.abs(np.sin(np.pi * phase / w)) ** 0.35, 0.0)
     rib_keep = (n > 0) & (n < 10.6)
     fade = smooth_edge(1.12 - t, 0.06) * smooth_edge(t - 0.05, 0.08)
+    below = np.maximum(
+        y - dome_y(x, p.dome_y_r, p.dome_pk_r, p.dome_k_r), y - dome_y(x, p.dome_y_l, p.dome_pk_l, p.dome_k_l)
+    )
+    fade = fade * (0.35 + 0.65 * smooth_edge(0.12 - below, 0.12))  # fainter over the abdomen
     ribs = p.rib_amp * rib_prof * rib_keep * fade
     na = (y - 0.30 * (1.0 - t) - (p.y_apex - 0.05)) / (1.1 * p.rib_spacing) - p.rib_phase
     pha = na - np.floor(na)
@@ -332,8 +343,8 @@ def render_anatomy(p: ParamBatch, texture: np.ndarray) -> AnatomyMaps:
         - air
         + p.parenchyma * thick
         + markings
-        + heart_w * (p.heart_dens + air)
-        + knob * (0.22 + air)
+        + heart_w * (p.heart_dens + air - p.parenchyma * thick)
+        + knob * (0.03 + air - p.parenchyma * thick)
         + ribs
         + clav
         + spine

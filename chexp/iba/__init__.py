@@ -1,0 +1,58 @@
+"""Information Bottleneck Attribution and its chest X-ray extensions (CheXplain-IBA).
+
+* :class:`IBA`, :class:`InverseIBA`, :class:`RegressionIBA`, :class:`MultiLayerIBA`:
+  ``attribute(inputs, target=...) -> (B, 1, H, W)`` maps in bits per pixel.
+* Losses as target objects: :class:`TargetBCE`, :class:`OneHotBCE`, :class:`SoftmaxCE`,
+  :class:`RegressionMSE`, :class:`RegressionMaximize`, :class:`RegressionDeviation`.
+* :class:`UnitStatistics`: per-unit feature statistics, fitted once per model and layer and saved
+  beside the model (:func:`statistics_path`).
+* :func:`reference_attribute`: the straightforward reference algorithm (one image at a time, the
+  full network every step), for checks and benchmarks.
+"""
+
+from .bottleneck import (
+    BLOCK,
+    KEEP,
+    AttributionError,
+    BottleneckConfig,
+    BottleneckResult,
+    GaussianSmoothing,
+    PerSampleBottleneck,
+    information,
+    optimize_bottleneck,
+    saliency,
+)
+from .estimator import StatisticsMismatchError, UnitStatistics, fit_statistics, statistics_path
+from .hooks import BottleneckLayerError, FrontCache, layer_names, resolve_layer
+from .losses import (
+    LossMismatchError,
+    ModelLoss,
+    OneHotBCE,
+    RegressionDeviation,
+    RegressionMaximize,
+    RegressionMSE,
+    SoftmaxCE,
+    TargetBCE,
+)
+from .methods import (
+    COMBINERS,
+    NORMALIZERS,
+    IBA,
+    InverseIBA,
+    MultiLayerIBA,
+    RegressionIBA,
+    intersection,
+    masked_first,
+)
+from .reference import reference_attribute
+
+__all__ = [
+    "BLOCK", "KEEP", "AttributionError", "BottleneckConfig", "BottleneckResult", "GaussianSmoothing",
+    "PerSampleBottleneck", "information", "optimize_bottleneck", "saliency",
+    "StatisticsMismatchError", "UnitStatistics", "fit_statistics", "statistics_path",
+    "BottleneckLayerError", "FrontCache", "layer_names", "resolve_layer",
+    "LossMismatchError", "ModelLoss", "OneHotBCE", "RegressionDeviation", "RegressionMaximize",
+    "RegressionMSE", "SoftmaxCE", "TargetBCE",
+    "COMBINERS", "NORMALIZERS", "IBA", "InverseIBA", "MultiLayerIBA", "RegressionIBA",
+    "intersection", "masked_first", "reference_attribute",
+]

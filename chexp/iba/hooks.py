@@ -1,0 +1,253 @@
+"""Finding a layer by name and the context managers that touch a model temporarily.
+
+Everything here restores the model on exit, also when an exception is raised: hooks are
+removed, patched ``forward`` attributes deleted, ``requires_grad`` flags and the train/eval
+mode put back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ChexpError, UnknownLayerError
+
+
+class BottleneckLayerError(ChexpError, ValueError):
+    """A layer that cannot carry a bottleneck (not run, run twice, or not a 4-D feature map)."""
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Names of all sub-modules, shallowest first (so that error messages show the big blocks)."""
+    names = [name for name, _ in model.named_modules() if name]
+    return sorted(names, key=lambda n: n.count("."))
+
+
+def resolve_layer(model: nn.Module, name: str) -> tuple[str, nn.Module]:
+    """Find a sub-module by its full dotted name or by a unique dotted suffix.
+
+    ``"features.denseblock3"`` finds ``model.features.denseblock3`` inside a wrapper that holds
+    the torchxrayvision model as ``.model``; ``"denseblock3"`` works as well.
+
+    Returns:
+        ``(full_name, module)``.
+
+    Raises:
+        UnknownLayerError: no such layer (the message lists the available ones), or the suffix
+            matches several layers (the message lists those).
+    """
+    modules = dict(model.named_modules())
+    if name and name in modules:
+        return name, modules[name]
+    matches = [n for n in modules if n and n.endswith("." + name)] if name else []
+    if len(matches) == 1:
+        return matches[0], modules[matches[0]]
+    if len(matches) > 1:
+        raise UnknownLayerError(f"{name} (ambiguous: it matches several layers)", matches)
+    raise UnknownLayerError(name, layer_names(model))
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module, freeze: bool = True) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode (and, with ``freeze``, switch off gradients of its parameters).
+
+    Both are restored on exit. Freezing means autograd never builds a graph for parameter
+    gradients: IBA optimises only its own ``alpha``.
+    """
+    training = [(m, m.training) for m in model.modules()]
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    if freeze:
+        for p, _ in flags:
+            p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        for m, mode in training:
+            m.training = mode
+
+
+@contextmanager
+def replace_output(layer: nn.Module, fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    """While active, the output ``y`` of ``layer`` is replaced by ``fn(y)`` (a forward hook)."""
+
+    def hook(module: nn.Module, args: Any, output: Any) -> torch.Tensor:
+        if not isinstance(output, torch.Tensor) or output.dim() != 4:
+            raise BottleneckLayerError(
+                f"the bottleneck layer must output a 4-D feature map (N, C, h, w), got "
+                f"{type(output).__name__} {tuple(getattr(output, 'shape', ()))}"
+            )
+        return fn(output)
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class _StopForward(Exception):
+    """Raised inside a hook to end a forward pass early."""
+
+
+@contextmanager
+def capture_outputs(layers: dict[str, nn.Module], store: dict[str, torch.Tensor]) -> Iterator[Callable[[Callable[[], Any]], None]]:
+    """Record the outputs of ``layers`` into ``store``; the forward stops once all are recorded.
+
+    Yields a function ``run(call)`` that evaluates ``call()`` (a model forward) and swallows the
+    early stop.
+    """
+    handles = []
+
+    def make(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if not isinstance(output, torch.Tensor) or output.dim() != 4:
+                raise BottleneckLayerError(
+                    f"layer {name!r} must output a 4-D feature map (N, C, h, w), got "
+                    f"{type(output).__name__} {tuple(getattr(output, 'shape', ()))}"
+                )
+            store[name] = output.detach()
+            if len(store) == len(layers):
+                raise _StopForward
+
+        return hook
+
+    for name, layer in layers.items():
+        handles.append(layer.register_forward_hook(make(name)))
+
+    def run(call: Callable[[], Any]) -> None:
+        store.clear()
+        try:
+            call()
+        except _StopForward:
+            pass
+        missing = [n for n in layers if n not in store]
+        if missing:
+            raise BottleneckLayerError(f"layers {missing} were not run by the model's forward pass")
+
+    try:
+        yield run
+    finally:
+        for h in handles:
+            h.remove()
+
+
+# --- computing the part in front of the bottleneck once ------------------------------------------
+
+
+class FrontCache:
+    """The outputs of every module that finishes before ``layer`` starts, and ``layer``'s output.
+
+    Recorded during one clean forward pass (:meth:`record`). :meth:`replay` then patches those
+    modules (and ``layer``) to return their recorded outputs instead of computing, so a forward
+    pass runs only the part of the network behind the bottleneck. Only *maximal* modules are
+    kept (a module whose caller is still running when ``layer`` starts); their children never
+    run during replay.
+
+    The recorded outputs keep the batch size of the clean pass; the tensors reaching the rest of
+    the network through ``layer`` are expanded by the caller. A model whose back part reads an
+    earlier output directly (a skip connection across the bottleneck) would see the unexpanded
+    tensor: :meth:`replay` is therefore verified against a normal forward pass by the caller.
+    """
+
+    def __init__(self, model: nn.Module, layer: nn.Module) -> None:
+        self.model = model
+        self.layer = layer
+        self.front: list[tuple[nn.Module, Any]] = []
+        self.layer_output: torch.Tensor | None = None
+        self.replayable = True
+        self.reason = ""
+
+    @contextmanager
+    def record(self) -> Iterator[None]:
+        """Record during the forward passes run inside this context (run exactly one)."""
+        stack: list[tuple[nn.Module, int]] = []
+        children: dict[int | None, list[tuple[int, nn.Module, Any]]] = {}
+        counter = [0]
+        state: dict[str, Any] = {"started": False, "layer_calls": 0, "front_ids": set()}
+        handles = []
+
+        def pre(module: nn.Module, args: Any) -> None:
+            counter[0] += 1
+            call_id = counter[0]
+            if module is self.layer:
+                state["layer_calls"] += 1
+                if state["layer_calls"] == 1:
+                    active = {cid for _, cid in stack} | {None}
+                    records = [r for pid in active for r in children.get(pid, [])]
+                    records.sort(key=lambda r: r[0])
+                    self.front = [(m, out) for _, m, out in records]
+                    state["front_ids"] = {id(m) for m, _ in self.front}
+                    state["started"] = True
+            elif state["started"] and id(module) in state["front_ids"]:
+                self.replayable = False
+                self.reason = f"module {type(module).__name__} runs both before and after the bottleneck"
+            stack.append((module, call_id))
+
+        def post(module: nn.Module, args: Any, output: Any) -> None:
+            _, call_id = stack.pop()
+            children.pop(call_id, None)  # nested records are not maximal
+            if module is self.layer:
+                if state["layer_calls"] == 1:
+                    self.layer_output = output
+                return
+            if not state["started"]:
+                parent = stack[-1][1] if stack else None
+                children.setdefault(parent, []).append((call_id, module, output))
+
+        for m in self.model.modules():
+            handles.append(m.register_forward_pre_hook(pre))
+            handles.append(m.register_forward_hook(post))
+        try:
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+        if state["layer_calls"] == 0:
+            raise BottleneckLayerError("the bottleneck layer was not run by the model's forward pass")
+        if state["layer_calls"] > 1:
+            raise BottleneckLayerError(
+                f"the bottleneck layer runs {state['layer_calls']} times in one forward pass; "
+                "choose a layer that runs once"
+            )
+
+    @contextmanager
+    def replay(self, layer_output: torch.Tensor) -> Iterator[None]:
+        """Front modules return their recorded outputs; ``layer`` returns ``layer_output``."""
+        patched: list[tuple[nn.Module, Any]] = []
+        outputs: dict[int, list[Any]] = {}
+        modules: dict[int, nn.Module] = {}
+        for m, out in self.front:
+            outputs.setdefault(id(m), []).append(out)
+            modules[id(m)] = m
+
+        def make(key: int) -> Callable[..., Any]:
+            seq = outputs[key]
+            calls = [0]
+
+            def forward(*args: Any, **kwargs: Any) -> Any:
+                out = seq[calls[0] % len(seq)]
+                calls[0] += 1
+                return out
+
+            return forward
+
+        try:
+            for key, m in modules.items():
+                patched.append((m, m.__dict__.get("forward")))
+                m.forward = make(key)  # type: ignore[method-assign]
+            patched.append((self.layer, self.layer.__dict__.get("forward")))
+            self.layer.forward = lambda *a, **k: layer_output  # type: ignore[method-assign]
+            yield
+        finally:
+            for m, previous in patched:
+                if previous is None:
+                    m.__dict__.pop("forward", None)
+                else:
+                    m.forward = previous  # type: ignore[method-assign]

@@ -1,0 +1,259 @@
+"""Model losses of the IBA family, as target objects (in the style of pytorch-grad-cam).
+
+A loss object says what is explained: which output of the model, and how a perturbed output is
+scored. ``attribute(inputs, target=...)`` accepts one of these, or a plain class name / index
+(turned into :class:`TargetBCE`).
+
+Classification (``model.output`` is ``"probability"`` or ``"logit"``):
+
+* :class:`TargetBCE` (default): binary cross-entropy of the target output against 1, computed
+  from the model's logits (``softplus(-logit)``; for torchxrayvision that is the raw output
+  before its sigmoid and operating-point normalisation). A model without logits
+  (``logits`` raising ``NotImplementedError``) is scored on its probability, ``-log p``; no second
+  sigmoid is ever applied.
+* :class:`OneHotBCE`: the released CheXplain-IBA loss, BCE-with-logits of every output against a
+  one-hot vector of the target.
+* :class:`SoftmaxCE`: the original IBA loss for mutually exclusive classes, ``-log softmax``.
+
+Regression (``model.output == "score"``), the three losses of CheXplain-IBA section 2.2:
+
+* :class:`RegressionMSE`: ``(Phi(Z) - y)^2`` for a target score ``y``.
+* :class:`RegressionMaximize`: drive the score up; the released code minimises ``-Phi(Z)^2``
+  (the paper writes ``L_RM = Phi(Z)^2`` for the quantity being maximised).
+* :class:`RegressionDeviation`: ``(Phi(Z) - Phi(X))^2``, deviation from the unperturbed score.
+
+Every loss returns one value per image ``(B,)``: the mean over the noise draws.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ChexpError
+from ..models.base import Classifier
+from ..targets import ClassTarget
+
+TargetLike = str | int | ClassTarget
+
+
+class LossMismatchError(ChexpError, ValueError):
+    """A loss that does not fit the model's output (classification loss on a regression head...)."""
+
+
+def _index(model: Classifier, target: TargetLike) -> int:
+    if isinstance(target, ClassTarget):
+        return target.index(model)
+    return model.target_index(target)
+
+
+def _indices(model: Classifier, target: TargetLike | Sequence[TargetLike], batch: int) -> torch.Tensor:
+    if isinstance(target, (str, int, ClassTarget)) and not isinstance(target, bool):
+        return torch.full((batch,), _index(model, target), dtype=torch.long)
+    targets = list(target)  # type: ignore[arg-type]
+    if len(targets) != batch:
+        raise ValueError(f"got {len(targets)} targets for {batch} images")
+    return torch.tensor([_index(model, t) for t in targets], dtype=torch.long)
+
+
+def _per_image(value: object, rows: slice) -> object:
+    if isinstance(value, (str, int, float, ClassTarget)) or value is None:
+        return value
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        return value
+    return value[rows]  # type: ignore[index]
+
+
+class ModelLoss(ABC):
+    """What IBA explains: the model outputs it needs and the loss on them.
+
+    Subclasses implement :meth:`check`, :meth:`scores` and :meth:`__call__`.
+    """
+
+    @abstractmethod
+    def check(self, model: Classifier, batch: int) -> None:
+        """Raise (before any heavy work) if this loss does not fit ``model`` or the batch size."""
+
+    @abstractmethod
+    def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The model outputs this loss is computed on, ``(N, T)``."""
+
+    @abstractmethod
+    def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        """Loss per image ``(B,)`` for perturbed scores ``(B, S, T)`` and clean scores ``(B, T)``."""
+
+    def select(self, rows: slice) -> ModelLoss:
+        """The same loss for a slice of the batch (per-image targets are sliced)."""
+        return self
+
+
+# --- classification --------------------------------------------------------------------------
+
+
+class _ClassificationLoss(ModelLoss):
+    needs_logits = False
+
+    def __init__(self, target: TargetLike | Sequence[TargetLike]) -> None:
+        self.target = target
+        self._idx: torch.Tensor | None = None
+        self._kind = "logit"
+        self._model: Classifier | None = None
+
+    def check(self, model: Classifier, batch: int) -> None:
+        if not isinstance(model, Classifier):
+            raise LossMismatchError(
+                f"{type(self).__name__} needs a chexp Classifier, got {type(model).__name__}"
+            )
+        if model.output == "score":
+            raise LossMismatchError(
+                f"{type(self).__name__} is a classification loss but the model is a regression "
+                "head (output 'score'); use RegressionMSE, RegressionMaximize or RegressionDeviation"
+            )
+        self._idx = _indices(model, self.target, batch)
+        self._model = model
+
+    def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self._kind == "logit":
+            try:
+                return model.logits(x)  # type: ignore[operator]
+            except NotImplementedError:
+                if self.needs_logits:
+                    raise LossMismatchError(f"{type(self).__name__} needs a model with logits") from None
+                self._kind = "probability"
+        return model.probabilities(x)  # type: ignore[operator]
+
+    def _target_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        assert self._idx is not None, "call check(model, batch) first"
+        b, s, _ = scores.shape
+        idx = self._idx.to(scores.device).view(b, 1, 1).expand(b, s, 1)
+        return scores.gather(2, idx).squeeze(2)
+
+    def select(self, rows: slice) -> ModelLoss:
+        return type(self)(_per_image(self.target, rows))  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.target!r})"
+
+
+class TargetBCE(_ClassificationLoss):
+    """BCE of the target output against 1: ``softplus(-logit)`` (or ``-log p`` without logits).
+
+    Args:
+        target: output name or index (``model.targets``), a :class:`~chexp.targets.ClassTarget`,
+            or one of those per image.
+    """
+
+    def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        t = self._target_scores(scores)
+        if self._kind == "logit":
+            return F.softplus(-t).mean(dim=1)
+        return -torch.log(t.clamp(1e-7, 1.0)).mean(dim=1)
+
+
+class OneHotBCE(_ClassificationLoss):
+    """BCE-with-logits of all (named) outputs against a one-hot vector of the target.
+
+    The released CheXplain-IBA loss: it also pushes the other outputs towards 0.
+    """
+
+    needs_logits = True
+
+    def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        assert self._idx is not None and self._model is not None
+        b, s, t = scores.shape
+        valid = torch.tensor([bool(n) for n in self._model.targets], device=scores.device)
+        onehot = F.one_hot(self._idx.to(scores.device), t).to(scores.dtype)[:, None, :].expand(b, s, t)
+        per = F.binary_cross_entropy_with_logits(scores, onehot, reduction="none")
+        return (per * valid).sum(dim=2).div(valid.sum()).mean(dim=1)
+
+
+class SoftmaxCE(_ClassificationLoss):
+    """``-log softmax(logits)[target]``: the original IBA loss for exclusive classes."""
+
+    needs_logits = True
+
+    def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(scores, dim=2)
+        return -self._target_scores(logp).mean(dim=1)
+
+
+# --- regression --------------------------------------------------------------------------------
+
+
+class _RegressionLoss(ModelLoss):
+    def __init__(self, target: str | int | None = None) -> None:
+        self.target = target
+        self._index = 0
+
+    def check(self, model: Classifier, batch: int) -> None:
+        if getattr(model, "output", None) != "score":
+            raise LossMismatchError(
+                f"{type(self).__name__} is a regression loss but the model's output is "
+                f"{getattr(model, 'output', None)!r}, not 'score'; use TargetBCE (or a class name) "
+                "for classifiers"
+            )
+        if self.target is None:
+            named = [t for t in model.targets if t]
+            if len(model.targets) != 1:
+                raise LossMismatchError(
+                    f"the model has {len(model.targets)} outputs; name the score to explain, "
+                    f"e.g. {type(self).__name__}(target={named[0]!r}). Outputs: {', '.join(named)}"
+                )
+            self._index = 0
+        else:
+            self._index = model.target_index(self.target)
+
+    def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return model.logits(x)  # type: ignore[operator]
+
+    def _phi(self, scores: torch.Tensor) -> torch.Tensor:
+        return scores[..., self._index]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(target={self.target!r})"
+
+
+class RegressionMSE(_RegressionLoss):
+    """``(Phi(Z) - y)^2``: find what drives the score to ``value``.
+
+    Args:
+        value: target score, one for all images or a sequence/tensor with one per image.
+        target: which output (name or index); ``None`` for a model with one output.
+    """
+
+    def __init__(self, value: float | Sequence[float] | torch.Tensor, target: str | int | None = None) -> None:
+        super().__init__(target)
+        self.value = value
+
+    def check(self, model: Classifier, batch: int) -> None:
+        super().check(model, batch)
+        v = torch.as_tensor(self.value, dtype=torch.float32)
+        if v.dim() > 0 and v.numel() != batch:
+            raise ValueError(f"RegressionMSE got {v.numel()} target values for {batch} images")
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError("RegressionMSE target values must be finite")
+
+    def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        y = torch.as_tensor(self.value, dtype=scores.dtype, device=scores.device)
+        y = y.view(-1, 1) if y.dim() > 0 else y
+        return ((self._phi(scores) - y) ** 2).mean(dim=1)
+
+    def select(self, rows: slice) -> ModelLoss:
+        return RegressionMSE(_per_image(self.value, rows), self.target)  # type: ignore[arg-type]
+
+
+class RegressionMaximize(_RegressionLoss):
+    """Drive the score up: minimise ``-Phi(Z)^2`` (regression maximisation, the released code)."""
+
+    def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        return -(self._phi(scores) ** 2).mean(dim=1)
+
+
+class RegressionDeviation(_RegressionLoss):
+    """``(Phi(Z) - Phi(X))^2``: keep what the unperturbed score needs (paper Fig. 3a)."""
+
+    def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        return ((self._phi(scores) - self._phi(clean)[:, None]) ** 2).mean(dim=1)

@@ -1,0 +1,345 @@
+"""The IBA family: IBA, Inverse IBA, Regression IBA and Multi-layer IBA.
+
+Every method has the call shape of the other attribution methods of chexp::
+
+    iba = IBA(model, layer="features.denseblock3")
+    iba.fit(train_images)                       # or statistics=UnitStatistics.load(path)
+    maps = iba.attribute(images, target="Cardiomegaly")   # (B, 1, H, W), bits per pixel
+
+``target`` is a class name / index (explained with :class:`~chexp.iba.losses.TargetBCE`) or a
+loss object of :mod:`chexp.iba.losses`. Several images are explained at once (``batch_size`` per
+optimisation), the network in front of the bottleneck is computed once per image, and every
+image's noise comes from its own generator seeded with ``seed``: a map does not depend on the
+other images of the batch.
+
+Defaults are the reference ones (Schulz et al. 2020; CheXplain-IBA): beta 10, 10 Adam steps at
+lr 1, 10 noise samples per step, initial alpha 5, smoothing sigma 1, std floor 0.01, units active
+in at most 1% of the data masked out. The map is computed from the final mask (the reference
+code reports the information of its last forward pass, one Adam step earlier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..models.base import Classifier
+from .bottleneck import BLOCK, KEEP, BottleneckConfig, BottleneckResult, Flow, optimize_bottleneck
+from .estimator import UnitStatistics, fit_statistics
+from .hooks import resolve_layer
+from .losses import ModelLoss, RegressionDeviation, TargetBCE, _RegressionLoss
+
+DEFAULT_LAYER = "features.denseblock3"
+DEFAULT_LAYERS = ("features.denseblock1", "features.denseblock2", "features.denseblock3")
+
+
+def _check_model(model: object) -> Classifier:
+    if not isinstance(model, Classifier):
+        raise TypeError(f"IBA explains a chexp Classifier, got {type(model).__name__}")
+    return model
+
+
+class _BottleneckMethod:
+    """Shared machinery: a model, one bottleneck layer, its statistics and the settings."""
+
+    flow: Flow = KEEP
+
+    def __init__(
+        self,
+        model: Classifier,
+        layer: str = DEFAULT_LAYER,
+        statistics: UnitStatistics | None = None,
+        *,
+        beta: float = 10.0,
+        steps: int = 10,
+        lr: float = 1.0,
+        samples: int = 10,
+        initial_alpha: float = 5.0,
+        sigma: float | None = 1.0,
+        min_std: float = 0.01,
+        active_threshold: float = 0.01,
+        seed: int = 0,
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> None:
+        self.model = _check_model(model)
+        self.layer_name, self.layer = resolve_layer(model, layer)
+        self.config = BottleneckConfig(
+            beta=beta, steps=steps, lr=lr, samples=samples, initial_alpha=initial_alpha,
+            sigma=sigma, min_std=min_std, active_threshold=active_threshold, seed=seed,
+        )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.progress = progress
+        self.statistics = statistics
+        if statistics is not None:
+            statistics.check_model(model, self.layer_name)
+        self.last_results: list[BottleneckResult] = []
+
+    def fit(
+        self, images: torch.Tensor | Iterable[Any], n_samples: int = 10_000, batch_size: int = 32
+    ) -> _BottleneckMethod:
+        """Estimate the per-unit statistics at the layer over ``images``; returns ``self``."""
+        self.statistics = fit_statistics(
+            self.model, [self.layer_name], images, n_samples, batch_size, self.progress
+        )[0]
+        return self
+
+    def _loss(self, target: object) -> ModelLoss:
+        if isinstance(target, ModelLoss):
+            return target
+        if target is None:
+            raise ValueError(f"{type(self).__name__}.attribute needs a target (a class name or a loss object)")
+        return TargetBCE(target)  # type: ignore[arg-type]
+
+    def _prepare(self, inputs: torch.Tensor, target: object) -> tuple[ModelLoss, UnitStatistics]:
+        self.model.check_input(inputs)
+        if self.statistics is None:
+            from ..errors import NotFittedError
+
+            raise NotFittedError(
+                f"{type(self).__name__} at {self.layer_name!r} has no statistics: call "
+                ".fit(images) or pass statistics=UnitStatistics.load(path)"
+            )
+        self.statistics._require()
+        if self.statistics.layer is not None and self.statistics.layer != self.layer_name:
+            from .estimator import StatisticsMismatchError
+
+            raise StatisticsMismatchError(
+                f"statistics of layer {self.statistics.layer!r} given for layer {self.layer_name!r}"
+            )
+        loss = self._loss(target)
+        loss.check(self.model, inputs.shape[0])
+        return loss, self.statistics
+
+    def attribute(self, inputs: torch.Tensor, target: object = None) -> torch.Tensor:
+        """Attribution maps for ``inputs``.
+
+        Args:
+            inputs: images ``(B, 1, H, W)`` in [-1024, 1024].
+            target: a class name or index (or one per image), or a loss object of
+                :mod:`chexp.iba.losses`.
+
+        Returns:
+            Maps ``(B, 1, H, W)``, information in bits per input pixel (>= 0).
+        """
+        loss, stats = self._prepare(inputs, target)
+        self.last_results = []
+        chunks = range(0, inputs.shape[0], self.batch_size)
+        maps = []
+        for start in tqdm(chunks, desc=type(self).__name__, disable=not self.progress or len(chunks) < 2):
+            rows = slice(start, start + self.batch_size)
+            x = inputs[rows]
+            part = loss.select(rows)
+            part.check(self.model, x.shape[0])
+            result = optimize_bottleneck(
+                self.model, self.layer, x, part, stats, self.config, self.flow, self.progress
+            )
+            self.last_results.append(result)
+            maps.append(result.maps)
+        return torch.cat(maps)
+
+
+class IBA(_BottleneckMethod):
+    """Information Bottleneck Attribution (Schulz et al. 2020): ``Z = lambda R + (1 - lambda) eps``.
+
+    Minimises ``L_model + beta * I``: the smallest information that still explains the target
+    (sufficient regions).
+
+    Args:
+        model: a :class:`~chexp.models.Classifier` (classifier or regression head).
+        layer: bottleneck layer, full dotted name or a unique suffix (default
+            ``"features.denseblock3"``, the paper's choice for DenseNet121).
+        statistics: fitted :class:`~chexp.iba.estimator.UnitStatistics` of that layer, or call
+            :meth:`fit`.
+        beta, steps, lr, samples, initial_alpha, sigma, min_std, active_threshold, seed: see
+            :class:`~chexp.iba.bottleneck.BottleneckConfig`.
+        batch_size: images optimised together.
+        progress: show progress bars.
+    """
+
+    flow = KEEP
+
+
+class InverseIBA(_BottleneckMethod):
+    """Inverse IBA (Khakzar et al. 2021, Eq. 5-6): ``Z = lambda eps + (1 - lambda) R``.
+
+    Minimises ``-L_model + beta * I``: block (with as little noise as possible) every region that
+    carries predictive information, so all such regions are marked, not only a sufficient set.
+    The information term is the same KL, measured with ``lambda`` (released code).
+    """
+
+    flow = BLOCK
+
+
+class RegressionIBA(IBA):
+    """IBA for a regression head (``model.output == "score"``), Khakzar et al. 2021 section 2.2.
+
+    ``target`` is one of :class:`~chexp.iba.losses.RegressionMSE`,
+    :class:`~chexp.iba.losses.RegressionMaximize`, :class:`~chexp.iba.losses.RegressionDeviation`
+    (the default when ``target`` is ``None``).
+    """
+
+    def _loss(self, target: object) -> ModelLoss:
+        if target is None:
+            return RegressionDeviation()
+        if isinstance(target, _RegressionLoss):
+            return target
+        raise TypeError(
+            "RegressionIBA needs a regression loss as target: RegressionMSE(value), "
+            f"RegressionMaximize() or RegressionDeviation(); got {target!r}"
+        )
+
+
+# --- Multi-layer IBA ------------------------------------------------------------------------------
+
+
+def normalize_max(maps: torch.Tensor) -> torch.Tensor:
+    """Each map divided by its maximum (maps are >= 0): values in [0, 1]."""
+    peak = maps.amax(dim=(-2, -1), keepdim=True)
+    return maps / peak.clamp_min(torch.finfo(maps.dtype).tiny)
+
+
+def normalize_minmax(maps: torch.Tensor) -> torch.Tensor:
+    """Each map rescaled to [0, 1] by its minimum and maximum."""
+    lo = maps.amin(dim=(-2, -1), keepdim=True)
+    hi = maps.amax(dim=(-2, -1), keepdim=True)
+    return (maps - lo) / (hi - lo).clamp_min(torch.finfo(maps.dtype).tiny)
+
+
+NORMALIZERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "max": normalize_max,
+    "minmax": normalize_minmax,
+}
+
+
+def intersection(maps: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Paper Eq. 7: ``T(IBA_L1) & T(IBA_L2) & ...`` as a 0/1 map."""
+    out = masks[0]
+    for m in masks[1:]:
+        out = out & m
+    return out.to(maps[0].dtype)
+
+
+def masked_first(maps: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The released code's variant: the first (shallowest) map, zeroed outside the deeper masks."""
+    keep = masks[1]
+    for m in masks[2:]:
+        keep = keep & m
+    return maps[0] * keep.to(maps[0].dtype) if len(masks) > 1 else maps[0]
+
+
+COMBINERS: dict[str, Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor]], torch.Tensor]] = {
+    "intersection": intersection,
+    "masked": masked_first,
+}
+
+
+class MultiLayerIBA:
+    """Multi-layer IBA (Khakzar et al. 2021, Eq. 7): IBA at several layers, maps combined.
+
+    Each layer gets its own bottleneck and optimisation (same loss and settings); its map is
+    normalised (``normalize``, default: divided by its maximum) and thresholded at that layer's
+    threshold; the thresholded maps are intersected (``combine="intersection"``, a 0/1 map) or,
+    as in the released code, the shallowest map is kept where all deeper ones pass their
+    threshold (``combine="masked"``).
+
+    Args:
+        model: a :class:`~chexp.models.Classifier`.
+        layers: bottleneck layers (default: after DenseNet121 dense blocks 1, 2 and 3).
+        statistics: one :class:`~chexp.iba.estimator.UnitStatistics` per layer (mapping by
+            layer name or sequence in order), or call :meth:`fit`.
+        thresholds: one per layer, applied to the normalised maps (default 0.1 each).
+        normalize: a name of :data:`NORMALIZERS` or a callable on ``(B, 1, H, W)`` maps.
+        combine: a name of :data:`COMBINERS` or a callable ``(maps, masks) -> map``.
+        method: the single-layer method to run at each layer (:class:`IBA` by default;
+            :class:`InverseIBA` and :class:`RegressionIBA` work too).
+        **settings: passed to ``method`` (beta, steps, samples, seed, batch_size, ...).
+    """
+
+    def __init__(
+        self,
+        model: Classifier,
+        layers: Sequence[str] = DEFAULT_LAYERS,
+        statistics: Mapping[str, UnitStatistics] | Sequence[UnitStatistics] | None = None,
+        *,
+        thresholds: Sequence[float] | float = 0.1,
+        normalize: str | Callable[[torch.Tensor], torch.Tensor] = "max",
+        combine: str | Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor]], torch.Tensor] = "intersection",
+        method: type[_BottleneckMethod] = IBA,
+        **settings: Any,
+    ) -> None:
+        if len(layers) < 1:
+            raise ValueError("MultiLayerIBA needs at least one layer")
+        self.model = _check_model(model)
+        self.methods = [method(model, layer, None, **settings) for layer in layers]
+        self.layer_names = [m.layer_name for m in self.methods]
+        if isinstance(thresholds, (int, float)):
+            thresholds = [float(thresholds)] * len(layers)
+        if len(thresholds) != len(layers):
+            raise ValueError(f"got {len(thresholds)} thresholds for {len(layers)} layers")
+        self.thresholds = [float(t) for t in thresholds]
+        self.normalize = _lookup(normalize, NORMALIZERS, "normalization")
+        self.combine = _lookup(combine, COMBINERS, "combination")
+        if statistics is not None:
+            self._set_statistics(statistics)
+
+    def _set_statistics(self, statistics: Mapping[str, UnitStatistics] | Sequence[UnitStatistics]) -> None:
+        if isinstance(statistics, Mapping):
+            for m in self.methods:
+                stats = statistics.get(m.layer_name)
+                if stats is None:
+                    raise ValueError(f"no statistics for layer {m.layer_name!r}; got {sorted(statistics)}")
+                stats.check_model(self.model, m.layer_name)
+                m.statistics = stats
+        else:
+            if len(statistics) != len(self.methods):
+                raise ValueError(f"got {len(statistics)} statistics for {len(self.methods)} layers")
+            for m, stats in zip(self.methods, statistics):
+                stats.check_model(self.model, m.layer_name)
+                m.statistics = stats
+
+    @property
+    def statistics(self) -> dict[str, UnitStatistics | None]:
+        return {m.layer_name: m.statistics for m in self.methods}
+
+    def fit(self, images: torch.Tensor | Iterable[Any], n_samples: int = 10_000, batch_size: int = 32) -> MultiLayerIBA:
+        """Estimate the statistics of all layers in one pass over ``images``; returns ``self``."""
+        fitted = fit_statistics(self.model, self.layer_names, images, n_samples, batch_size,
+                                self.methods[0].progress)
+        for m, stats in zip(self.methods, fitted):
+            m.statistics = stats
+        return self
+
+    def attribute_layers(self, inputs: torch.Tensor, target: object = None) -> dict[str, torch.Tensor]:
+        """The single-layer maps ``(B, 1, H, W)`` (bits per pixel) by layer name."""
+        for m in self.methods:  # every check before the first optimisation
+            m._prepare(inputs, target)
+        return {m.layer_name: m.attribute(inputs, target) for m in self.methods}
+
+    def combine_maps(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Normalise, threshold and combine per-layer maps (shallowest first)."""
+        normalized = [self.normalize(m) for m in maps]
+        masks = [n > t for n, t in zip(normalized, self.thresholds)]
+        return self.combine(normalized, masks)
+
+    def attribute(self, inputs: torch.Tensor, target: object = None) -> torch.Tensor:
+        """Combined map ``(B, 1, H, W)``: 0/1 for ``"intersection"``, in [0, 1] for ``"masked"``."""
+        per_layer = self.attribute_layers(inputs, target)
+        self.last_layer_maps = per_layer
+        return self.combine_maps([per_layer[n] for n in self.layer_names])
+
+
+def _lookup(value: str | Callable[..., torch.Tensor], registry: Mapping[str, Callable[..., torch.Tensor]], what: str) -> Callable[..., torch.Tensor]:
+    if callable(value):
+        return value
+    try:
+        return registry[value]
+    except KeyError:
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError(value, registry, what) from None

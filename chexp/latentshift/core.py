@@ -1,0 +1,289 @@
+"""Latent Shift (Cohen et al., MIDL 2021): counterfactual frames by moving along dz.
+
+For an autoencoder ``(E, D)``, a classifier ``f`` and a target ``t``::
+
+    z      = E(x)
+    dz     = d f_t(D(z)) / dz            (raw, not normalised)
+    frames = D(z + lambda * dz)          for lambdas in [lower, upper]
+
+lambda < 0 removes what the classifier uses for ``t``, lambda > 0 exaggerates it. The range is
+chosen by a :class:`~chexp.latentshift.search.LambdaSearch` rule (paper section 4.2 by default).
+Everything is batched: one encode, one gradient pass, then batched decode + classify rounds for
+the search and the frames (frames already evaluated by the search are reused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InputShapeError
+from ..models.base import Autoencoder, Classifier
+from ..targets import Target, as_target
+from .evaluator import ShiftEvaluator
+from .maps import MapMethod, get_map, postprocess
+from .search import LambdaSearch, SearchResult, get_search
+
+__all__ = ["LatentShift", "LatentShiftExplanation", "eval_mode"]
+
+
+@contextlib.contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Put modules in eval mode (batch-independent BatchNorm/Dropout) and restore their modes."""
+    states = [[(m, m.training) for m in module.modules()] for module in modules]
+    try:
+        for module in modules:
+            module.eval()
+        yield
+    finally:
+        for state in states:
+            for m, training in state:
+                m.training = training
+
+
+@dataclass
+class LatentShiftExplanation:
+    """What :meth:`LatentShift.attribute` returns for a batch of ``B`` images.
+
+    Attributes:
+        inputs: the images ``(B, 1, H, W)`` in [-1024, 1024].
+        reconstruction: ``D(E(x))`` (the lambda = 0 frame), ``(B, 1, H, W)``.
+        frames: ``(B, T, 1, H, W)``, ordered by increasing lambda (counterfactual first).
+        lambdas: ``(B, T)``; ``linspace(lower, upper, T)`` per image.
+        predictions: ``(B, T)``, the classifier's target score on each frame (its own output
+            kind; never an extra sigmoid).
+        initial_prediction: ``(B,)``, the score on the reconstruction (lambda = 0).
+        heatmap: the 2D map ``(B, H, W)`` (see :mod:`chexp.latentshift.maps`).
+        bounds: ``(B, 2)`` lambda bounds found by the search.
+        at_limit: ``(B, 2)`` bool; True where a bound is the rule's limit, not a stop condition.
+        gradient_norm: ``(B,)``, ``|dz|``.
+        target: the explained output's name; target_index: its column.
+        search: the rule used; search_result: its raw result (rounds, evaluations).
+        search_evaluations: decoder+classifier image evaluations used by the search.
+        frame_evaluations: further evaluations for the output frames (the rest were reused).
+        passes: forward passes (search + frames).
+        traces: per image, every evaluated ``(lambda, prediction)``, sorted (for Fig. 3).
+        map_method: the name of the 2D map method.
+    """
+
+    inputs: torch.Tensor
+    reconstruction: torch.Tensor
+    frames: torch.Tensor
+    lambdas: torch.Tensor
+    predictions: torch.Tensor
+    initial_prediction: torch.Tensor
+    heatmap: torch.Tensor
+    bounds: torch.Tensor
+    at_limit: torch.Tensor
+    gradient_norm: torch.Tensor
+    target: str
+    target_index: int
+    search: LambdaSearch
+    search_result: SearchResult
+    search_evaluations: int
+    frame_evaluations: int
+    passes: int
+    traces: list[list[tuple[float, float]]] = field(default_factory=list)
+    map_method: str = "max"
+
+    @property
+    def evaluations(self) -> int:
+        """Decoder+classifier image evaluations after the gradient pass (search + frames)."""
+        return self.search_evaluations + self.frame_evaluations
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.frames.shape[0])
+
+    def counterfactual(self) -> torch.Tensor:
+        """The frame at the lower bound (the feature removed), ``(B, 1, H, W)``."""
+        return self.frames[:, 0]
+
+    def summary(self) -> dict[str, object]:
+        """A JSON-able summary (bounds, predictions at the bounds, evaluation counts)."""
+        return {
+            "target": self.target,
+            "search": self.search.name,
+            "bounds": self.bounds.tolist(),
+            "at_limit": self.at_limit.tolist(),
+            "initial_prediction": self.initial_prediction.tolist(),
+            "prediction_at_lower": self.predictions[:, 0].tolist(),
+            "prediction_at_upper": self.predictions[:, -1].tolist(),
+            "search_evaluations": self.search_evaluations,
+            "frame_evaluations": self.frame_evaluations,
+            "passes": self.passes,
+        }
+
+
+class LatentShift:
+    """Latent Shift explanations for a classifier with an autoencoder.
+
+    Args:
+        classifier: a :class:`~chexp.models.Classifier` (images (B, 1, H, W) in [-1024, 1024]
+            -> scores (B, T)); it sees the decoded images.
+        autoencoder: an :class:`~chexp.models.Autoencoder` with ``encode``/``decode``.
+
+    Example::
+
+        ls = LatentShift(phantom_classifier(), phantom_autoencoder())
+        expl = ls.attribute(images, target="Cardiomegaly")   # PaperSearch, 10 frames, max map
+        expl.frames.shape        # (B, 10, 1, H, W)
+        expl.heatmap.shape       # (B, H, W)
+    """
+
+    def __init__(self, classifier: Classifier, autoencoder: Autoencoder) -> None:
+        for obj, kind, needed in ((classifier, "classifier", ("forward",)),
+                                  (autoencoder, "autoencoder", ("encode", "decode"))):
+            missing = [m for m in needed if not callable(getattr(obj, m, None))]
+            if missing:
+                raise TypeError(f"the {kind} has no {', '.join(missing)} method")
+        self.classifier = classifier
+        self.autoencoder = autoencoder
+
+    # -- validation ---------------------------------------------------------------------------
+    def _check(self, inputs: torch.Tensor, target: str | int | Target, n_frames: int) -> tuple[Target, int]:
+        if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 2:
+            raise ValueError(f"n_frames must be an integer >= 2, got {n_frames!r}")
+        check_ae = getattr(self.autoencoder, "check_input", None)
+        if check_ae is not None:
+            check_ae(inputs)
+        else:
+            from ..validation import check_images
+
+            check_images(inputs)
+        size = getattr(self.classifier, "input_size", None)
+        if size is not None and tuple(inputs.shape[-2:]) != (size, size):
+            raise InputShapeError(
+                f"the classifier needs {size}x{size} images, got {inputs.shape[-2]}x{inputs.shape[-1]}"
+            )
+        tgt = as_target(target)
+        index = tgt.index(self.classifier)  # raises UnknownTargetError listing valid names
+        return tgt, index
+
+    # -- the method ---------------------------------------------------------------------------
+    def gradient(
+        self, inputs: torch.Tensor, target: Target, search: LambdaSearch
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``z = E(x)``, ``dz = d transform(f_t(D(z))) / dz``, ``D(z)`` and ``f_t(D(z))``.
+
+        Each image's gradient is its own: the target scores are summed over the batch, which
+        leaves per-image gradients unchanged in eval mode.
+        """
+        with torch.no_grad():
+            z = self.autoencoder.encode(inputs)
+        z = z.detach().requires_grad_(True)
+        with torch.enable_grad():
+            recon = self.autoencoder.decode(z)
+            raw = target(self.classifier(recon), self.classifier)
+            (dz,) = torch.autograd.grad(search.transform(raw).sum(), z)
+        return z.detach(), dz.detach(), recon.detach(), raw.detach()
+
+    def attribute(
+        self,
+        inputs: torch.Tensor,
+        target: str | int | Target,
+        *,
+        search: LambdaSearch | str | None = None,
+        n_frames: int = 10,
+        map_method: str | MapMethod = "max",
+        smooth_sigma: float = 0.0,
+        threshold_percentile: float | None = None,
+        max_batch: int = 32,
+        progress: bool = False,
+    ) -> LatentShiftExplanation:
+        """Explain ``target`` for a batch of images.
+
+        Args:
+            inputs: ``(B, 1, H, W)``, values in [-1024, 1024], a size the autoencoder accepts.
+            target: output name (``"Cardiomegaly"``), column index, or a target object.
+            search: a :class:`~chexp.latentshift.search.LambdaSearch` (or its registry name);
+                default :class:`~chexp.latentshift.search.PaperSearch` (paper section 4.2).
+            n_frames: frames from the lower to the upper bound (>= 2).
+            map_method: ``"max"`` (default), ``"mean"``, ``"minmax"``, ``"sliding"`` or an object.
+            smooth_sigma: Gaussian smoothing of the map in pixels (0: off, as in the paper).
+            threshold_percentile: keep map values above this per-image percentile.
+            max_batch: latents decoded per forward pass.
+            progress: show a progress bar of the search rounds.
+
+        Returns:
+            A :class:`LatentShiftExplanation`.
+
+        Raises:
+            InputShapeError / InputRangeError: bad images (checked before any model runs).
+            UnknownTargetError: a target the classifier does not predict.
+        """
+        tgt, index = self._check(inputs, target, n_frames)
+        rule = get_search(search)
+        mapper = get_map(map_method)
+        output_kind = getattr(self.classifier, "output", "score")
+        with eval_mode(self.classifier, self.autoencoder):
+            z, dz, recon, raw0 = self.gradient(inputs, tgt, rule)
+            ev = ShiftEvaluator(
+                self.autoencoder, self.classifier, lambda s: tgt(s, self.classifier), rule.transform,
+                z, dz, recon, raw0, max_batch=max_batch,
+            )
+            result = rule.run(ev, output_kind=output_kind, progress=progress)
+            lambdas = np.stack(
+                [np.linspace(lo, hi, n_frames) for lo, hi in zip(result.lower, result.upper)]
+            ) if inputs.shape[0] else np.zeros((0, n_frames))
+            lambdas[:, 0] = result.lower  # exact floats, so the search's frames are found in the cache
+            lambdas[:, -1] = result.upper
+            before = ev.evaluations
+            ev.evaluate([(b, float(l)) for b in range(ev.batch_size) for l in lambdas[b]])
+            frame_evals = ev.evaluations - before
+        frames = torch.stack(
+            [torch.stack([ev.get(b, float(l)).frame for l in lambdas[b]]) for b in range(ev.batch_size)]
+        )
+        preds = torch.tensor([[ev.get(b, float(l)).raw for l in lambdas[b]] for b in range(ev.batch_size)])
+        heatmap = postprocess(mapper(frames, recon), smooth_sigma, threshold_percentile)
+        name = self.classifier.targets[index] if hasattr(self.classifier, "targets") else str(index)
+        return LatentShiftExplanation(
+            inputs=inputs.detach(),
+            reconstruction=recon,
+            frames=frames,
+            lambdas=torch.from_numpy(lambdas),
+            predictions=preds,
+            initial_prediction=raw0.double().cpu(),
+            heatmap=heatmap,
+            bounds=torch.tensor([result.lower, result.upper], dtype=torch.float64).T.reshape(-1, 2),
+            at_limit=torch.tensor([result.lower_at_limit, result.upper_at_limit]).T.reshape(-1, 2),
+            gradient_norm=torch.tensor(ev.slope, dtype=torch.float64).sqrt(),
+            target=name,
+            target_index=index,
+            search=rule,
+            search_result=result,
+            search_evaluations=result.evaluations,
+            frame_evaluations=frame_evals,
+            passes=ev.passes,
+            traces=[ev.trace(b) for b in range(ev.batch_size)],
+            map_method=mapper.name,
+        )
+
+    def prediction_curve(
+        self,
+        inputs: torch.Tensor,
+        target: str | int | Target,
+        lambdas: Sequence[float] | torch.Tensor,
+        *,
+        search: LambdaSearch | str | None = None,
+        max_batch: int = 32,
+    ) -> torch.Tensor:
+        """The target score of ``D(z + lambda * dz)`` for each lambda (paper Fig. 3).
+
+        Returns:
+            ``(B, L)`` scores (the classifier's own output kind).
+        """
+        tgt, _ = self._check(inputs, target, 2)
+        rule = get_search(search)
+        lams = [float(l) for l in (lambdas.tolist() if isinstance(lambdas, torch.Tensor) else lambdas)]
+        with eval_mode(self.classifier, self.autoencoder):
+            z, dz, recon, raw0 = self.gradient(inputs, tgt, rule)
+            ev = ShiftEvaluator(self.autoencoder, self.classifier, lambda s: tgt(s, self.classifier),
+                                rule.transform, z, dz, recon, raw0, max_batch=max_batch)
+            ev.evaluate([(b, l) for b in range(ev.batch_size) for l in lams])
+        return torch.tensor([[ev.get(b, l).raw for l in lams] for b in range(ev.batch_size)])

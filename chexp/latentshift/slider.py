@@ -1,0 +1,44 @@
+"""Static lambda slider data for notebooks (works in a static HTML page).
+
+:func:`slider_data` returns the frames as uint8 arrays and one caption per frame
+(lambda and prediction), ready for :func:`chexp.widgets.frame_slider`; :func:`lambda_slider`
+calls it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from ..errors import ChexpError
+from .animation import to_uint8
+from .core import LatentShiftExplanation
+
+__all__ = ["slider_data", "lambda_slider"]
+
+
+def slider_data(explanation: LatentShiftExplanation, index: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Frames ``(T, H, W)`` uint8 and labels ``"lambda=-120  p=0.41"`` for one image."""
+    if not 0 <= index < explanation.batch_size:
+        raise IndexError(f"index {index} out of range for a batch of {explanation.batch_size}")
+    frames = to_uint8(explanation.frames[index, :, 0])
+    labels = [
+        f"lambda={float(l):+.4g}  {explanation.target} p={float(p):.3f}"
+        for l, p in zip(explanation.lambdas[index], explanation.predictions[index])
+    ]
+    return frames, labels
+
+
+def lambda_slider(explanation: LatentShiftExplanation, index: int = 0, **kwargs):
+    """A kernel-free slider over the frames (:func:`chexp.widgets.frame_slider`)."""
+    try:
+        widgets = importlib.import_module("chexp.widgets")
+    except ImportError as err:  # ipywidgets missing
+        raise ChexpError(f"the lambda slider needs chexp.widgets (and ipywidgets): {err}") from err
+    frame_slider = getattr(widgets, "frame_slider", None)
+    if frame_slider is None:
+        raise ChexpError("chexp.widgets has no frame_slider")
+    frames, labels = slider_data(explanation, index)
+    kwargs.setdefault("description", "lambda")
+    return frame_slider(frames, labels, **kwargs)

@@ -1,0 +1,250 @@
+"""Generating phantom sets: per-sample random streams, batched rendering, :class:`PhantomSet`
+and the torch :class:`PhantomDataset`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .anatomy import ANATOMY_SPACE, N_ANATOMY_UNIFORMS, derive, render_anatomy
+from .config import FINDING_INDEX, FINDINGS, PhantomConfig, PhantomConfigError, check_finding_names
+from .exposure import add_noise, expose, noise_field
+from .findings import FINDING_RENDERERS, MASK_EPS, N_FINDING_UNIFORMS
+
+#: Names of the independent random streams of every sample, in spawn order.
+STREAMS: tuple[str, ...] = ("anatomy", *FINDINGS, "noise")
+
+
+@dataclass
+class Draws:
+    """All random numbers of a batch of samples, taken from their per-sample streams."""
+
+    anatomy: np.ndarray  # (B, N_ANATOMY_UNIFORMS) uniforms
+    texture: np.ndarray  # (B, S, S) standard normal (lung markings)
+    findings: np.ndarray  # (B, 5, N_FINDING_UNIFORMS) uniforms; [:, k, 0] decides label k
+    noise: np.ndarray  # (B, 2, S, S) standard normal
+
+
+def draw(seed: int, indices: Iterable[int], size: int) -> Draws:
+    """Random numbers of samples ``indices``; sample i uses only ``SeedSequence([seed, i])``,
+    spawned into one child stream per entry of :data:`STREAMS`."""
+    idx = list(indices)
+    b = len(idx)
+    anat = np.empty((b, N_ANATOMY_UNIFORMS))
+    tex = np.empty((b, size, size), np.float32)
+    fnd = np.empty((b, len(FINDINGS), N_FINDING_UNIFORMS))
+    noi = np.empty((b, 2, size, size), np.float32)
+    for row, i in enumerate(idx):
+        gens = [np.random.default_rng(s) for s in np.random.SeedSequence([seed, i]).spawn(len(STREAMS))]
+        anat[row] = gens[0].random(N_ANATOMY_UNIFORMS)
+        tex[row] = gens[0].standard_normal((size, size), dtype=np.float32)
+        for k in range(len(FINDINGS)):
+            fnd[row, k] = gens[1 + k].random(N_FINDING_UNIFORMS)
+        noi[row] = gens[-1].standard_normal((2, size, size), dtype=np.float32)
+    return Draws(anat, tex, fnd, noi)
+
+
+def sample_labels(u: np.ndarray, config: PhantomConfig) -> np.ndarray:
+    """Labels (B, 5) bool from the label uniforms ``u`` (B, 5), honouring device co-occurrence."""
+    prev = np.asarray(config.prevalence)
+    labels = u < prev[None, :]
+    dev = FINDING_INDEX["Support Devices"]
+    if config.device_cooccurrence is not None:
+        name, p1, p0 = config.device_cooccurrence
+        p = np.where(labels[:, FINDING_INDEX[name]], p1, p0)
+        labels[:, dev] = u[:, dev] < p
+    return labels
+
+
+@dataclass
+class PhantomSet:
+    """A generated set of N phantoms.
+
+    Attributes:
+        images: float32 (N, 1, S, S) in [-1024, 1024] (torchxrayvision convention: dense = bright).
+        labels: float32 (N, 5) in {0, 1}, columns :data:`FINDINGS`; label k is 1 exactly when
+            ``masks[:, k]`` is not empty.
+        masks: bool (N, 5, S, S): the pixels where finding k changes image i.
+        lungs: bool (N, S, S): lung fields of the normal anatomy (outside the normal heart).
+        heart: bool (N, S, S): the normal cardiac silhouette (Cardiomegaly adds its mask to it).
+        config, seed, start: how the set was made (sample i of the set is sample ``start + i``
+            of the stream ``seed``); disable: findings switched off when rendering.
+        params: per-sample anatomy parameters, name -> (N,) float64 (e.g. ``"ctr"``, the
+            normal cardiothoracic ratio).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray
+    lungs: np.ndarray
+    heart: np.ndarray
+    config: PhantomConfig
+    seed: int
+    start: int = 0
+    disable: tuple[str, ...] = ()
+    params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        return FINDINGS
+
+    def sha256(self) -> str:
+        """Content hash of images, labels and all masks (hex), for provenance."""
+        h = hashlib.sha256()
+        for arr in (self.images, self.labels, self.masks, self.lungs, self.heart):
+            a = np.ascontiguousarray(arr)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
+
+    def subset(self, rows: np.ndarray | slice) -> "PhantomSet":
+        """The samples ``rows`` (``start`` is only kept for slices with step 1)."""
+        start = self.start
+        if isinstance(rows, slice):
+            s0, _, step = rows.indices(len(self))
+            start = self.start + s0 if step == 1 else -1
+        else:
+            start = -1
+        return PhantomSet(
+            self.images[rows],
+            self.labels[rows],
+            self.masks[rows],
+            self.lungs[rows],
+            self.heart[rows],
+            self.config,
+            self.seed,
+            start,
+            self.disable,
+            {k: v[rows] for k, v in self.params.items()},
+        )
+
+
+def _render_batch(
+    seed: int, indices: np.ndarray, config: PhantomConfig, disable: tuple[str, ...]
+) -> tuple[np.ndarray, ...]:
+    size = config.size
+    d = draw(seed, indices, size)
+    p = derive(ANATOMY_SPACE.draw(d.anatomy))
+    anat = render_anatomy(p, d.texture)
+    labels = sample_labels(d.findings[:, :, 0], config)
+    density = anat.density.copy()
+    masks = np.zeros((len(indices), len(FINDINGS), size, size), dtype=bool)
+    for k, (name, finding) in enumerate(FINDING_RENDERERS.items()):
+        if name in disable:
+            labels[:, k] = False
+            continue
+        rows = np.flatnonzero(labels[:, k])
+        if rows.size == 0:
+            continue
+        delta = finding.render(finding.space.draw(d.findings[rows, k, 1:]), anat.take(rows))
+        mask = np.abs(delta) > MASK_EPS
+        density[rows] += np.where(mask, delta, 0.0).astype(np.float32)
+        masks[rows, k] = mask
+        labels[rows, k] = mask.any(axis=(1, 2))
+    image = add_noise(expose(density, p), noise_field(d.noise, p), p)
+    return image[:, None], labels.astype(np.float32), masks, anat.lungs, anat.heart, p.as_dict()
+
+
+def generate(
+    n: int,
+    seed: int = 0,
+    config: PhantomConfig | None = None,
+    *,
+    start: int = 0,
+    disable: Iterable[str] | str = (),
+    chunk: int | None = None,
+    progress: bool | None = None,
+) -> PhantomSet:
+    """Generate ``n`` phantoms: samples ``start .. start + n - 1`` of the stream ``seed``.
+
+    Sample i depends only on ``(seed, i)`` and the config, so ``generate(10, s)`` equals the
+    first 10 of ``generate(1000, s)``, and ``generate(10, s, start=5)`` equals its rows 5..14.
+
+    Args:
+        n: number of samples (>= 0).
+        seed: non-negative int.
+        config: :class:`PhantomConfig` (default ``PhantomConfig()``: 128 px, prevalence 0.3).
+        start: index of the first sample (use disjoint ranges for train/test splits).
+        disable: findings not rendered: the same samples with these findings switched off
+            (their labels 0, masks empty; everything else, devices included, identical). Use it
+            for the unaltered counterpart of an image.
+        chunk: samples rendered at once (default: about 4 M pixels per chunk).
+        progress: show a tqdm bar (default: when n >= 2000).
+
+    Raises:
+        UnknownNameError: an unknown name in ``disable``.
+        PhantomConfigError: negative ``n``, ``seed`` or ``start``.
+    """
+    config = PhantomConfig() if config is None else config
+    if not isinstance(config, PhantomConfig):
+        raise PhantomConfigError(f"config must be a PhantomConfig, got {type(config).__name__}")
+    disable_t = check_finding_names(disable, "finding to disable")
+    for value, what in ((n, "n"), (seed, "seed"), (start, "start")):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise PhantomConfigError(f"{what} must be a non-negative int, got {value!r}")
+    size = config.size
+    chunk = chunk or max(8, (1 << 22) // (size * size))
+    parts = []
+    bar = tqdm(total=n, desc="phantoms", unit="img", disable=not (n >= 2000 if progress is None else progress))
+    for lo in range(start, start + n, chunk):
+        idx = np.arange(lo, min(lo + chunk, start + n))
+        parts.append(_render_batch(int(seed), idx, config, disable_t))
+        bar.update(len(idx))
+    bar.close()
+    if parts:
+        images, labels, masks, lungs, heart = (np.concatenate([p[j] for p in parts]) for j in range(5))
+        params = {k: np.concatenate([p[5][k] for p in parts]) for k in parts[0][5]}
+    else:
+        images = np.zeros((0, 1, size, size), np.float32)
+        labels = np.zeros((0, len(FINDINGS)), np.float32)
+        masks = np.zeros((0, len(FINDINGS), size, size), bool)
+        lungs = heart = np.zeros((0, size, size), bool)
+        params = {}
+    return PhantomSet(images, labels, masks, lungs, heart, config, int(seed), int(start), disable_t, params)
+
+
+class PhantomDataset(torch.utils.data.Dataset):
+    """Torch dataset of phantoms (generated once, in memory).
+
+    Items are dicts: ``image`` float32 (1, S, S) in [-1024, 1024], ``labels`` float32 (5,),
+    ``masks`` bool (5, S, S), ``lungs`` and ``heart`` bool (S, S), ``idx`` (int).
+    ``pathologies`` lists the label columns (as in torchxrayvision datasets).
+    """
+
+    def __init__(
+        self,
+        n: int,
+        seed: int = 0,
+        config: PhantomConfig | None = None,
+        *,
+        start: int = 0,
+        disable: Iterable[str] | str = (),
+    ) -> None:
+        self.phantoms = generate(n, seed, config, start=start, disable=disable)
+        self.pathologies = list(FINDINGS)
+        self._images = torch.from_numpy(self.phantoms.images)
+        self._labels = torch.from_numpy(self.phantoms.labels)
+        self._masks = torch.from_numpy(self.phantoms.masks)
+        self._lungs = torch.from_numpy(self.phantoms.lungs)
+        self._heart = torch.from_numpy(self.phantoms.heart)
+
+    def __len__(self) -> int:
+        return len(self.phantoms)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
+        return {
+            "idx": int(i),
+            "image": self._images[i],
+            "labels": self._labels[i],
+            "masks": self._masks[i],
+            "lungs": self._lungs[i],
+            "heart": self._heart[i],
+        }

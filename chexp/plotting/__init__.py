@@ -1,0 +1,1 @@
+"""Figures: plotting helpers for phantoms, maps and results."""

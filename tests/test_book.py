@@ -1,0 +1,263 @@
+"""Tests of the book: offline build from papermill outputs, and the page in a real browser.
+
+The book is built once per session from the real ``_config.yml`` and ``book/`` pages and
+the real ``notebooks/00_phantom_gallery.ipynb`` (executed with 4 small phantoms), with
+warnings as errors. The browser tests open it in headless Chromium (Debian package
+``chromium``, driven by Playwright for Python with ``executable_path``), with every request
+to another host blocked and counted. Without Chromium they are skipped, or fail when
+``CHEXP_REQUIRE_BROWSER=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import html as html_lib
+import http.server
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from chexp.book import WIDGET_JS, NpmAsset, fetch_npm_tarball, toc_notebooks
+from chexp.errors import ChecksumError
+from chexp.reproduce import reproduce
+
+REPO = Path(__file__).resolve().parents[1]
+GALLERY = "00_phantom_gallery"
+CHROMIUM = os.environ.get("CHEXP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_SCHEMES = ("data:", "blob:", "about:")
+
+
+def _book_source(root: Path) -> Path:
+    """Copy the book source, keeping only the gallery among the toc's notebooks."""
+    shutil.copy2(REPO / "_config.yml", root / "_config.yml")
+    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("ipywidgets"))
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
+
+    def keep(entry: object) -> bool:
+        file = entry.get("file", "") if isinstance(entry, dict) else ""
+        return not file.startswith("notebooks/") or file == f"notebooks/{GALLERY}"
+
+    for part in toc.get("parts", []):
+        part["chapters"] = [chapter for chapter in part["chapters"] if keep(chapter)]
+    toc["parts"] = [part for part in toc.get("parts", []) if part["chapters"]]
+    (root / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
+    (root / "notebooks").mkdir()
+    shutil.copy2(REPO / "notebooks" / f"{GALLERY}.ipynb", root / "notebooks")
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    source = _book_source(tmp_path_factory.mktemp("book-src"))
+    run_dir = tmp_path_factory.mktemp("book-run")
+    start = time.perf_counter()
+    result = reproduce(
+        profile="phantom",
+        device="cpu",
+        params={"n_samples": 4, "image_size": 64, "seed": 3},
+        output_dir=run_dir,
+        build=True,
+        notebooks_dir=source / "notebooks",
+        source_root=source,
+        progress=False,
+    )
+    seconds = time.perf_counter() - start
+    log = result.build.log if result.build is not None else ""
+    assert not result.failed, result.summary()
+    assert result.build is not None and result.build.ok, log[-8000:]
+    print(f"\nnotebook + book build: {seconds:.1f} s (book build alone {result.build.seconds:.1f} s)")
+    return {"html": result.build.html_dir, "run": run_dir, "log": log, "seconds": seconds}
+
+
+def test_book_builds_offline_without_warnings(built_book: dict[str, object]) -> None:
+    html_dir = Path(built_book["html"])
+    page = html_dir / "notebooks" / f"{GALLERY}.html"
+    assert (html_dir / "index.html").is_file() and page.is_file()
+    text = page.read_text(encoding="utf-8")
+    # Saved widget state is embedded and the local widget manager is loaded exactly once.
+    assert text.count('type="application/vnd.jupyter.widget-state+json"') == 1
+    assert len(re.findall(r'<script[^>]+src="[^"]*_static/ipywidgets/embed\.js', text)) == 1
+    assert (html_dir / "_static" / "ipywidgets" / "embed.js").stat().st_size > 1_000_000
+    assert list((html_dir / "_static" / "ipywidgets").glob("*.woff2"))
+    # The Font Awesome setting is loaded, as a plain (not deferred) script.
+    assert re.search(r'<script src="[^"]*_static/chexp/fa-config\.js', text)
+    # Parameter cells are hidden; their values are not on the page.
+    plain = html_lib.unescape(re.sub(r"<[^>]+>", "", text))
+    assert "n_samples = 16" not in plain and "n_samples = 4" not in plain
+    # No page loads a script, stylesheet, image or font from another host.
+    for html in html_dir.rglob("*.html"):
+        content = html.read_text(encoding="utf-8")
+        for tag, attr in (("script", "src"), ("link", "href"), ("img", "src"), ("iframe", "src")):
+            for match in re.finditer(rf"<{tag}\b[^>]*\b{attr}=\"(https?:)?//[^\"]+\"", content):
+                if tag == "link" and not re.search(r'rel="(stylesheet|preload|icon|modulepreload)"', match.group(0)):
+                    continue
+                pytest.fail(f"{html.relative_to(html_dir)} loads from another host: {match.group(0)}")
+    # The notebook saved its files in its own output folder.
+    outputs = Path(built_book["run"]) / "outputs" / GALLERY
+    assert {p.name for p in outputs.iterdir()} >= {"gallery.png", "gallery.svg", "label_counts.csv"}
+
+
+def test_toc_lists_only_existing_pages() -> None:
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    for file in files:
+        candidates = [REPO / f"{file}.md", REPO / f"{file}.ipynb"]
+        assert any(p.is_file() for p in candidates), f"_toc.yml lists {file}, which does not exist"
+    assert GALLERY in toc_notebooks(REPO / "_toc.yml")
+
+
+def test_widget_tarball_is_checked(tmp_path: Path) -> None:
+    good = fetch_npm_tarball(WIDGET_JS)  # from the cache, or npm pack once
+    assert hashlib.sha256(good.read_bytes()).hexdigest() == WIDGET_JS.sha256
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    tampered = cache / WIDGET_JS.tarball_name
+    tampered.write_bytes(good.read_bytes()[:-1] + b"\0")
+    with pytest.raises(ChecksumError, match="sha256"):
+        fetch_npm_tarball(WIDGET_JS, cache)
+    wrong_pin = NpmAsset(WIDGET_JS.package, WIDGET_JS.version, "0" * 64, WIDGET_JS.keep_suffixes)
+    shutil.copy2(good, tampered)
+    with pytest.raises(ChecksumError):
+        fetch_npm_tarball(wrong_pin, cache)
+
+
+# --------------------------------------------------------------------------- browser
+
+
+def _require_browser() -> None:
+    problem = None
+    if not Path(CHROMIUM).is_file():
+        problem = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium chromium-driver)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "Playwright for Python is not installed (pip install playwright)"
+    if problem:
+        if os.environ.get("CHEXP_REQUIRE_BROWSER") == "1":
+            pytest.fail(problem + "; CHEXP_REQUIRE_BROWSER=1 requires it")
+        pytest.skip(problem)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+@pytest.fixture(scope="module")
+def served_book(built_book: dict[str, object]) -> Iterator[str]:
+    handler = functools.partial(_QuietHandler, directory=str(built_book["html"]))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+_VISIBLE_FRAME_JS = """
+() => {
+  const imgs = Array.from(document.querySelectorAll('.widget-image'))
+    .filter(img => img.offsetParent !== null && img.complete && img.naturalWidth > 0);
+  if (imgs.length !== 1) return null;
+  const img = imgs[0];
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let sum = 0;
+  for (let i = 0; i < data.length; i += 1) sum = (sum * 31 + data[i]) % 1000000007;
+  const caption = Array.from(document.querySelectorAll('.widget-html'))
+    .filter(el => el.offsetParent !== null).map(el => el.innerText.trim()).join(' | ');
+  return {src: img.src, hash: sum, width: canvas.width, caption: caption};
+}
+"""
+
+
+@pytest.mark.browser
+def test_slider_and_play_change_the_frame_offline(served_book: str, tmp_path: Path) -> None:
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    external: list[str] = []
+    failed_local: list[str] = []
+    errors: list[str] = []
+    start = time.perf_counter()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+
+            def route(route_request: object) -> None:
+                url = route_request.request.url
+                if url.startswith(LOCAL_SCHEMES) or urlparse(url).hostname == "127.0.0.1":
+                    route_request.continue_()
+                else:
+                    external.append(url)
+                    route_request.abort()
+
+            page.route("**/*", route)
+            page.on("response", lambda r: failed_local.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            page.on("requestfailed", lambda r: failed_local.append(f"failed {r.url}") if not r.url.startswith(LOCAL_SCHEMES) else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            page.goto(f"{served_book}/notebooks/{GALLERY}.html", wait_until="load")
+            page.wait_for_selector(".widget-slider .noUi-handle", timeout=20_000)
+            page.wait_for_function(f"({_VISIBLE_FRAME_JS.strip()})() !== null", timeout=20_000)
+            first = page.evaluate(_VISIBLE_FRAME_JS)
+            assert first["width"] == 64 and first["caption"].startswith("sample 0")
+
+            # Move the slider one step with the keyboard, as a reader would.
+            page.locator(".widget-slider .noUi-handle").first.focus()
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                f"(() => {{ const f = ({_VISIBLE_FRAME_JS.strip()})(); return f && f.src !== {first['src']!r}; }})()",
+                timeout=10_000,
+            )
+            second = page.evaluate(_VISIBLE_FRAME_JS)
+            assert second["caption"].startswith("sample 1")
+            assert second["hash"] != first["hash"], "the visible image did not change"
+            page.locator(".widget-slider").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(tmp_path / "book_slider.png"), full_page=False)
+            if os.environ.get("CHEXP_BOOK_SCREENSHOT"):
+                shutil.copy2(tmp_path / "book_slider.png", os.environ["CHEXP_BOOK_SCREENSHOT"])
+
+            # The Play button (its icon is touched by the theme's Font Awesome) still drives
+            # the slider and the image.
+            page.locator(".widget-play button").first.click()
+            page.wait_for_function(
+                f"(() => {{ const f = ({_VISIBLE_FRAME_JS.strip()})(); return f && !f.caption.startsWith('sample 1'); }})()",
+                timeout=10_000,
+            )
+            played = page.evaluate(_VISIBLE_FRAME_JS)
+            assert played["hash"] != second["hash"]
+        finally:
+            browser.close()
+    print(f"\nbrowser test: {time.perf_counter() - start:.1f} s")
+    assert external == [], f"the page asked for other hosts: {external}"
+    assert failed_local == [], f"local requests failed: {failed_local}"
+    assert errors == [], f"JavaScript errors: {errors}"

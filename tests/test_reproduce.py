@@ -1,0 +1,198 @@
+"""Tests of chexp.reproduce: papermill runs, failure handling, parameters, kernels."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from chexp.errors import UnknownNameError
+from chexp.reproduce import (
+    find_notebooks,
+    main,
+    parse_param,
+    reproduce,
+    this_python_kernel,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+PARAMETERS = 'profile = "unset"\ndevice = "unset"\noutput_dir = "unset"\nn = 1\nname = "default"'
+GOOD_BODY = """import json, pathlib
+import chexp  # the kernel must see the package under test
+record = {"profile": profile, "device": device, "n": n, "name": name, "output_dir": output_dir}
+pathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)
+(pathlib.Path(output_dir) / "params.json").write_text(json.dumps(record))
+print(json.dumps(record))"""
+
+
+def _write(path: Path, *cells: nbformat.NotebookNode) -> None:
+    notebook = new_notebook(cells=list(cells))
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+
+
+@pytest.fixture()
+def notebooks(tmp_path: Path) -> Path:
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _write(
+        folder / "a_good.ipynb",
+        new_markdown_cell("# good"),
+        new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        new_code_cell(GOOD_BODY),
+    )
+    _write(
+        folder / "b_broken.ipynb",
+        new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        new_code_cell("raise RuntimeError('deliberate failure in the broken notebook')"),
+        new_code_cell("print('never reached')"),
+    )
+    return folder
+
+
+def _stdout(notebook: nbformat.NotebookNode) -> str:
+    return "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "stream"
+    )
+
+
+def test_runs_all_reports_failure_and_injects_parameters(notebooks: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    # An older success of the broken notebook must not survive a failed rerun.
+    (run_dir / "notebooks").mkdir(parents=True)
+    (run_dir / "notebooks" / "b_broken.ipynb").write_text("{}")
+
+    result = reproduce(
+        profile="phantom",
+        device="cpu",
+        params={"n": 7, "name": "x-ray"},
+        output_dir=run_dir,
+        build=False,
+        notebooks_dir=notebooks,
+        progress=False,
+    )
+
+    assert [run.name for run in result.runs] == ["a_good", "b_broken"]
+    assert result.exit_code == 1
+    assert [run.name for run in result.failed] == ["b_broken"]
+    assert "deliberate failure" in result.failed[0].error
+    assert "b_broken" in result.summary()
+
+    good = nbformat.read(run_dir / "notebooks" / "a_good.ipynb", as_version=4)
+    expected = {
+        "profile": "phantom",
+        "device": "cpu",
+        "n": 7,
+        "name": "x-ray",
+        "output_dir": str((run_dir / "outputs" / "a_good").resolve()),
+    }
+    assert json.loads(_stdout(good).strip()) == expected
+    assert json.loads((run_dir / "outputs" / "a_good" / "params.json").read_text()) == expected
+    tags = [cell.metadata.get("tags", []) for cell in good.cells]
+    assert ["parameters", "remove-cell"] in tags
+    assert ["injected-parameters", "remove-cell"] in tags
+    assert good.metadata["kernelspec"]["name"] == "python3"  # the source's, not the private one
+
+    # The broken notebook: no result in notebooks/, its traceback kept in failed/.
+    assert not (run_dir / "notebooks" / "b_broken.ipynb").exists()
+    broken = nbformat.read(run_dir / "failed" / "b_broken.ipynb", as_version=4)
+    errors = [o for c in broken.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors and errors[0]["ename"] == "RuntimeError"
+    assert "never reached" not in _stdout(broken)
+
+    # No temporary or half-written file anywhere.
+    leftovers = [p for p in run_dir.rglob("*") if "partial" in p.name or p.name.startswith(".")]
+    assert leftovers == []
+    assert sorted(p.name for p in (run_dir / "notebooks").iterdir()) == ["a_good.ipynb"]
+    assert "JUPYTER_PATH" not in os.environ or "chexp-kernel-" not in os.environ["JUPYTER_PATH"]
+
+
+def test_cli_exit_code_names_failure_and_parallel_runs_stay_apart(notebooks: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    procs = {}
+    for seed in (1, 2):
+        command = [
+            sys.executable, "-m", "chexp.reproduce", "--notebooks-dir", str(notebooks),
+            "--output-dir", str(tmp_path / f"run{seed}"), "--no-build",
+            "-p", f"n={seed}", "-p", f"name=run {seed}",
+        ]
+        procs[seed] = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+    for seed, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, err
+        assert "failed notebooks: b_broken" in out
+        record = json.loads((tmp_path / f"run{seed}" / "outputs" / "a_good" / "params.json").read_text())
+        assert (record["n"], record["name"]) == (seed, f"run {seed}")
+
+
+def test_parse_param() -> None:
+    assert parse_param("n_samples=32") == ("n_samples", 32)
+    assert parse_param("lr=1e-3") == ("lr", 0.001)
+    assert parse_param("models=['a', 'b']") == ("models", ["a", "b"])
+    assert parse_param("flag=True") == ("flag", True)
+    assert parse_param("model=densenet121-res224-all") == ("model", "densenet121-res224-all")
+    assert parse_param("name=") == ("name", "")
+    assert parse_param("expr=1+") == ("expr", "1+")
+    for bad in ("novalue", "=3", "not-an-id=3"):
+        with pytest.raises(ValueError):
+            parse_param(bad)
+
+
+def test_bad_arguments_fail_before_running(notebooks: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "never"
+    common = {"output_dir": run_dir, "build": False, "notebooks_dir": notebooks, "progress": False}
+    with pytest.raises(UnknownNameError, match="profile"):
+        reproduce(profile="imagenet", **common)
+    with pytest.raises(ValueError, match="--output-dir"):
+        reproduce(params={"output_dir": "x"}, **common)
+    with pytest.raises(ValueError, match="device"):
+        reproduce(device="gpu0", **common)
+    with pytest.raises(UnknownNameError, match="a_good"):
+        reproduce(only="zz_missing", **common)
+    with pytest.raises(UnknownNameError, match="Jupyter kernel"):
+        reproduce(kernel_name="no-such-kernel-xyz", **common)
+    assert not run_dir.exists()
+    with pytest.raises(SystemExit):
+        main(["--profile", "imagenet"])
+
+
+def test_find_notebooks_sorted_and_filtered(notebooks: Path) -> None:
+    assert [p.name for p in find_notebooks(notebooks)] == ["a_good.ipynb", "b_broken.ipynb"]
+    assert [p.name for p in find_notebooks(notebooks, "b_*")] == ["b_broken.ipynb"]
+    assert [p.name for p in find_notebooks(notebooks, ["a_good.ipynb"])] == ["a_good.ipynb"]
+
+
+def test_private_kernel_is_this_interpreter() -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    before = os.environ.get("JUPYTER_PATH")
+    with this_python_kernel((REPO,)) as name:
+        spec = KernelSpecManager().get_kernel_spec(name)
+        assert spec.argv[0] == sys.executable
+        assert spec.env["PYTHONPATH"].split(os.pathsep)[0] == str(REPO)
+    assert os.environ.get("JUPYTER_PATH") == before
+
+
+def test_repository_notebooks_have_parameters_cell() -> None:
+    required = {"profile", "device", "n_samples", "seed", "output_dir"}
+    for path in find_notebooks(REPO / "notebooks"):
+        notebook = nbformat.read(path, as_version=4)
+        tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+        names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines() if "=" in line}
+        assert required <= names, f"{path.name}: parameters cell lacks {sorted(required - names)}"
+        assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
+            f"{path.name}: source notebooks are committed without outputs"
+        )
