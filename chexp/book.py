@@ -109,9 +109,14 @@ WIDGET_JS = NpmAsset(
 
 
 def npm_cache_dir() -> Path:
-    """Cache folder for npm tarballs: ``$CHEXP_NPM_CACHE`` or ``~/.cache/chexp/npm``."""
+    """Cache folder for npm tarballs: ``$CHEXP_NPM_CACHE``, else ``<chexp cache>/npm``
+    (``$CHEXP_CACHE_DIR``, by default ``~/.cache/chexp``; see :mod:`chexp.paths`)."""
     env = os.environ.get("CHEXP_NPM_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "chexp" / "npm"
+    if env:
+        return Path(env).expanduser()
+    from chexp.paths import cache_dir
+
+    return cache_dir() / "npm"
 
 
 def _sha256(path: Path) -> str:
@@ -340,17 +345,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch-js", help="fetch and verify the ipywidgets JavaScript (npm)")
     fetch.add_argument("--dest", type=Path, default=None, help="also unpack embed.js and fonts here")
+    fetch.set_defaults(func=_cli_fetch)
     build = sub.add_parser("build", help="build <run-dir>/html from <run-dir>/notebooks")
     build.add_argument("--run-dir", type=Path, default=Path("_build"))
     build.add_argument("--allow-warnings", action="store_true", help="do not treat warnings as errors")
+    build.set_defaults(func=_cli_build)
     args = parser.parse_args(argv)
-    if args.command == "fetch-js":
-        tarball = fetch_npm_tarball(WIDGET_JS)
-        print(f"{tarball} (sha256 ok)")
-        if args.dest is not None:
-            for path in install_widget_js(args.dest):
-                print(path)
-        return 0
+    return args.func(args)
+
+
+def _cli_fetch(args: argparse.Namespace) -> int:
+    tarball = fetch_npm_tarball(WIDGET_JS)
+    print(f"{tarball} (sha256 ok)")
+    if args.dest is not None:
+        for path in install_widget_js(args.dest):
+            print(path)
+    return 0
+
+
+def _cli_build(args: argparse.Namespace) -> int:
     result = build_book(args.run_dir, warnings_as_errors=not args.allow_warnings, quiet=False)
     print(result.log)
     print(f"book build {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s -> {result.html_dir}")

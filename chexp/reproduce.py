@@ -71,6 +71,10 @@ REMOVE_TAG = "remove-cell"
 HIDDEN_TAGS = ("parameters", "injected-parameters")
 KERNEL_NAME = "chexp-python"
 
+_DESCRIPTION = (
+    "Run every notebook of notebooks/ with papermill into a run folder, then build the "
+    "Jupyter Book from the executed notebooks (warnings are errors)."
+)
 _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
 
 
@@ -368,7 +372,7 @@ def reproduce(
     result = ReproduceResult(run_dir)
 
     kernel_context = (
-        contextlib.nullcontext(kernel_name) if kernel_name is not None else this_python_kernel((source_root,))
+        contextlib.nullcontext(kernel_name) if kernel_name is not None else this_python_kernel()
     )
     with kernel_context as kernel:
         bar = tqdm(notebooks, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
@@ -407,7 +411,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_from_args(args: argparse.Namespace) -> int:
-    result = reproduce(
+    try:
+        result = _reproduce_from_args(args)
+    except ValueError as error:  # bad option values: a message, not a traceback
+        print(f"chexp reproduce: error: {error}", file=sys.stderr)
+        return 2
+    if result.build is not None and not result.build.ok:
+        print(result.build.log[-6000:], file=sys.stderr)
+    print(result.summary())
+    return result.exit_code
+
+
+def _reproduce_from_args(args: argparse.Namespace) -> ReproduceResult:
+    return reproduce(
         profile=args.profile,
         only=args.only,
         device=args.device,
@@ -418,10 +434,6 @@ def _run_from_args(args: argparse.Namespace) -> int:
         execution_timeout=args.timeout,
         notebooks_dir=args.notebooks_dir,
     )
-    if result.build is not None and not result.build.ok:
-        print(result.build.log[-6000:], file=sys.stderr)
-    print(result.summary())
-    return result.exit_code
 
 
 def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
@@ -429,7 +441,7 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "reproduce",
         help="run every notebook with papermill and build the book",
-        description=__doc__.split("\n")[0],
+        description=_DESCRIPTION,
     )
     _add_arguments(parser)
     return parser
@@ -437,7 +449,7 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m chexp.reproduce [options]`` (same options as ``chexp reproduce``)."""
-    parser = argparse.ArgumentParser(prog="chexp reproduce", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="chexp reproduce", description=_DESCRIPTION)
     _add_arguments(parser)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -74,6 +74,12 @@ def _config_dict(config: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
 
+def generator_fingerprint(phantom: PhantomConfig) -> str:
+    """sha256 of two probe phantoms: changes whenever the generator's code changes its output,
+    so that a cached model is never reused for different data."""
+    return generate(2, seed=12345, config=phantom).sha256()
+
+
 def _phantom_arrays(phantom: PhantomConfig, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     ps = generate(n, seed=seed, config=phantom)
     return torch.from_numpy(ps.images), torch.from_numpy(ps.labels), ps.sha256()
@@ -96,7 +102,7 @@ class ClassifierTraining:
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
-    channels: tuple[int, ...] = (16, 32, 64, 128)
+    channels: tuple[int, ...] = (16, 16, 32, 64, 64)
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class AutoencoderTraining:
 
     phantom: PhantomConfig = field(default_factory=PhantomConfig)
     latent_channels: int = 8
-    width: int = 32
+    width: int = 16
     depth: int = 4
     n_train: int = 4000
     n_val: int = 500
@@ -217,8 +223,9 @@ def phantom_classifier(
     for logits). The model card is at ``model.card``.
     """
     cfg = config or ClassifierTraining()
+    key = _config_dict(cfg) | {"generator": generator_fingerprint(cfg.phantom)}
     model, card = cached_model(
-        "phantom-classifier", _config_dict(cfg), lambda: train_phantom_classifier(cfg, progress), retrain
+        "phantom-classifier", key, lambda: train_phantom_classifier(cfg, progress), retrain
     )
     model.card = card
     return model  # type: ignore[return-value]
@@ -229,8 +236,9 @@ def phantom_autoencoder(
 ) -> ConvAutoencoder:
     """The phantom autoencoder for ``config`` (default settings if ``None``), trained once and cached."""
     cfg = config or AutoencoderTraining()
+    key = _config_dict(cfg) | {"generator": generator_fingerprint(cfg.phantom)}
     model, card = cached_model(
-        "phantom-autoencoder", _config_dict(cfg), lambda: train_phantom_autoencoder(cfg, progress), retrain
+        "phantom-autoencoder", key, lambda: train_phantom_autoencoder(cfg, progress), retrain
     )
     model.card = card
     return model  # type: ignore[return-value]

@@ -26,8 +26,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from chexp.book import WIDGET_JS, NpmAsset, fetch_npm_tarball, toc_notebooks
-from chexp.errors import ChecksumError
+from chexp.book import WIDGET_JS, NpmAsset, fetch_npm_tarball, install_widget_js, stage_book, toc_notebooks
+from chexp.errors import ChecksumError, DataUnavailableError
 from chexp.reproduce import reproduce
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,9 +103,12 @@ def test_book_builds_offline_without_warnings(built_book: dict[str, object]) -> 
     # Parameter cells are hidden; their values are not on the page.
     plain = html_lib.unescape(re.sub(r"<[^>]+>", "", text))
     assert "n_samples = 16" not in plain and "n_samples = 4" not in plain
-    # No page loads a script, stylesheet, image or font from another host.
+    # No page loads a script, stylesheet, image or font from another host, nor names one
+    # in an inline script (sphinx-thebe's unpkg loader is removed by book/_ext).
     for html in html_dir.rglob("*.html"):
         content = html.read_text(encoding="utf-8")
+        inline = re.findall(r"<script>(.*?)</script>", content, flags=re.S)
+        assert not [body for body in inline if re.search(r"https?://", body)], html.name
         for tag, attr in (("script", "src"), ("link", "href"), ("img", "src"), ("iframe", "src")):
             for match in re.finditer(rf"<{tag}\b[^>]*\b{attr}=\"(https?:)?//[^\"]+\"", content):
                 if tag == "link" and not re.search(r'rel="(stylesheet|preload|icon|modulepreload)"', match.group(0)):
@@ -140,6 +143,24 @@ def test_widget_tarball_is_checked(tmp_path: Path) -> None:
         fetch_npm_tarball(wrong_pin, cache)
 
 
+def test_fresh_fetch_uses_npm_pack(tmp_path: Path) -> None:
+    if shutil.which("npm") is None:
+        if os.environ.get("CHEXP_REQUIRE_BROWSER") == "1":
+            pytest.fail("npm is required to fetch the widget JavaScript (apt-get install -y npm)")
+        pytest.skip("npm not installed")
+    tarball = fetch_npm_tarball(WIDGET_JS, tmp_path / "fresh")
+    assert tarball.parent == tmp_path / "fresh"
+    assert hashlib.sha256(tarball.read_bytes()).hexdigest() == WIDGET_JS.sha256
+    files = {p.name for p in install_widget_js(tmp_path / "js", cache=tmp_path / "fresh")}
+    assert "embed.js" in files and any(name.endswith(".woff2") for name in files)
+    assert not any(name.endswith((".map", "embed-amd.js")) for name in files)
+
+
+def test_staging_names_notebooks_never_executed(tmp_path: Path) -> None:
+    with pytest.raises(DataUnavailableError, match=GALLERY):
+        stage_book(tmp_path / "empty-run")
+
+
 # --------------------------------------------------------------------------- browser
 
 
@@ -156,6 +177,13 @@ def _require_browser() -> None:
         if os.environ.get("CHEXP_REQUIRE_BROWSER") == "1":
             pytest.fail(problem + "; CHEXP_REQUIRE_BROWSER=1 requires it")
         pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def browser_ready() -> str:
+    """Chromium's path; skips (or fails under CHEXP_REQUIRE_BROWSER=1) before any build."""
+    _require_browser()
+    return CHROMIUM
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -196,9 +224,19 @@ _VISIBLE_FRAME_JS = """
 """
 
 
+_ICONS_PER_BUTTON_JS = """
+() => Array.from(document.querySelectorAll('.widget-play button')).map(button => {
+  const icon = button.querySelector('i');
+  const glyph = icon ? getComputedStyle(icon, '::before').content : 'none';
+  const svgs = Array.from(button.querySelectorAll('svg'))
+    .filter(svg => getComputedStyle(svg).display !== 'none');
+  return (['none', 'normal', ''].includes(glyph) ? 0 : 1) + svgs.length;
+})
+"""
+
+
 @pytest.mark.browser
-def test_slider_and_play_change_the_frame_offline(served_book: str, tmp_path: Path) -> None:
-    _require_browser()
+def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_book: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     external: list[str] = []
@@ -207,7 +245,7 @@ def test_slider_and_play_change_the_frame_offline(served_book: str, tmp_path: Pa
     start = time.perf_counter()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
+            executable_path=browser_ready, args=CHROMIUM_FLAGS, headless=True
         )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
@@ -230,6 +268,8 @@ def test_slider_and_play_change_the_frame_offline(served_book: str, tmp_path: Pa
             page.wait_for_function(f"({_VISIBLE_FRAME_JS.strip()})() !== null", timeout=20_000)
             first = page.evaluate(_VISIBLE_FRAME_JS)
             assert first["width"] == 64 and first["caption"].startswith("sample 0")
+            # Each Play-widget button shows exactly one icon (no blank, no doubled icon).
+            assert page.evaluate(_ICONS_PER_BUTTON_JS) == [1, 1, 1]
 
             # Move the slider one step with the keyboard, as a reader would.
             page.locator(".widget-slider .noUi-handle").first.focus()
@@ -240,6 +280,7 @@ def test_slider_and_play_change_the_frame_offline(served_book: str, tmp_path: Pa
             )
             second = page.evaluate(_VISIBLE_FRAME_JS)
             assert second["caption"].startswith("sample 1")
+            assert page.evaluate(_ICONS_PER_BUTTON_JS) == [1, 1, 1]
             assert second["hash"] != first["hash"], "the visible image did not change"
             page.locator(".widget-slider").first.scroll_into_view_if_needed()
             page.screenshot(path=str(tmp_path / "book_slider.png"), full_page=False)

@@ -80,7 +80,7 @@ def test_split_groups_small_example():
     split = split_groups(groups, seed=3, fractions=(0.6, 0.2, 0.2))
     assert len({s for g, s in zip(groups, split) if g == "c"}) == 1
     assert split == split_groups(groups, seed=3, fractions=(0.6, 0.2, 0.2))
-    with pytest.raises(ValueError, match="sum to 1"):
+    with pytest.raises(ValueError, match="summing to 1"):
         split_groups(groups, fractions=(0.5, 0.2, 0.2))
 
 
@@ -116,7 +116,6 @@ def _two_lungs() -> np.ndarray:
     mask = np.zeros((64, 64), bool)
     mask[10:40, 5:21] = True  # image left = patient's right lung, rows 10..39
     mask[16:52, 40:56] = True  # image right = patient's left lung, rows 16..51
-    mask[60, 62] = True  # a one-pixel fragment on the image right
     return mask
 
 
@@ -124,18 +123,24 @@ def test_zones_of_two_separate_lungs():
     mask = _two_lungs()
     zones = brixia_zones(mask)
     assert zones.shape == (6, 64, 64) and zones.dtype == bool
-    expected_rows = {0: (10, 20), 1: (20, 30), 2: (30, 40), 3: (16, 28), 4: (28, 40), 5: (40, 53)}
+    expected_rows = {0: (10, 20), 1: (20, 30), 2: (30, 40), 3: (16, 28), 4: (28, 40), 5: (40, 52)}
     for k, (r0, r1) in expected_rows.items():
         want = np.zeros_like(mask)
         cols = slice(5, 21) if k < 3 else slice(40, 56)
         want[r0:r1, cols] = True
-        if k == 5:  # the lowest third of the left lung reaches the fragment's row 60
-            want = np.zeros_like(mask)
-            want[16 + 2 * 15 : 53, 40:56] = mask[16 + 2 * 15 : 53, 40:56]
-            want[60, 62] = True
         np.testing.assert_array_equal(zones[k], want, err_msg=f"zone {'ABCDEF'[k]}")
     # zones partition the lungs
     np.testing.assert_array_equal(zones.sum(0), mask.astype(int))
+
+
+def test_small_fragment_joins_the_lung_on_its_side():
+    mask = _two_lungs()
+    mask[60, 62] = True  # one pixel below the image-right lung
+    right, left = split_lungs(mask)
+    assert left[60, 62] and not right[60, 62]
+    # the left lung now spans rows 16..60 (45 rows): thirds of 15 rows
+    zones = brixia_zones(mask)
+    assert np.flatnonzero(zones[5].any(1)).min() == 46 and zones[5][60, 62]
 
 
 def test_lung_thirds_exact_rows():
@@ -203,7 +208,8 @@ def test_real_lung_masks_give_six_zones_right_lung_on_image_left(manifest, data_
 
 
 def test_dataset_items(manifest, data_dir):
-    small = manifest[manifest["S_global"].notna()].head(3)
+    scored = manifest[manifest["S_global"].notna()]
+    small = scored.loc[(scored["height"] * scored["width"]).nsmallest(3).index]
     ds = CohenDataset(manifest=small, size=32, with_masks=True)
     item = ds[0]
     assert item["image"].shape == (1, 32, 32) and item["image"].dtype.is_floating_point

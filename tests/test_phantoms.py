@@ -15,8 +15,8 @@ S = 64
 
 @pytest.fixture(scope="module")
 def base():
-    """64 samples with every finding at prevalence 0.5 (so each appears several times)."""
-    return generate(64, seed=3, config=PhantomConfig(size=S, prevalence=0.5))
+    """48 samples with every finding at prevalence 0.5 (so each appears several times)."""
+    return generate(48, seed=3, config=PhantomConfig(size=S, prevalence=0.5))
 
 
 def test_findings_names_and_order():
@@ -41,7 +41,7 @@ def test_shapes_dtypes_range(base):
 
 def test_determinism_and_prefix_consistency(base):
     cfg = PhantomConfig(size=S, prevalence=0.5)
-    again = generate(64, seed=3, config=cfg)
+    again = generate(48, seed=3, config=cfg)
     assert again.sha256() == base.sha256()
     first = generate(10, seed=3, config=cfg)
     np.testing.assert_array_equal(first.images, base.images[:10])
@@ -55,13 +55,13 @@ def test_determinism_and_prefix_consistency(base):
 
 def test_labels_equal_mask_nonemptiness(base):
     np.testing.assert_array_equal(base.labels.astype(bool), base.masks.any(axis=(2, 3)))
-    assert base.labels.sum(0).min() >= 10  # every finding present in this set
+    assert base.labels.sum(0).min() >= 8  # every finding present in this set
 
 
 @pytest.mark.parametrize("k", range(len(FINDINGS)))
 def test_mask_is_exactly_where_the_finding_alters_the_image(base, k):
     name = FINDINGS[k]
-    without = generate(64, seed=3, config=PhantomConfig(size=S, prevalence=0.5), disable=(name,))
+    without = generate(48, seed=3, config=PhantomConfig(size=S, prevalence=0.5), disable=(name,))
     assert without.labels[:, k].sum() == 0 and not without.masks[:, k].any()
     # the other findings are untouched
     others = [j for j in range(5) if j != k]
@@ -113,7 +113,7 @@ def test_anatomy_varies(base):
 
 
 def test_cardiothoracic_ratio_larger_with_cardiomegaly():
-    ps = generate(48, seed=2, config=PhantomConfig(size=128, prevalence=0.5))
+    ps = generate(40, seed=2, config=PhantomConfig(size=96, prevalence=0.5))
     k = FINDINGS.index("Cardiomegaly")
     ctr_normal, ctr_big = [], []
     for i in range(len(ps)):
@@ -122,7 +122,7 @@ def test_cardiothoracic_ratio_larger_with_cardiomegaly():
         if ps.labels[i, k]:
             ctr_big.append(_width(ps.heart[i] | ps.masks[i, k]) / thorax)
     ctr_normal, ctr_big = np.array(ctr_normal), np.array(ctr_big)
-    assert len(ctr_big) >= 15
+    assert len(ctr_big) >= 12
     assert 0.38 <= ctr_normal.min() and ctr_normal.max() <= 0.51
     assert ctr_big.min() > 0.52 and ctr_big.mean() > 0.56
     # the enlargement is outside the normal heart (only its anti-aliased rim can be shared)
@@ -132,10 +132,13 @@ def test_cardiothoracic_ratio_larger_with_cardiomegaly():
 
 def test_pneumothorax_region_is_lucent(base):
     k = FINDINGS.index("Pneumothorax")
-    without = generate(64, seed=3, config=PhantomConfig(size=S, prevalence=0.5), disable="Pneumothorax")
+    without = generate(48, seed=3, config=PhantomConfig(size=S, prevalence=0.5), disable="Pneumothorax")
     for i in np.flatnonzero(base.labels[:, k]):
         m = base.masks[i, k]
-        assert base.images[i, 0][m].mean() < without.images[i, 0][m].mean() - 20
+        diff = base.images[i, 0][m] - without.images[i, 0][m]
+        # lucent region (darker) plus a thin bright pleural line (a minority of the mask)
+        assert np.median(diff) < -40 and diff.mean() < 0
+        assert 0.5 < (diff < 0).mean() < 0.97
         # it sits in the upper (apical) half of the lung fields
         rows = np.flatnonzero(base.lungs[i].any(axis=1))
         top_half = np.zeros_like(m)
@@ -203,3 +206,19 @@ def test_unknown_names():
         generate(-1, seed=0)
     with pytest.raises(PhantomConfigError):
         generate(2, seed=-3)
+
+
+def test_worker_processes_give_the_same_set():
+    cfg = PhantomConfig(size=32)
+    serial = generate(12, seed=7, config=cfg, chunk=4, workers=1)
+    parallel = generate(12, seed=7, config=cfg, chunk=4, workers=2)
+    assert parallel.sha256() == serial.sha256()
+
+
+def test_plot_phantom_grid(tmp_path):
+    from chexp.plotting.phantoms import plot_phantom_grid
+
+    ps = generate(4, seed=0, config=PhantomConfig(size=32, prevalence=0.5))
+    path = tmp_path / "grid.png"
+    plot_phantom_grid(ps, n=4, ax_or_path=path)
+    assert path.stat().st_size > 1000

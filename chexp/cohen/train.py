@@ -68,7 +68,7 @@ class CohenTraining:
     """
 
     size: int = 128
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-3
@@ -87,7 +87,7 @@ class AutoencoderTraining(CohenTraining):
     ``latent_channels x (size / 2**depth)**2`` is the bottleneck size (8 x 8 x 8 = 512 at 128).
     """
 
-    epochs: int = 25
+    epochs: int = 20
     lr: float = 2e-3
     weight_decay: float = 1e-5
     shift: int = 0
@@ -265,7 +265,8 @@ def detector_metrics(prob: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
 
 def _by_split(rows: pd.DataFrame, metric: Callable[[np.ndarray], dict]) -> dict[str, dict]:
     """Apply ``metric(mask)`` on each held-out split and on all of them pooled."""
-    out = {split: metric((rows["split"] == split).to_numpy()) for split in HELDOUT}
+    masks = {split: (rows["split"] == split).to_numpy() for split in HELDOUT}
+    out = {split: metric(mask) for split, mask in masks.items() if mask.any()}
     out["heldout"] = metric(np.ones(len(rows), bool))
     return out
 
@@ -313,8 +314,12 @@ def train_brixia_detectors(
     train = load_arrays("train", cfg.size, True, cfg.manifest, cfg.max_train, progress)
     held = load_arrays(list(HELDOUT), cfg.size, True, cfg.manifest, cfg.max_heldout, progress)
     y = torch.from_numpy(train.detector_labels().mean(axis=1)).float()  # (N, 3) in {0, .5, 1}
-    n_pos = y.sum(0)
-    pos_weight = (len(y) - n_pos) / n_pos.clamp(min=1e-6) if weighted else torch.ones(3)
+    n_pos, n_neg = y.sum(0), (1 - y).sum(0)
+    # N_neg / N_pos; a detector whose training labels are all one class keeps weight 1
+    defined = (n_pos > 0) & (n_neg > 0)
+    pos_weight = torch.where(defined, n_neg / n_pos.clamp(min=1e-6), torch.ones(3))
+    if not weighted:
+        pos_weight = torch.ones(3)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     arch = {"targets": list(DETECTOR_TARGETS), "output": "probability",
             "channels": list(cfg.channels), "input_size": cfg.size}

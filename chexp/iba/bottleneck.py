@@ -179,8 +179,10 @@ class PerSampleBottleneck(nn.Module):
                 f"bottleneck expects ({self.batch * self.samples}, {', '.join(map(str, self.mean.shape))}) "
                 f"features, got {tuple(r.shape)}"
             )
-        lam = self.lam().repeat_interleave(self.samples, dim=0)
-        self.last_information = self.capacity(r, lam)
+        lam_b = self.lam()
+        # the rows of one image hold the same features: the information term needs one of them
+        self.last_information = self.capacity(r[:: self.samples], lam_b)
+        lam = lam_b.repeat_interleave(self.samples, dim=0)
         eps = torch.cat(
             [
                 torch.randn((self.samples, *r.shape[1:]), generator=g, device=r.device, dtype=r.dtype)
@@ -193,7 +195,7 @@ class PerSampleBottleneck(nn.Module):
     def information_loss(self) -> torch.Tensor:
         """Mean information per unit for each image ``(B,)`` from the last forward pass."""
         assert self.last_information is not None
-        return self.last_information.reshape(self.batch, self.samples, -1).mean(dim=(1, 2))
+        return self.last_information.reshape(self.batch, -1).mean(dim=1)
 
 
 def saliency(capacity: torch.Tensor, size: Sequence[int]) -> torch.Tensor:

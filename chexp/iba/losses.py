@@ -27,6 +27,7 @@ Every loss returns one value per image ``(B,)``: the mean over the noise draws.
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 import torch
@@ -132,7 +133,12 @@ class _ClassificationLoss(ModelLoss):
         return scores.gather(2, idx).squeeze(2)
 
     def select(self, rows: slice) -> ModelLoss:
-        return type(self)(_per_image(self.target, rows))  # type: ignore[arg-type]
+        target = _per_image(self.target, rows)
+        if target is self.target:
+            return self
+        part = copy.copy(self)
+        part.target = target  # type: ignore[assignment]
+        return part
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.target!r})"
@@ -242,7 +248,12 @@ class RegressionMSE(_RegressionLoss):
         return ((self._phi(scores) - y) ** 2).mean(dim=1)
 
     def select(self, rows: slice) -> ModelLoss:
-        return RegressionMSE(_per_image(self.value, rows), self.target)  # type: ignore[arg-type]
+        value = _per_image(self.value, rows)
+        if value is self.value:
+            return self
+        part = copy.copy(self)
+        part.value = value  # type: ignore[assignment]
+        return part
 
 
 class RegressionMaximize(_RegressionLoss):

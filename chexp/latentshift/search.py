@@ -508,6 +508,7 @@ class _SteppedWalker(_Walker):
         gap = hi - lo
         slow = self.last_gap is not None and gap > self.last_gap // 2
         self.last_gap = gap
+        estimates: list[float] = []
         if self.y is not None and not slow:
             a_l, a_v = self.grid[lo], self._value(lo)
             slope = None
@@ -518,8 +519,19 @@ class _SteppedWalker(_Walker):
                 if prev is not None:
                     slope = (a_v - self._value(prev)) / (a_l - self.grid[prev])
             if slope is not None and slope > 0 and math.isfinite(slope):
-                target = a_l + (self.y - a_v) / slope
-                c = bisect.bisect_left(self.abs_grid, abs(target))
+                estimates.append(a_l + (self.y - a_v) / slope)
+        if not slow:
+            # image-change stops: the change grows about linearly with |lambda|
+            for cond in self.side.stops:
+                if isinstance(cond, ImageChangedBy):
+                    goal = cond.fraction * self.ev.recon_abs_sum[self.image]
+                    known = [(l, e.change) for l, e in self.ev.cache[self.image].items()
+                             if self.direction * l > 0 and e.change > 0]
+                    if known:
+                        l, ch = min(known, key=lambda t: abs(math.log(t[1] / goal)) if goal > 0 else 0.0)
+                        estimates.append(l * goal / ch)
+        if estimates:
+            c = bisect.bisect_left(self.abs_grid, min(abs(e) for e in estimates))
         if c is None:
             c = (lo + hi) // 2
         c = min(max(c, lo + 1), hi - 1)

@@ -9,12 +9,23 @@ The offline default data of chexp and the ground truth of its explanation benchm
 
 Modules: :mod:`.config` (names, :class:`PhantomConfig`), :mod:`.anatomy` (normal chest),
 :mod:`.findings` (one class per finding), :mod:`.exposure` (film curve and noise),
-:mod:`.dataset` (:func:`generate`, :class:`PhantomSet`, :class:`PhantomDataset`).
+:mod:`.dataset` (:func:`generate`, :class:`PhantomSet`), :mod:`.torch_dataset`
+(:class:`PhantomDataset`).
 """
 
 from .config import FINDINGS, PhantomConfig, PhantomConfigError
-from .dataset import STREAMS, PhantomDataset, PhantomSet, generate
+from .dataset import STREAMS, PhantomSet, generate
 from .findings import FINDING_RENDERERS, MASK_EPS
+
+
+def __getattr__(name: str):
+    # PhantomDataset needs torch; import it only when asked for (worker processes skip torch)
+    if name == "PhantomDataset":
+        from .torch_dataset import PhantomDataset
+
+        return PhantomDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "FINDINGS",

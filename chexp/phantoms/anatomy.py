@@ -49,7 +49,7 @@ ANATOMY_SPACE = ParamSpace(
         ("mark_amp", 0.16, 0.28),
         ("mark_freq", 5.0, 8.0),
         # heart and great vessels
-        ("ctr", 0.40, 0.475),
+        ("ctr", 0.43, 0.50),
         ("heart_tilt", 0.45, 0.75),
         ("heart_aspect", 0.70, 0.84),
         ("heart_left", 0.26, 0.36),  # fraction of the heart width right of the spine (image left)
@@ -141,7 +141,9 @@ def derive(p: ParamBatch) -> ParamBatch:
 
 def lung_metric(x: np.ndarray, y: np.ndarray, cx, ax, cy, ay) -> np.ndarray:
     """Superellipse metric of a lung: < 1 inside (above the base line ``cy``), 1 on the border."""
-    return np.abs((x - cx) / ax) ** 3 + np.abs((y - cy) / ay) ** 2.2
+    u = (x - cx) / ax
+    v = (y - cy) / ay
+    return u * u * np.abs(u) + v * v
 
 
 def dome_y(x: np.ndarray, y0, pk, k) -> np.ndarray:
@@ -161,7 +163,7 @@ def lung_thickness(x, y, cx, ax, cy, ay, y0, pk, k, px: float) -> tuple[np.ndarr
     f = lung_metric(x, y, cx, ax, cy, ay)
     g = np.minimum((1.0 - f) * 1.6, (dome_y(x, y0, pk, k) - y) / 0.12)
     g = np.where(y < cy, g, -1.0)
-    return np.clip(g, 0.0, 1.0) ** 0.45, f
+    return np.sqrt(np.clip(g, 0.0, 1.0)), f
 
 
 def ellipse_weight(x, y, cx, cy, a, b, phi, edge) -> np.ndarray:
@@ -255,7 +257,8 @@ def bandpass_ridges(noise: np.ndarray, freq: np.ndarray, size: int) -> np.ndarra
     filt = np.exp(-0.5 * (np.log((f + 1e-6) / freq) / 0.45) ** 2)
     band = np.fft.irfft2(spec * filt, s=(size, size)).astype(np.float32)
     band /= band.std(axis=(1, 2), keepdims=True) + 1e-6
-    return np.clip(1.0 - np.abs(band) / 0.45, 0.0, 1.0) ** 2
+    r = np.clip(1.0 - np.abs(band) / 0.45, 0.0, 1.0)
+    return r * r
 
 
 def render_anatomy(p: ParamBatch, texture: np.ndarray) -> AnatomyMaps:
@@ -274,7 +277,7 @@ def render_anatomy(p: ParamBatch, texture: np.ndarray) -> AnatomyMaps:
     a_body = p.body_a
     above = np.clip((p.shoulder_y - y) / 0.38, 0.0, 1.0)
     a_y = 0.24 + (a_body - 0.24) * np.sqrt(np.clip(1.0 - above**2, 0.0, 1.0))
-    body = p.thick * np.clip(1.0 - (x / a_y) ** 2, 0.0, 1.0) ** 0.3
+    body = p.thick * np.sqrt(np.sqrt(np.clip(1.0 - (x / a_y) ** 2, 0.0, 1.0)))
 
     # lungs
     thick_r, _ = lung_thickness(x, y, p.cx_r, p.ax_r, p.cy_r, p.ay_r, p.dome_y_r, p.dome_pk_r, p.dome_k_r, 3)
@@ -302,7 +305,7 @@ def render_anatomy(p: ParamBatch, texture: np.ndarray) -> AnatomyMaps:
     n = (y - curve - (p.y_apex - 0.05)) / p.rib_spacing - p.rib_phase
     phase = n - np.floor(n)
     w = p.rib_width
-    rib_prof = np.where(phase < w, np.abs(np.sin(np.pi * phase / w)) ** 0.35, 0.0)
+    rib_prof = np.where(phase < w, np.sqrt(np.sqrt(np.abs(np.sin(np.pi * phase / w)))), 0.0)
     rib_keep = (n > 0) & (n < 10.6)
     fade = smooth_edge(1.12 - t, 0.06) * smooth_edge(t - 0.05, 0.08)
     below = np.maximum(

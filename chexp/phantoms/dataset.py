@@ -1,5 +1,7 @@
-"""Generating phantom sets: per-sample random streams, batched rendering, :class:`PhantomSet`
-and the torch :class:`PhantomDataset`."""
+"""Generating phantom sets: per-sample random streams, batched rendering, :class:`PhantomSet`.
+
+This module does not import torch (worker processes import it); the torch dataset is in
+:mod:`chexp.phantoms.torch_dataset`."""
 
 from __future__ import annotations
 
@@ -7,8 +9,11 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import os
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from .anatomy import ANATOMY_SPACE, N_ANATOMY_UNIFORMS, derive, render_anatomy
@@ -106,13 +111,11 @@ class PhantomSet:
         return h.hexdigest()
 
     def subset(self, rows: np.ndarray | slice) -> "PhantomSet":
-        """The samples ``rows`` (``start`` is only kept for slices with step 1)."""
-        start = self.start
+        """The samples ``rows`` (``start`` is kept for a contiguous slice, else set to -1)."""
+        start = -1
         if isinstance(rows, slice):
             s0, _, step = rows.indices(len(self))
-            start = self.start + s0 if step == 1 else -1
-        else:
-            start = -1
+            start = self.start + s0 if step == 1 and self.start >= 0 else -1
         return PhantomSet(
             self.images[rows],
             self.labels[rows],
@@ -153,6 +156,10 @@ def _render_batch(
     return image[:, None], labels.astype(np.float32), masks, anat.lungs, anat.heart, p.as_dict()
 
 
+def _render_job(job: tuple) -> tuple[np.ndarray, ...]:
+    return _render_batch(*job)
+
+
 def generate(
     n: int,
     seed: int = 0,
@@ -162,6 +169,7 @@ def generate(
     disable: Iterable[str] | str = (),
     chunk: int | None = None,
     progress: bool | None = None,
+    workers: int | None = None,
 ) -> PhantomSet:
     """Generate ``n`` phantoms: samples ``start .. start + n - 1`` of the stream ``seed``.
 
@@ -178,6 +186,9 @@ def generate(
             for the unaltered counterpart of an image.
         chunk: samples rendered at once (default: about 4 M pixels per chunk).
         progress: show a tqdm bar (default: when n >= 2000).
+        workers: processes rendering chunks in parallel (default: up to 4 CPUs for sets of more
+            than 1000 images at 128 px, else 1; needs the "fork" start method, else serial).
+            The result does not depend on it.
 
     Raises:
         UnknownNameError: an unknown name in ``disable``.
@@ -192,12 +203,23 @@ def generate(
             raise PhantomConfigError(f"{what} must be a non-negative int, got {value!r}")
     size = config.size
     chunk = chunk or max(8, (1 << 22) // (size * size))
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if n * size * size > 1000 * 128 * 128 else 1
+    starts = list(range(start, start + n, chunk))
+    jobs = [(int(seed), np.arange(lo, min(lo + chunk, start + n)), config, disable_t) for lo in starts]
     parts = []
     bar = tqdm(total=n, desc="phantoms", unit="img", disable=not (n >= 2000 if progress is None else progress))
-    for lo in range(start, start + n, chunk):
-        idx = np.arange(lo, min(lo + chunk, start + n))
-        parts.append(_render_batch(int(seed), idx, config, disable_t))
-        bar.update(len(idx))
+    # fork (not spawn: that would re-run an unguarded __main__); children use only numpy/scipy
+    if workers > 1 and len(jobs) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+            for job, part in zip(jobs, pool.map(_render_job, jobs)):
+                parts.append(part)
+                bar.update(len(job[1]))
+    else:
+        for job in jobs:
+            parts.append(_render_job(job))
+            bar.update(len(job[1]))
     bar.close()
     if parts:
         images, labels, masks, lungs, heart = (np.concatenate([p[j] for p in parts]) for j in range(5))
@@ -209,42 +231,3 @@ def generate(
         lungs = heart = np.zeros((0, size, size), bool)
         params = {}
     return PhantomSet(images, labels, masks, lungs, heart, config, int(seed), int(start), disable_t, params)
-
-
-class PhantomDataset(torch.utils.data.Dataset):
-    """Torch dataset of phantoms (generated once, in memory).
-
-    Items are dicts: ``image`` float32 (1, S, S) in [-1024, 1024], ``labels`` float32 (5,),
-    ``masks`` bool (5, S, S), ``lungs`` and ``heart`` bool (S, S), ``idx`` (int).
-    ``pathologies`` lists the label columns (as in torchxrayvision datasets).
-    """
-
-    def __init__(
-        self,
-        n: int,
-        seed: int = 0,
-        config: PhantomConfig | None = None,
-        *,
-        start: int = 0,
-        disable: Iterable[str] | str = (),
-    ) -> None:
-        self.phantoms = generate(n, seed, config, start=start, disable=disable)
-        self.pathologies = list(FINDINGS)
-        self._images = torch.from_numpy(self.phantoms.images)
-        self._labels = torch.from_numpy(self.phantoms.labels)
-        self._masks = torch.from_numpy(self.phantoms.masks)
-        self._lungs = torch.from_numpy(self.phantoms.lungs)
-        self._heart = torch.from_numpy(self.phantoms.heart)
-
-    def __len__(self) -> int:
-        return len(self.phantoms)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
-        return {
-            "idx": int(i),
-            "image": self._images[i],
-            "labels": self._labels[i],
-            "masks": self._masks[i],
-            "lungs": self._lungs[i],
-            "heart": self._heart[i],
-        }

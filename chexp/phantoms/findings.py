@@ -51,14 +51,15 @@ def _side_maps(a: AnatomyMaps, side: np.ndarray) -> tuple[np.ndarray, dict[str, 
 
 class Cardiomegaly(Finding):
     """Enlarged cardiac silhouette: the heart ellipse scaled about a point inside it so that the
-    cardiothoracic ratio becomes ``ctr_big`` (0.56-0.70; normal hearts are 0.40-0.475).
+    cardiothoracic ratio becomes ``ctr_big`` (0.58-0.72; normal hearts 0.43-0.50; measured as
+    silhouette width over lung-field width on the masks: about 0.58-0.71 versus 0.41-0.48).
 
     The density change is (enlarged weight - normal weight) x (heart density + displaced lung air):
     zero inside the normal heart, so the mask is the enlarged silhouette minus the normal one.
     """
 
     name = "Cardiomegaly"
-    space = ParamSpace([("ctr_big", 0.56, 0.70), ("anchor_u", 0.35, 0.6), ("anchor_v", 0.15, 0.45)])
+    space = ParamSpace([("ctr_big", 0.58, 0.72), ("anchor_u", 0.35, 0.6), ("anchor_v", 0.15, 0.45)])
 
     def render(self, p: ParamBatch, a: AnatomyMaps) -> np.ndarray:
         h = a.params
@@ -106,24 +107,24 @@ class Effusion(Finding):
             height = q.height_l if side else q.height_r
             lateral_edge = sp["cx"] - sgn * sp["ax"]
             t_med = np.clip(np.abs(sub.x - lateral_edge) / (2 * sp["ax"]), 0.0, 1.0)
-            level = sp["cy"] - height + q.meniscus * t_med**1.5
+            level = sp["cy"] - height + q.meniscus * t_med * np.sqrt(t_med)
             w = np.clip((sub.y - level) / q.ramp, 0.0, 1.0)
             inside = (thick > 0) & (sub.y > level)
-            delta = np.where(inside, w**0.6 * (q.fill * sub.air * (1.0 - sub.heart_w) + 0.1), 0.0)
+            delta = np.where(inside, np.sqrt(w) * (q.fill * sub.air * (1.0 - sub.heart_w) + 0.1), 0.0)
             out[rows] += delta.astype(np.float32)
         return out
 
 
 class Mass(Finding):
     """Round (slightly lobulated, elliptic) opacity centred in a lung field; radius 0.055-0.12
-    patient units (3.5-8 px at S=128), peak density 0.3-0.6."""
+    patient units (4-8 px at S=128), peak density 0.4-0.75."""
 
     name = "Mass"
     space = ParamSpace(
         [
             ("pos", 0.0, 1.0),
-            ("r", 0.055, 0.12),
-            ("amp", 0.30, 0.60),
+            ("r", 0.06, 0.13),
+            ("amp", 0.40, 0.75),
             ("lob", 0.0, 0.15),
             ("lob_k", 2.0, 5.999),
             ("lob_phase", 0.0, 2 * np.pi),
@@ -132,24 +133,27 @@ class Mass(Finding):
     )
 
     def render(self, p: ParamBatch, a: AnatomyMaps) -> np.ndarray:
-        b, size = a.x.shape[0], a.size
-        cx = np.empty(b, np.float32)
-        cy = np.empty(b, np.float32)
+        size = a.size
+        out = np.zeros_like(a.density)
         px_units = 2.0 / size / a.params.raw("zoom")
-        for i in range(b):
+        r, ecc, lob = p.raw("r"), p.raw("ecc"), p.raw("lob")
+        for i in range(len(out)):
             dist = ndimage.distance_transform_edt(a.lungs[i]) * px_units[i]
-            cand = np.flatnonzero(dist >= 0.6 * p.raw("r")[i])
+            cand = np.flatnonzero(dist >= 0.6 * r[i])
             if cand.size == 0:
                 cand = np.array([int(np.argmax(dist))])
-            j = cand[min(int(p.raw("pos")[i] * cand.size), cand.size - 1)]
-            cx[i] = a.x[i].flat[j]
-            cy[i] = a.y[i].flat[j]
-        dx = (a.x - cx[:, None, None]) / p.ecc
-        dy = (a.y - cy[:, None, None]) * p.ecc
-        theta = np.arctan2(dy, dx)
-        radius = p.r * (1.0 + p.lob * np.sin(np.floor(p.lob_k) * theta + p.lob_phase))
-        rho2 = (dx * dx + dy * dy) / (radius * radius)
-        return (p.amp * np.clip(1.0 - rho2, 0.0, 1.0) ** 0.35).astype(np.float32)
+            j = int(cand[min(int(p.raw("pos")[i] * cand.size), cand.size - 1)])
+            ci, cj = divmod(j, size)
+            # render in a crop around the centre (the mass is much smaller than the image)
+            reach = int(np.ceil(r[i] * (1 + lob[i]) * max(ecc[i], 1 / ecc[i]) / px_units[i] * 1.2)) + 3
+            sl = (slice(max(ci - reach, 0), ci + reach + 1), slice(max(cj - reach, 0), cj + reach + 1))
+            dx = (a.x[i][sl] - a.x[i, ci, cj]) / ecc[i]
+            dy = (a.y[i][sl] - a.y[i, ci, cj]) * ecc[i]
+            theta = np.arctan2(dy, dx)
+            radius = r[i] * (1.0 + lob[i] * np.sin(np.floor(p.raw("lob_k")[i]) * theta + p.raw("lob_phase")[i]))
+            rho2 = (dx * dx + dy * dy) / (radius * radius)
+            out[i][sl] = p.raw("amp")[i] * np.clip(1.0 - rho2, 0.0, 1.0) ** 0.35
+        return out
 
 
 class Pneumothorax(Finding):
@@ -164,7 +168,7 @@ class Pneumothorax(Finding):
             ("dep_y", 0.18, 0.40),
             ("dep_x", 0.12, 0.30),
             ("extra", 0.08, 0.18),
-            ("line_amp", 0.15, 0.30),
+            ("line_amp", 0.10, 0.22),
             ("line_px", 1.0, 1.6),
         ]
     )
@@ -175,14 +179,16 @@ class Pneumothorax(Finding):
         cx, ax, cy, ay = sp["cx"], sp["ax"], sp["cy"], sp["ay"]
         ay_c = ay * (1.0 - p.dep_y)
         # the lateral border retracts most at the apex and not at all at the base
-        ax_c = ax * (1.0 - p.dep_x * np.clip((cy - a.y) / ay, 0.0, 1.0) ** 1.5)
+        up = np.clip((cy - a.y) / ay, 0.0, 1.0)
+        ax_c = ax * (1.0 - p.dep_x * up * np.sqrt(up))
         cx_c = cx + sgn * (ax - ax_c)  # keep the medial border in place
         f_c = lung_metric(a.x, a.y, cx_c, ax_c, cy, ay_c)
         lung = thick > 0
         region = lung & (f_c >= 1.0)
         # distance (patient units) inside the collapsed lung's border, from the metric's gradient
-        gx = 3.0 * np.abs((a.x - cx_c) / ax_c) ** 2 / ax_c
-        gy = 2.2 * np.abs((a.y - cy) / ay_c) ** 1.2 / ay_c
+        u = (a.x - cx_c) / ax_c
+        gx = 3.0 * u * u / ax_c
+        gy = 2.0 * np.abs(a.y - cy) / (ay_c * ay_c)
         depth = (1.0 - f_c) / (np.sqrt(gx * gx + gy * gy) + 1e-6)
         line_w = p.line_px * 2.0 / a.size / a.params.zoom
         line = lung & (f_c < 1.0) & (depth < line_w)
@@ -260,7 +266,7 @@ def _device_controls(kind: np.ndarray, j: np.ndarray, h: ParamBatch) -> np.ndarr
 
 class SupportDevices(Finding):
     """One or two tubes/lines (ET tube, jugular or subclavian central line, NG tube): thin bright
-    curves with brighter walls. Half-width 0.012-0.018 patient units, at least 1.1 pixels."""
+    curves with brighter walls. Half-width 0.016-0.024 patient units, at least 1.1 pixels."""
 
     name = "Support Devices"
     space = ParamSpace(
@@ -269,7 +275,7 @@ class SupportDevices(Finding):
             ("kind1", 0.0, 3.999),
             ("kind2", 0.0, 3.999),
             ("amp", 0.6, 1.1),
-            ("hw", 0.012, 0.018),
+            ("hw", 0.016, 0.024),
             *[(f"j{k}", -1.0, 1.0) for k in range(8)],
         ]
     )
@@ -280,7 +286,7 @@ class SupportDevices(Finding):
         k1 = p.raw("kind1").astype(int)
         k2 = (k1 + 1 + (p.raw("kind2") * 3 / 3.999).astype(int)) % 4  # a different kind
         jit = np.stack([p.raw(f"j{k}") for k in range(8)], axis=1)
-        m = max(12, a.size // 6)
+        m = max(10, a.size // 12)
         for kind, jj, rows in (
             (k1, jit[:, :4], np.arange(len(k1))),
             (k2, jit[:, 4:], np.flatnonzero(p.raw("second") < 0.3)),

@@ -1,0 +1,1 @@
+"""Benchmarks: ``chexp bench <name>`` (each module has add_arguments(parser) and run(args))."""

@@ -1,0 +1,63 @@
+"""Classifier AUC per task (ROC AUC as the Mann-Whitney U statistic, ties counted half)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+from tqdm.auto import tqdm
+
+from ..errors import InputShapeError
+from ..models.base import Classifier
+
+
+def roc_auc(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:
+    """ROC AUC of one task: P(score of a positive > score of a negative) + 0.5 P(tie).
+
+    NaN labels (unknown) are dropped; returns NaN when only one class remains.
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels, dtype=np.float64).ravel()
+    if s.shape != y.shape:
+        raise InputShapeError(f"scores {s.shape} and labels {y.shape} differ in shape")
+    keep = ~np.isnan(y)
+    s, y = s[keep], y[keep] > 0.5
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(s)  # average ranks for ties
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auc_per_task(
+    scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, targets: list[str] | tuple[str, ...]
+) -> dict[str, float]:
+    """AUC of every named column: ``scores`` and ``labels`` are ``(N, T)``; NaN labels are skipped;
+    columns with an empty name are left out."""
+    s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    if s.shape != y.shape or s.ndim != 2 or s.shape[1] != len(targets):
+        raise InputShapeError(
+            f"scores {s.shape} and labels {y.shape} must both be (N, {len(targets)}), one column per target"
+        )
+    return {name: roc_auc(s[:, j], y[:, j]) for j, name in enumerate(targets) if name}
+
+
+def predict(
+    model: Classifier, images: torch.Tensor, batch_size: int = 32, progress: bool = True
+) -> torch.Tensor:
+    """Scores ``(N, T)`` of ``model`` on images ``(N, 1, H, W)``, in batches, without gradients."""
+    model.check_input(images[:1])
+    out = []
+    with torch.no_grad():
+        for start in tqdm(range(0, len(images), batch_size), disable=not progress, desc="predict"):
+            batch = images[start : start + batch_size]
+            model.check_input(batch)
+            out.append(model(batch).cpu())
+    return torch.cat(out)
+
+
+def classifier_auc(
+    model: Classifier, images: torch.Tensor, labels: np.ndarray | torch.Tensor, batch_size: int = 32, progress: bool = True
+) -> dict[str, float]:
+    """AUC per target of ``model`` on ``images`` ``(N, 1, H, W)`` with ``labels`` ``(N, T)``."""
+    return auc_per_task(predict(model, images, batch_size, progress).numpy(), labels, model.targets)
