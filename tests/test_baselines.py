@@ -51,6 +51,20 @@ class Quadratic(Classifier):
         return (0.5 * self.v * x * x).flatten(1).sum(1, keepdim=True)
 
 
+class TinyCNN(Classifier):
+    def __init__(self) -> None:
+        super().__init__(TARGETS, output="logit")
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(4, 8, 3, padding=1, stride=2)
+        self.relu2 = nn.ReLU()
+        self.fc = nn.Linear(8, len(TARGETS))
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.relu2(self.conv2(self.relu1(self.conv1(x / 1024))))
+        return self.fc(h.mean((2, 3)))
+
+
 def xrv_densenet() -> Classifier:
     from chexp.models.xrv import XRVDenseNet
 
@@ -152,9 +166,9 @@ def test_guided_backprop_handles_xrv_functional_relu():
 
 def test_gradcam_matches_manual_computation():
     torch.manual_seed(0)
-    model = SmallClassifier(TARGETS, channels=(4, 8), output="logit").eval()
+    model = TinyCNN().eval()
     x = images(2, 16)
-    layer = model.features.block2
+    layer = model.conv2
     store = {}
     handle = layer.register_forward_hook(lambda m, i, o: store.setdefault("a", o))
     xr = x.clone().requires_grad_(True)
@@ -163,11 +177,14 @@ def test_gradcam_matches_manual_computation():
     grads = torch.autograd.grad(score, store["a"])[0]
     cam = F.relu((grads.mean((2, 3), keepdim=True) * store["a"]).sum(1, keepdim=True))
     expected = F.interpolate(cam, size=(16, 16), mode="bilinear")
-    got = GradCAM(model, layer="features.block2").attribute(x, "Effusion")
+    got = GradCAM(model, layer="conv2").attribute(x, "Effusion")
     torch.testing.assert_close(got, expected.detach())
     # default layer: the last leaf module with a spatial output
-    auto = GradCAM(model).attribute(x, "Effusion")
-    assert auto.shape == (2, 1, 16, 16)
+    from chexp.baselines.gradcam import last_spatial_layer
+
+    assert last_spatial_layer(model, x) == "relu2"
+    auto = GradCAM(model).attribute(x, "Effusion")  # relu2 output: same map as conv2's after ReLU
+    assert auto.shape == (2, 1, 16, 16) and torch.isfinite(auto).all()
 
 
 def test_lrp_epsilon_on_linear_is_gradient_times_input_and_conserves_on_densenet():

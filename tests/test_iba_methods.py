@@ -1,0 +1,166 @@
+"""IBA family behaviour on toy models whose informative regions are known by construction."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from chexp.iba import (
+    IBA,
+    InverseIBA,
+    MultiLayerIBA,
+    OneHotBCE,
+    RegressionDeviation,
+    RegressionIBA,
+    RegressionMaximize,
+    RegressionMSE,
+    UnitStatistics,
+    fit_statistics,
+)
+from test_iba import SIZE, A, B, C, RegionModel, paint, random_images, region_mass, single_region_model
+
+pytestmark = pytest.mark.filterwarnings("ignore:IBA statistics")
+
+
+@pytest.fixture(scope="module")
+def data() -> torch.Tensor:
+    return random_images(256, seed=1)
+
+
+def test_iba_concentrates_on_the_only_informative_region(data: torch.Tensor) -> None:
+    model = single_region_model()
+    stats = UnitStatistics.fit(model, "block2", data, progress=False)
+    x = paint(data[:3], A, 0.8)
+    for method in (IBA, InverseIBA):
+        maps = method(model, "block2", stats, beta=1.0).attribute(x, target="finding")
+        inside = region_mass(maps, A) * 256  # A covers 16 x 16 input pixels
+        total = maps.sum(dim=(1, 2, 3))
+        assert bool((inside / total > 0.75).all()), (method.__name__, inside / total)
+        assert bool((region_mass(maps, A) > 100 * region_mass(maps, C)).all())
+
+
+def test_redundant_regions_iba_keeps_one_inverse_iba_marks_both(data: torch.Tensor) -> None:
+    # either region alone is enough: logit = 12 * max(mean_A, mean_B) - 3
+    model = RegionModel(lambda m: 12.0 * m[:, :2].amax(1, keepdim=True) - 3.0, (A, B))
+    stats = UnitStatistics.fit(model, "block2", data, progress=False)
+    x = paint(paint(data[:3], A, 0.9), B, 0.8)
+    iba = IBA(model, "block2", stats, beta=1.0).attribute(x, target="finding")
+    inverse = InverseIBA(model, "block2", stats, beta=1.0).attribute(x, target="finding")
+    iba_ratio = region_mass(iba, B) / region_mass(iba, A)
+    inverse_ratio = region_mass(inverse, B) / region_mass(inverse, A)
+    assert bool((iba_ratio < 0.1).all()), iba_ratio  # IBA: one sufficient region
+    assert bool((inverse_ratio > 0.5).all()), inverse_ratio  # Inverse IBA: both regions
+    for maps in (iba, inverse):  # neither marks the uninformative region C
+        assert bool((region_mass(maps, A) > 100 * region_mass(maps, C)).all())
+
+
+@pytest.fixture(scope="module")
+def regression() -> tuple[RegionModel, RegressionIBA, torch.Tensor, torch.Tensor]:
+    # score = 2 * mean_A + mean_B; the image has A above the data mean (raises the score) and B
+    # below it (lowers the score)
+    model = RegionModel(lambda m: 2.0 * m[:, :1] + m[:, 1:2], (A, B), targets=("score",), output="score")
+    stats = UnitStatistics.fit(model, "block2", random_images(256, seed=1), progress=False)
+    x = paint(paint(random_images(2, seed=5), A, 0.8), B, -0.8)
+    with torch.no_grad():
+        clean = model(x)[:, 0]
+    return model, RegressionIBA(model, "block2", stats, beta=0.3), x, clean
+
+
+def test_regression_maximization_keeps_what_raises_the_score(regression) -> None:
+    _, method, x, _ = regression
+    maps = method.attribute(x, target=RegressionMaximize())
+    assert bool((region_mass(maps, A) > 100 * region_mass(maps, B)).all())
+
+
+def test_regression_mse_follows_the_target_score(regression) -> None:
+    _, method, x, clean = regression
+    up = method.attribute(x, target=RegressionMSE(clean + 3))
+    down = method.attribute(x, target=RegressionMSE((clean - 3).tolist()))  # one value per image
+    assert bool((region_mass(up, A) > 100 * region_mass(up, B)).all())
+    assert bool((region_mass(down, B) > 100 * region_mass(down, A)).all())
+
+
+def test_regression_deviation_is_mse_to_the_unperturbed_score(regression) -> None:
+    _, method, x, clean = regression
+    deviation = method.attribute(x, target=RegressionDeviation())
+    assert torch.equal(method.attribute(x), deviation)  # the default regression loss
+    torch.testing.assert_close(deviation, method.attribute(x, target=RegressionMSE(clean)))
+    assert bool((region_mass(deviation, A) > 100 * region_mass(deviation, C)).all())
+
+
+def test_multi_layer_intersection_equals_hand_computation(data: torch.Tensor) -> None:
+    model = RegionModel(lambda m: 10.0 * m[:, :1] + 10.0 * m[:, 1:2] - 2.0, (A, B))
+    s1, s2 = fit_statistics(model, ["block1", "block2"], data, progress=False)
+    x = paint(paint(data[:2], A, 0.8), B, 0.7)
+    settings = dict(beta=1.0, steps=6, samples=4, seed=2)
+    multi = MultiLayerIBA(model, ("block1", "block2"), {"features.block1": s1, "features.block2": s2},
+                          thresholds=(0.2, 0.3), **settings)
+    combined = multi.attribute(x, target="finding")
+    # the single-layer maps, computed separately
+    m1 = IBA(model, "block1", s1, **settings).attribute(x, target="finding")
+    m2 = IBA(model, "block2", s2, **settings).attribute(x, target="finding")
+    torch.testing.assert_close(multi.last_layer_maps["features.block1"], m1)
+    expected = torch.zeros_like(m1)
+    for i in range(x.shape[0]):
+        for r in range(SIZE):
+            for c in range(SIZE):
+                keep1 = float(m1[i, 0, r, c]) / float(m1[i].max()) > 0.2
+                keep2 = float(m2[i, 0, r, c]) / float(m2[i].max()) > 0.3
+                expected[i, 0, r, c] = float(keep1 and keep2)
+    assert torch.equal(combined, expected)
+    assert 0 < float(combined.mean()) < 0.5
+    assert bool((region_mass(combined, A) > region_mass(combined, C)).all())
+    masked = MultiLayerIBA(model, ("block1", "block2"), [s1, s2], thresholds=(0.2, 0.3),
+                           combine="masked", **settings).attribute(x, target="finding")
+    torch.testing.assert_close(masked, m1 / m1.amax(dim=(2, 3), keepdim=True) * ((m2 / m2.amax(dim=(2, 3), keepdim=True)) > 0.3))
+
+
+def test_multi_layer_bad_settings(data: torch.Tensor) -> None:
+    model = single_region_model()
+    with pytest.raises(ValueError, match="2 thresholds for 1 layers"):
+        MultiLayerIBA(model, ("block2",), thresholds=(0.1, 0.2))
+    from chexp.errors import UnknownLayerError, UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="intersection"):
+        MultiLayerIBA(model, ("block2",), combine="union")
+    with pytest.raises(UnknownLayerError, match="features.block1"):
+        MultiLayerIBA(model)  # the DenseNet dense blocks do not exist here
+
+
+def test_per_image_targets_and_reference_loss(data: torch.Tensor) -> None:
+    model = RegionModel(lambda m: torch.cat([8 * m[:, :1] - 1, 8 * m[:, 1:2] - 1], 1), (A, B),
+                        targets=("first", "second"))
+    stats = UnitStatistics.fit(model, "block2", data, progress=False)
+    x = paint(paint(data[:2], A, 0.8), B, 0.8)
+    maps = IBA(model, "block2", stats, beta=1.0, batch_size=1).attribute(x, target=["first", "second"])
+    assert float(region_mass(maps, A)[0]) > 10 * float(region_mass(maps, B)[0])
+    assert float(region_mass(maps, B)[1]) > 10 * float(region_mass(maps, A)[1])
+    onehot = IBA(model, "block2", stats, beta=1.0).attribute(x[:1], target=OneHotBCE("first"))
+    assert onehot.shape == (1, 1, SIZE, SIZE) and bool(torch.isfinite(onehot).all())
+
+
+class _ProbabilityOnly(RegionModel):
+    """A model that exposes probabilities only (no logits)."""
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(super().logits(x))
+
+
+def test_probability_only_model_is_scored_on_its_probability(data: torch.Tensor) -> None:
+    from chexp.iba import TargetBCE
+
+    head = lambda m: 6.0 * m[:, :1] - 1.0  # noqa: E731
+    with_logits = RegionModel(head, (A,), output="probability")
+    prob_only = _ProbabilityOnly(head, (A,), output="probability")
+    stats = UnitStatistics.fit(with_logits, "block2", data, progress=False)
+    stats_p = UnitStatistics.fit(prob_only, "block2", data, progress=False)
+    x = paint(data[:2], A, 0.8)
+    loss_l, loss_p = TargetBCE("finding"), TargetBCE("finding")
+    maps_l = IBA(with_logits, "block2", stats, beta=1.0).attribute(x, target=loss_l)
+    maps_p = IBA(prob_only, "block2", stats_p, beta=1.0).attribute(x, target=loss_p)
+    assert loss_l._kind == "logit" and loss_p._kind == "probability"
+    # -log(sigmoid(l)) == softplus(-l): the same optimisation, no double sigmoid
+    torch.testing.assert_close(maps_p, maps_l, rtol=1e-3, atol=1e-4 * float(maps_l.max()))
