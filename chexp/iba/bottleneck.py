@@ -38,6 +38,8 @@ class AttributionError(ChexpError, ValueError):
     """The optimisation produced non-finite values (NaN in the model output or statistics)."""
 
 
+_LAMBDA_MAX = 1.0 - 1e-7
+
 # --- the closed-form pieces ----------------------------------------------------------------------
 
 
@@ -46,7 +48,8 @@ def information(r_norm: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
 
     ``r_norm`` is the feature standardised with the dataset statistics. Zero where ``lam == 0``.
     """
-    return -0.5 * (1.0 + 2.0 * torch.log1p(-lam) - (lam * r_norm) ** 2 - (1.0 - lam) ** 2)
+    log_var = 2.0 * torch.log1p(-lam.clamp(max=_LAMBDA_MAX))  # finite even where lambda rounds to 1
+    return -0.5 * (1.0 + log_var - (lam * r_norm) ** 2 - (1.0 - lam) ** 2)
 
 
 def gaussian_kernel(sigma: float) -> torch.Tensor:
@@ -272,7 +275,8 @@ def optimize_bottleneck(
                 replayed = bool(
                     torch.allclose(check, _expand(clean, s), rtol=1e-3, atol=1e-4 * (1 + clean.abs().max()))
                 )
-                cache.reason = cache.reason or "replayed forward pass differs from a full one"
+                if not replayed:
+                    cache.reason = "the replayed forward pass differs from a full one"
             except RuntimeError as err:
                 replayed, cache.reason = False, f"replayed forward pass failed ({err})"
             if not replayed:
