@@ -55,6 +55,15 @@ TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _cohen_trainers() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from .cohen.train import CLI_TRAINERS
+
+    return dict(CLI_TRAINERS)
+
+
+TRAINERS.update(_cohen_trainers())
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     return TRAINERS[args.model](args)
 
@@ -79,10 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train (or load from cache) one of the project's models")
     train.add_argument("model", choices=sorted(TRAINERS))
-    train.add_argument("--size", type=int, default=128, help="phantom image side")
+    train.add_argument("--size", type=int, default=128, help="image side the model is trained at")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--latent-channels", type=int, default=None, help="autoencoder bottleneck channels")
     train.add_argument("--retrain", action="store_true", help="ignore the cache")
+    from .cohen.train import add_train_arguments
+
+    add_train_arguments(train)
     train.set_defaults(func=_cmd_train)
 
     bench = sub.add_parser("bench", help="speed benchmarks (table; --json for one JSON line)")

@@ -75,6 +75,10 @@ class DataUnavailableError(ChexpError, FileNotFoundError):
     """A data file is neither cached nor downloadable, or a user-given folder lacks it."""
 
 
+class InvalidMaskError(ChexpError, ValueError):
+    """A lung mask that cannot be split into two lungs (empty, or one lung missing)."""
+
+
 class NotFittedError(ChexpError, RuntimeError):
     """An estimator (for example IBA's per-unit statistics) is used before being fitted."""
 
@@ -91,4 +95,5 @@ __all__ = [
     "WeightsUnavailableError",
     "DataUnavailableError",
     "NotFittedError",
+    "InvalidMaskError",
 ]

@@ -208,9 +208,44 @@ class PaperProfile(Profile):
         return load_autoencoder(self.autoencoder_name)
 
     def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
-        from .cohen import paper
+        """The Gifsplanation Table 1 samples of ``task`` (NIH/RSNA/SIIM, ``data_manifests/paper_samples.csv``)
+        read from ``$CHEXP_PAPER_DATA/<NIH|RSNA|SIIM>``, with their expert boxes/masks."""
+        import os
 
-        return paper.paper_samples(n=n, seed=seed, task=task)
+        from .cohen.paper import SAMPLES, PaperImageFolder, load_paper_manifest
+        from .errors import DataUnavailableError
+
+        root = os.environ.get("CHEXP_PAPER_DATA")
+        if not root:
+            raise DataUnavailableError(
+                "the paper profile reads NIH ChestX-ray8, RSNA Pneumonia and SIIM-ACR images from a folder "
+                "you download them to: set CHEXP_PAPER_DATA to a folder with sub-folders NIH/, RSNA/, SIIM/ "
+                "in each dataset's standard layout (see data_manifests/README.md)"
+            )
+        table = load_paper_manifest(SAMPLES)
+        table = table[table["selection"] == "gifsplanation-table1"]
+        tasks = list(table["task"].unique())
+        if task is not None and task not in tasks:
+            raise UnknownNameError(task, tasks, "paper task")
+        chosen = table if task is None else table[table["task"] == task]
+        chosen = chosen.sample(n=min(n, len(chosen)), random_state=seed)
+        images, masks = [], []
+        for row in chosen.itertuples():
+            folder = PaperImageFolder(os.path.join(root, row.dataset), row.dataset, size=224)
+            image, mask = folder.load(row.image)
+            images.append(image)
+            masks.append(mask)
+        names = tuple(tasks)
+        labels = np.array([[float(t == r.task) for t in names] for r in chosen.itertuples()], dtype=np.float32)
+        mask_arr = np.stack(masks) if masks else np.zeros((0, 224, 224), bool)
+        return SampleSet(
+            images=torch.from_numpy(np.stack(images)) if images else torch.zeros(0, 1, 224, 224),
+            labels=labels,
+            targets=names,
+            masks={t: np.where((labels[:, k] == 1)[:, None, None], mask_arr, False) for k, t in enumerate(names)},
+            ids=list(chosen["image"]),
+            source=self.data_description(),
+        )
 
     def data_description(self) -> str:
         return "NIH ChestX-ray8 / RSNA Pneumonia / SIIM-ACR images (their own terms) from a user folder."

@@ -96,9 +96,9 @@ class ClassifierTraining:
     """Settings of :func:`phantom_classifier` (all of them enter the cache hash)."""
 
     phantom: PhantomConfig = field(default_factory=PhantomConfig)
-    n_train: int = 4000
+    n_train: int = 3000
     n_val: int = 1000
-    epochs: int = 6
+    epochs: int = 5
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0
@@ -111,11 +111,11 @@ class AutoencoderTraining:
 
     phantom: PhantomConfig = field(default_factory=PhantomConfig)
     latent_channels: int = 8
-    width: int = 16
+    width: int = 8
     depth: int = 4
-    n_train: int = 4000
+    n_train: int = 2000
     n_val: int = 500
-    epochs: int = 6
+    epochs: int = 5
     batch_size: int = 32
     lr: float = 2e-3
     seed: int = 0

@@ -28,12 +28,8 @@ import skimage.transform
 
 from ..data.images import crop_resize_mask
 from ..data.remote import fetch
-from ..errors import ChecksumError, ChexpError, DataUnavailableError
+from ..errors import ChecksumError, DataUnavailableError, InvalidMaskError
 from .manifest import COHEN, V7LABS_ZIP, ZONES, packaged_data_dir, read_binary_mask
-
-
-class InvalidMaskError(ChexpError, ValueError):
-    """A lung mask that cannot be split into two lungs (empty, or one lung missing)."""
 
 
 #: second-largest component must be at least this share of the largest to count as a lung

@@ -158,7 +158,7 @@ def side_params(p: ParamBatch, side: np.ndarray) -> dict[str, np.ndarray]:
     return {n: np.where(s, getattr(p, f"{n}_l"), getattr(p, f"{n}_r")) for n in names}
 
 
-def lung_thickness(x, y, cx, ax, cy, ay, y0, pk, k, px: float) -> tuple[np.ndarray, np.ndarray]:
+def lung_thickness(x, y, cx, ax, cy, ay, y0, pk, k) -> tuple[np.ndarray, np.ndarray]:
     """(thickness in [0, 1], metric) of one lung: thickest centrally, thin at the borders."""
     f = lung_metric(x, y, cx, ax, cy, ay)
     g = np.minimum((1.0 - f) * 1.6, (dome_y(x, y0, pk, k) - y) / 0.12)
@@ -280,8 +280,8 @@ def render_anatomy(p: ParamBatch, texture: np.ndarray) -> AnatomyMaps:
     body = p.thick * np.sqrt(np.sqrt(np.clip(1.0 - (x / a_y) ** 2, 0.0, 1.0)))
 
     # lungs
-    thick_r, _ = lung_thickness(x, y, p.cx_r, p.ax_r, p.cy_r, p.ay_r, p.dome_y_r, p.dome_pk_r, p.dome_k_r, 3)
-    thick_l, _ = lung_thickness(x, y, p.cx_l, p.ax_l, p.cy_l, p.ay_l, p.dome_y_l, p.dome_pk_l, p.dome_k_l, 3)
+    thick_r, _ = lung_thickness(x, y, p.cx_r, p.ax_r, p.cy_r, p.ay_r, p.dome_y_r, p.dome_pk_r, p.dome_k_r)
+    thick_l, _ = lung_thickness(x, y, p.cx_l, p.ax_l, p.cy_l, p.ay_l, p.dome_y_l, p.dome_pk_l, p.dome_k_l)
     thick = thick_r + thick_l
     air = p.air * thick * body
 

@@ -1,0 +1,279 @@
+"""Figures of the Gifsplanation (Latent Shift) chapters.
+
+==============================  ==================================================================
+:func:`plot_map_grid`           input and one map per method, a row per example (Fig. 4, E.1, B.1)
+:func:`map_grid_figures`        one such row per example, as figures for a slider
+:func:`plot_bottleneck`         reconstructions and latentshift-max maps per bottleneck (Fig. 2, D.1)
+:func:`plot_mae_vs_iou`         reconstruction error against IoU per bottleneck (Fig. D.2)
+:func:`plot_curves_by_task`     prediction versus lambda, one panel per task (Fig. 3)
+:func:`shift_grid_frames`       a mosaic per lambda (rows models, columns tasks) for a slider
+:func:`plot_iou_bars`           Table 1 as bars with bootstrap CIs
+:func:`plot_randomization_panels`  Fig. 5 with several similarity measures
+:func:`plot_reader_differences` paired rating differences, TP and FP (Fig. F.3/F.4)
+:func:`plot_search_rules`       prediction curves with each rule's bounds marked (Appendix C)
+:func:`outline_rgb`             grayscale images with mask outlines drawn in colour (sliders)
+==============================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..metrics.randomization import RandomizationResult
+from .metrics import plot_randomization
+
+__all__ = [
+    "plot_map_grid",
+    "map_grid_figures",
+    "plot_bottleneck",
+    "plot_mae_vs_iou",
+    "plot_curves_by_task",
+    "shift_grid_frames",
+    "plot_iou_bars",
+    "plot_randomization_panels",
+    "plot_reader_differences",
+    "plot_search_rules",
+    "outline_rgb",
+]
+
+MASK_COLOR = "yellow"
+
+
+def _gray(ax, image: np.ndarray) -> None:
+    ax.imshow(image, cmap="gray", vmin=-1024, vmax=1024, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _draw_map(ax, image: np.ndarray, amap: np.ndarray, top_fraction: float | None) -> None:
+    """Map over the image; with ``top_fraction`` only the map's top pixels are coloured."""
+    _gray(ax, image)
+    m = np.asarray(amap, dtype=float)
+    if top_fraction is not None:
+        cut = np.quantile(m, 1.0 - top_fraction)
+        m = np.where(m >= cut, m, np.nan)
+    hi = np.nanmax(m) if np.isfinite(m).any() else 1.0
+    ax.imshow(m, cmap="jet", alpha=0.55, vmin=0.0, vmax=hi if hi > 0 else 1.0, interpolation="nearest")
+
+
+def plot_map_grid(
+    images: np.ndarray,
+    maps: Mapping[str, np.ndarray],
+    masks: np.ndarray | None = None,
+    row_titles: Sequence[str] | None = None,
+    top_fraction: float | None = None,
+    panel: float = 1.9,
+) -> Figure:
+    """Input then one attribution map per method, a row per example.
+
+    Args:
+        images: ``(N, H, W)`` in [-1024, 1024]; maps: name -> ``(N, H, W)`` (>= 0).
+        masks: ``(N, H, W)`` ground truth, outlined in yellow on every panel.
+        row_titles: one title per example (e.g. the prediction).
+        top_fraction: colour only this fraction of each map's highest pixels (the paper's
+            figures show the top 5 %: 0.05); ``None`` shows the whole map.
+    """
+    images = np.asarray(images)
+    n, names = len(images), list(maps)
+    fig, axes = plt.subplots(n, len(names) + 1, figsize=(panel * (len(names) + 1), panel * n + 0.3), squeeze=False)
+    for i in range(n):
+        _gray(axes[i, 0], images[i])
+        axes[i, 0].set_ylabel(row_titles[i] if row_titles else f"#{i}", fontsize=7)
+        for j, name in enumerate(names):
+            _draw_map(axes[i, j + 1], images[i], maps[name][i], top_fraction)
+        if masks is not None and np.asarray(masks[i]).any():
+            for ax in axes[i]:
+                ax.contour(np.asarray(masks[i], dtype=float), levels=[0.5], colors=MASK_COLOR, linewidths=0.8)
+    axes[0, 0].set_title("input", fontsize=8)
+    for j, name in enumerate(names):
+        axes[0, j + 1].set_title(name, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def map_grid_figures(
+    images: np.ndarray, maps: Mapping[str, np.ndarray], masks: np.ndarray | None = None,
+    row_titles: Sequence[str] | None = None, top_fraction: float | None = None,
+) -> list[Figure]:
+    """One single-row :func:`plot_map_grid` figure per example (for :func:`chexp.widgets.figure_slider`)."""
+    figs = []
+    for i in range(len(images)):
+        figs.append(plot_map_grid(np.asarray(images)[i : i + 1], {k: v[i : i + 1] for k, v in maps.items()},
+                                  None if masks is None else np.asarray(masks)[i : i + 1],
+                                  [row_titles[i]] if row_titles else None, top_fraction))
+    return figs
+
+
+def plot_bottleneck(models: Sequence, index: int = 0, mask: np.ndarray | None = None,
+                    top_fraction: float | None = 0.05) -> Figure:
+    """Per bottleneck: the reconstruction (top) and the latentshift-max map over the input (bottom).
+
+    Args:
+        models: :class:`chexp.experiments.gifsplanation.BottleneckModel` list (with explanations).
+        index: which study image.
+        top_fraction: fraction of the map shown (the paper's Fig. 2 shows the top 5 %).
+    """
+    fig, axes = plt.subplots(2, len(models) + 1, figsize=(2.1 * (len(models) + 1), 4.5), squeeze=False)
+    first = models[0].explanation
+    image = first.inputs[index, 0].cpu().numpy()
+    _gray(axes[0, 0], image)
+    axes[0, 0].set_title("input", fontsize=8)
+    axes[1, 0].axis("off")
+    for j, m in enumerate(models, start=1):
+        e = m.explanation
+        _gray(axes[0, j], e.reconstruction[index, 0].cpu().numpy())
+        axes[0, j].set_title(f"latent {m.latent_channels}x{int(np.sqrt(m.latent_size // m.latent_channels))}²"
+                             f" = {m.latent_size}\nMAE {m.mae:.1f}", fontsize=7)
+        _draw_map(axes[1, j], image, e.heatmap[index].cpu().numpy(), top_fraction)
+        if mask is not None:
+            axes[1, j].contour(np.asarray(mask, dtype=float), levels=[0.5], colors=MASK_COLOR, linewidths=0.8)
+        axes[1, j].set_title(f"IoU {m.iou[index]:.2f}", fontsize=7)
+    axes[0, 0].set_ylabel("reconstruction", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mae_vs_iou(table: pd.DataFrame, ax=None):
+    """Held-out MAE against mean IoU, one point per autoencoder, labelled by latent size (Fig. D.2)."""
+    ax = ax or plt.subplots(figsize=(4.2, 3.2))[1]
+    ax.errorbar(table["mae"], table["iou_mean"], yerr=table["iou_std"], fmt="o", capsize=3)
+    for _, row in table.iterrows():
+        ax.annotate(f"{int(row['latent_size'])}", (row["mae"], row["iou_mean"]), textcoords="offset points",
+                    xytext=(5, 4), fontsize=7)
+    ax.set_xlabel("validation MAE (intensity units)")
+    ax.set_ylabel("IoU latentshift-max (mean ± std)")
+    ax.set_title("bottleneck size (labels: latent values)", fontsize=8)
+    return ax
+
+
+def plot_curves_by_task(curves: pd.DataFrame, tasks: Sequence[str] | None = None) -> Figure:
+    """Prediction against lambda, one panel per task and one line per model (paper Fig. 3)."""
+    tasks = list(tasks) if tasks is not None else list(dict.fromkeys(curves["task"]))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.0 * len(tasks), 2.8), squeeze=False, sharey=True)
+    for ax, task in zip(axes[0], tasks):
+        sub = curves[curves["task"] == task]
+        for model, g in sub.groupby("model", sort=False):
+            ax.plot(g["lambda"], g["prediction"], "-o", ms=2.5, lw=1.2, label=model)
+        ax.axvline(0, color="k", lw=0.6)
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel("lambda")
+    axes[0, 0].set_ylabel("prediction")
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def shift_grid_frames(grid, models: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
+                      pad: int = 2) -> tuple[np.ndarray, list[str]]:
+    """A uint8 mosaic per lambda of a :class:`~chexp.experiments.gifsplanation.ShiftGrid`:
+    rows are models, columns tasks (missing pairs black). Returns frames ``(L, H', W')`` and
+    one caption per lambda with every prediction."""
+    keys = list(grid.frames)
+    models = list(models) if models is not None else list(dict.fromkeys(k[0] for k in keys))
+    tasks = list(tasks) if tasks is not None else list(dict.fromkeys(k[1] for k in keys))
+    h, w = next(iter(grid.frames.values())).shape[-2:]
+    n_l = len(grid.lambdas)
+    out = np.zeros((n_l, len(models) * (h + pad) - pad, len(tasks) * (w + pad) - pad), dtype=np.uint8)
+    for r, m in enumerate(models):
+        for c, t in enumerate(tasks):
+            if (m, t) in grid.frames:
+                f = np.clip((grid.frames[(m, t)] + 1024.0) / 2048.0, 0, 1) * 255 + 0.5
+                out[:, r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = f.astype(np.uint8)
+    captions = []
+    for k, lam in enumerate(grid.lambdas):
+        sub = grid.curves[np.isclose(grid.curves["lambda"], lam)]
+        parts = [f"{r.task[:5]}/{r.model[:10]} {r.prediction:.2f}" for r in sub.itertuples()]
+        captions.append(f"lambda={lam:+.4g}: " + ", ".join(parts))
+    return out, captions
+
+
+def plot_iou_bars(summary: pd.DataFrame, methods: Sequence[str] | None = None, ax=None):
+    """Mean IoU per task and method with the bootstrap 95 % CI as error bars."""
+    ax = ax or plt.subplots(figsize=(7, 3))[1]
+    methods = list(methods) if methods is not None else list(dict.fromkeys(summary["method"]))
+    tasks = list(dict.fromkeys(summary["task"]))
+    width = 0.8 / len(methods)
+    for i, m in enumerate(methods):
+        s = summary[summary["method"] == m].set_index("task").reindex(tasks)
+        err = np.vstack([s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]])
+        ax.bar(np.arange(len(tasks)) + i * width, s["mean"], width, yerr=err, capsize=2, label=m)
+    ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks, fontsize=8)
+    ax.set_ylabel("IoU (top-p, p = mask area)")
+    ax.legend(fontsize=6, ncol=4)
+    return ax
+
+
+def plot_randomization_panels(results: Mapping[str, RandomizationResult],
+                              metrics: Sequence[str] = ("spearman", "ssim")) -> Figure:
+    """:func:`chexp.plotting.metrics.plot_randomization` side by side for several similarity measures."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        plot_randomization(results, metric=metric, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reader_differences(diffs: pd.DataFrame, ax=None):
+    """Counts of paired differences (Latent Shift minus traditional) for TP and FP (Fig. F.3/F.4)."""
+    ax = ax or plt.subplots(figsize=(5, 3))[1]
+    values = np.arange(-4, 5)
+    for k, (lab, name) in enumerate(((1, "true positive"), (0, "false positive"))):
+        d = diffs.loc[diffs["label"] == lab, "difference"]
+        counts = d.value_counts().reindex(values, fill_value=0)
+        ax.bar(values + (k - 0.5) * 0.4, counts, 0.4, label=f"{name} (mean {d.mean():+.2f})")
+    ax.axvline(0, color="k", lw=0.6)
+    ax.set_xlabel("confidence with Latent Shift minus with traditional maps")
+    ax.set_ylabel("ratings (reader x example)")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_search_rules(lambdas: np.ndarray, curve: np.ndarray, rows: pd.DataFrame, ax=None, title: str = ""):
+    """A dense prediction curve of one image with each rule's bounds marked (Appendix C).
+
+    Args:
+        lambdas, curve: ``(L,)`` grid and predictions; rows: the image's rows of
+            :func:`~chexp.experiments.gifsplanation.search_comparison`.
+    """
+    ax = ax or plt.subplots(figsize=(6, 3.2))[1]
+    ax.plot(lambdas, curve, "-", color="0.3", lw=1.5, label="prediction")
+    colors = plt.get_cmap("tab10")
+    for k, r in enumerate(rows.itertuples()):
+        c = colors(k)
+        ax.axvline(r.lower, color=c, ls="--", lw=1.2,
+                   label=f"{r.rule}: [{r.lower:.3g}, {r.upper:.3g}], {r.evaluations:.0f} evals")
+        if r.upper != 0:
+            ax.axvline(r.upper, color=c, ls=":", lw=1.2)
+    ax.axvline(0, color="k", lw=0.6)
+    ax.set_xlabel("lambda")
+    ax.set_ylabel("prediction")
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=6, loc="best")
+    return ax
+
+
+def outline_rgb(images: np.ndarray, masks: np.ndarray, show: np.ndarray, colors: Sequence) -> np.ndarray:
+    """Grayscale images with mask boundaries drawn in colour.
+
+    Args:
+        images: ``(N, H, W)`` in [-1024, 1024]; masks: ``(N, K, H, W)`` bool;
+        show: ``(N, K)`` bool, which masks to outline; colors: ``K`` matplotlib colours.
+
+    Returns:
+        float RGB ``(N, H, W, 3)`` in [0, 1].
+    """
+    from matplotlib.colors import to_rgb
+    from skimage.segmentation import find_boundaries
+
+    gray = np.clip((np.asarray(images, dtype=float) + 1024.0) / 2048.0, 0.0, 1.0)
+    rgb = np.repeat(gray[..., None], 3, axis=-1)
+    for i in range(len(rgb)):
+        for k, color in enumerate(colors):
+            if show[i, k] and masks[i, k].any():
+                rgb[i][find_boundaries(masks[i, k], mode="inner")] = to_rgb(color)
+    return rgb
