@@ -121,6 +121,46 @@ class AutoencoderTraining:
     seed: int = 0
 
 
+def fit(
+    model: nn.Module,
+    loss_of_batch: Callable[[np.ndarray], torch.Tensor],
+    n: int,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    desc: str,
+    progress: bool = True,
+) -> nn.Module:
+    """The training loop every chexp model uses: AdamW, one-cycle schedule, seeded batch order.
+
+    Args:
+        model: trained in place (left in eval mode).
+        loss_of_batch: maps the indices of a batch (into the training set of size ``n``) to a
+            scalar loss; it does the model call, so any input pipeline fits.
+        n: training set size.
+    """
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * -(-n // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    rng = np.random.default_rng(seed)
+    bar = tqdm(total=steps, desc=desc, disable=not progress)
+    for _ in range(epochs):
+        model.train()
+        for idx in _batches(n, batch_size, rng):
+            loss = loss_of_batch(idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    bar.close()
+    return model.eval()
+
+
 def _predict(model: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
@@ -136,23 +176,10 @@ def train_phantom_classifier(cfg: ClassifierTraining, progress: bool = True) -> 
     arch = {"targets": list(FINDINGS), "output": "probability", "channels": list(cfg.channels),
             "input_size": cfg.phantom.size}
     model = SmallClassifier(**arch)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    steps = cfg.epochs * -(-cfg.n_train // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
     loss_fn = nn.BCEWithLogitsLoss()
-    rng = np.random.default_rng(cfg.seed)
-    bar = tqdm(total=steps, desc="train phantom classifier", disable=not progress)
-    for _ in range(cfg.epochs):
-        model.train()
-        for idx in _batches(cfg.n_train, cfg.batch_size, rng):
-            loss = loss_fn(model.logits(x_train[idx]), y_train[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-    bar.close()
+    fit(model, lambda idx: loss_fn(model.logits(x_train[idx]), y_train[idx]), cfg.n_train,
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=1e-4, seed=cfg.seed,
+        desc="train phantom classifier", progress=progress)
     scores = _predict(model, x_val).numpy()
     auc = {name: float(roc_auc_score(y_val[:, k].numpy(), scores[:, k])) for k, name in enumerate(FINDINGS)}
     card = ModelCard(
@@ -179,23 +206,9 @@ def train_phantom_autoencoder(cfg: AutoencoderTraining, progress: bool = True) -
     arch = {"latent_channels": cfg.latent_channels, "width": cfg.width, "depth": cfg.depth,
             "input_size": cfg.phantom.size}
     model = ConvAutoencoder(**arch)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-5)
-    steps = cfg.epochs * -(-cfg.n_train // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
-    rng = np.random.default_rng(cfg.seed)
-    bar = tqdm(total=steps, desc="train phantom autoencoder", disable=not progress)
-    for _ in range(cfg.epochs):
-        model.train()
-        for idx in _batches(cfg.n_train, cfg.batch_size, rng):
-            x = x_train[idx]
-            loss = (model(x) - x).abs().mean() / 1024.0
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update()
-            bar.set_postfix(l1=f"{loss.item():.4f}")
-    bar.close()
+    fit(model, lambda idx: (model(x_train[idx]) - x_train[idx]).abs().mean() / 1024.0, cfg.n_train,
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=1e-5, seed=cfg.seed,
+        desc="train phantom autoencoder", progress=progress)
     recon = _predict(model, x_val)
     mae = float((recon - x_val).abs().mean())
     latent = int(np.prod(model.encode(x_val[:1]).shape[1:]))

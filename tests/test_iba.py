@@ -286,3 +286,35 @@ def test_bad_inputs(data: torch.Tensor) -> None:
         RegressionIBA(regressor, "block2", rstats).attribute(data[:1], target=RegressionMSE([1.0, 2.0]))
     with pytest.raises(ValueError, match="steps"):
         IBA(model, "block2", stats, steps=0)
+
+
+class SkipModel(RegionModel):
+    """Reads the block1 features again behind block2: a skip connection across the bottleneck."""
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        f1 = self.features.block1(self.features.scale(x))
+        f2 = self.features.block2(f1)[:, 0]
+        means = torch.stack([f2[:, r, c].mean(dim=(1, 2)) for r, c in self.regions], dim=1)
+        return self.head_fn(means) + 3.0 * f1.mean(dim=(1, 2, 3))[:, None]
+
+
+def test_skip_connection_across_the_bottleneck_falls_back_to_full_passes(data: torch.Tensor) -> None:
+    model = SkipModel(lambda m: 6.0 * m[:, :1] - 1.0, (A,))
+    stats = UnitStatistics.fit(model, "block2", data, progress=False)
+    x = paint(data[:2], A, 0.8)
+    cfg = dict(steps=3, samples=2, beta=1.0)
+    iba = IBA(model, "block2", stats, **cfg)
+    with pytest.warns(UserWarning, match="full network at every step"):
+        maps = iba.attribute(x, target="finding")
+    assert not iba.last_results[0].replayed
+    ref = reference_attribute(model, "block2", x, TargetBCE("finding"), stats, BottleneckConfig(**cfg))
+    assert float((maps - ref).abs().max()) <= 1e-4 * float(ref.max() - ref.min())
+
+
+def test_nan_model_output_is_a_clear_error(data: torch.Tensor) -> None:
+    from chexp.iba import AttributionError
+
+    model = RegionModel(lambda m: m[:, :1] * float("nan"), (A,))
+    stats = UnitStatistics.fit(model, "block2", data[:8], progress=False)
+    with pytest.raises(AttributionError, match="NaN"):
+        IBA(model, "block2", stats, steps=1, samples=1).attribute(data[:1], target="finding")

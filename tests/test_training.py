@@ -5,7 +5,6 @@ The first run trains both models (a few minutes on 2 cores); later runs load the
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score

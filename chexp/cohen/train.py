@@ -25,7 +25,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +35,12 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..data.remote import sha256_of
 from ..models.small import ConvAutoencoder, SmallClassifier
 from ..models.store import ModelCard
 from ..paths import cache_dir
-from ..training import cached_model, config_hash
+from ..training import cached_model, config_hash, fit
 from .dataset import DETECTOR_TARGETS, CohenDataset, detector_labels
 from .manifest import MANIFEST_PATH, RATERS, global_column, load_manifest, zone_columns
 
@@ -162,12 +161,6 @@ def load_arrays(
     return Arrays(images, ds.rows, digest)
 
 
-def _batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    order = rng.permutation(n)
-    for start in range(0, n, batch_size):
-        yield order[start : start + batch_size]
-
-
 def random_shift(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
     """Translate each image by up to ``shift`` pixels (edge padding), ``(B, 1, S, S)``."""
     if shift <= 0:
@@ -191,27 +184,12 @@ def _fit(
     desc: str,
     progress: bool,
 ) -> None:
-    """The shared loop: AdamW, one-cycle schedule, seeded order and shift augmentation."""
+    """:func:`chexp.training.fit` with seeded shift augmentation of the radiographs."""
     torch.manual_seed(cfg.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * -(-len(images) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
-    rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    bar = tqdm(total=steps, desc=desc, disable=not progress)
-    for _ in range(cfg.epochs):
-        model.train()
-        for idx in _batches(len(images), cfg.batch_size, rng):
-            x = random_shift(images[idx], cfg.shift, gen)
-            loss = loss_of_batch(x, idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-    bar.close()
-    model.eval()
+    fit(model, lambda idx: loss_of_batch(random_shift(images[idx], cfg.shift, gen), idx), len(images),
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        seed=cfg.seed, desc=desc, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------

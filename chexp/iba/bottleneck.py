@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import trange
 
 from ..errors import ChexpError
-from .estimator import UnitStatistics
+from .estimator import StatisticsMismatchError, UnitStatistics
 from .hooks import FrontCache, evaluation_mode, replace_output
 from .losses import ModelLoss
 
@@ -257,9 +257,12 @@ def optimize_bottleneck(
             clean = loss.scores(model, inputs)
         r = cache.layer_output
         assert r is not None
+        if not (bool(torch.isfinite(clean).all()) and bool(torch.isfinite(r).all())):
+            raise AttributionError(
+                "the model's output or the features at the bottleneck are NaN or infinite for "
+                "these images; nothing to explain"
+            )
         if tuple(r.shape[1:]) != stats.shape:
-            from .estimator import StatisticsMismatchError
-
             raise StatisticsMismatchError(
                 f"the layer outputs feature maps {tuple(r.shape[1:])} but the statistics have "
                 f"shape {stats.shape}: they belong to another layer or input size"
