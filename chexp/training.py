@@ -62,6 +62,9 @@ def cached_model(
 
     A file lock makes concurrent callers (parallel notebooks, test workers) train only once.
     """
+    from .models.small import CODE_VERSION
+
+    config = {**config, "model_code_version": CODE_VERSION}
     directory = models_dir() / f"{name}-{config_hash(config)}"
     with _lock(directory.with_name(directory.name + ".lock")):
         if retrain or not (directory / "card.json").is_file():
@@ -98,7 +101,7 @@ class ClassifierTraining:
     phantom: PhantomConfig = field(default_factory=PhantomConfig)
     n_train: int = 3000
     n_val: int = 1000
-    epochs: int = 5
+    epochs: int = 6
     batch_size: int = 64
     lr: float = 2e-3
     seed: int = 0

@@ -71,9 +71,14 @@ __all__ = [
     "reduction_iou",
     "search_comparison",
     "dense_curve",
+    "search_summary",
     "PAPER_READER_STUDY",
     "reader_study_vs_paper",
     "reconstruction_impact",
+    "PROFILE_CLASSIFIERS",
+    "classifiers_for",
+    "default_tasks",
+    "most_findings",
 ]
 
 
@@ -200,6 +205,44 @@ def top_predicted(classifier: Classifier, images: torch.Tensor, target: str, k: 
     with torch.no_grad():
         scores = classifier(images)[:, index].cpu().numpy()
     return np.argsort(-scores, kind="stable")[:k]
+
+
+# ------------------------------------------------------------------------------------------
+# Models and data of a profile
+# ------------------------------------------------------------------------------------------
+#: The classifiers each profile compares (Fig. 3, Table 1); profiles not listed use their own.
+PROFILE_CLASSIFIERS: dict[str, tuple[str, ...]] = {
+    "paper": ("densenet121-res224-all", "densenet121-res224-mimic_ch", "jfhealthcare"),
+}
+
+
+def classifiers_for(profile: Any, names: Sequence[str] | None = None, output: str = "probability",
+                    device: str | torch.device = "cpu") -> dict[str, Classifier]:
+    """Classifiers by name (:func:`chexp.models.zoo.load_classifier`), on ``device``, in eval mode.
+
+    ``names=None`` gives :data:`PROFILE_CLASSIFIERS` of the profile, or else the profile's own
+    classifier (named after the profile).
+    """
+    from ..models.zoo import load_classifier
+
+    if names is None:
+        names = PROFILE_CLASSIFIERS.get(profile.name)
+    if names is None:
+        return {profile.name: profile.classifier(output).to(device).eval()}
+    return {n: load_classifier(n, output=output).to(device).eval() for n in names}
+
+
+def default_tasks(profile: Any) -> list[str]:
+    """The profile's localisation tasks (those with ground-truth masks), without Support Devices
+    (a phantom finding that is not a pathology)."""
+    return [t for t in profile.tasks if t != "Support Devices"]
+
+
+def most_findings(samples: Any, tasks: Sequence[str]) -> int:
+    """Index of the first sample positive for the most of ``tasks``."""
+    cols = [list(samples.targets).index(t) for t in tasks]
+    counts = np.nansum(np.asarray(samples.labels)[:, cols] == 1, axis=1)
+    return int(np.argmax(counts))
 
 
 # ------------------------------------------------------------------------------------------
@@ -604,6 +647,16 @@ def search_comparison(
                 row["sequential_lower"] = ref.lower
             rows.append(row)
     return pd.DataFrame(rows), expls
+
+
+def search_summary(bounds: pd.DataFrame) -> pd.DataFrame:
+    """Mean over images per rule of :func:`search_comparison`'s table, with ``fall`` (the
+    prediction at lambda = 0 minus at the lower bound) and the share of bounds at a rule's limit."""
+    t = bounds.assign(fall=bounds["initial"] - bounds["at_lower"],
+                      at_limit=bounds["lower_at_limit"] | bounds["upper_at_limit"])
+    cols = [c for c in ("lower", "upper", "initial", "at_lower", "fall", "at_limit", "evaluations",
+                        "sequential_evaluations") if c in t.columns]
+    return t.groupby("rule", sort=False)[cols].mean()
 
 
 def dense_curve(classifier: Classifier, autoencoder: Autoencoder, images: torch.Tensor, target: str,

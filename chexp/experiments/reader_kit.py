@@ -218,7 +218,7 @@ def build_packet(
         attribs["latentshift"] = "images/" + anim.name
         record.append({
             "id": e.id, "idx": str(i), "dataset": e.dataset, "source": e.source, "target": e.target,
-            "label": int(e.label), "model_used": model_name or type(classifier).__name__, "pred": e.prediction,
+            "label": int(e.label), "model_used": model_name or _model_name(classifier), "pred": e.prediction,
             "attribs": attribs, "trialid": pos, "trial": int(trials[i]),
         })
     with gzip.open(folder / "trial_record.json.gz", "wt", encoding="utf-8") as handle:
@@ -232,6 +232,11 @@ def build_packet(
             sheets.append(path)
         _write_read_page(folder / f"read{read}.html", record, read)
     return Packet(folder, record, sheets)
+
+
+def _model_name(classifier: Classifier) -> str:
+    card = getattr(classifier, "card", None)
+    return f"{card.name}-{card.config_hash}" if card is not None else type(classifier).__name__
 
 
 def _write_read_page(path: Path, record: Sequence[dict[str, Any]], read: int) -> None:

@@ -20,6 +20,10 @@ from torch import nn
 from .base import Autoencoder, Classifier, OutputKind
 from .registry import register_architecture
 
+#: Bump whenever a change here alters the weights a configuration produces or their shapes:
+#: it enters every cache key (:func:`chexp.training.cached_model`), so old caches are not reused.
+CODE_VERSION = 2
+
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
@@ -33,7 +37,7 @@ def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
 @register_architecture
 class SmallClassifier(Classifier):
     """A lean CNN: a 5x5 stride-2 stem, then blocks of 3x3 convolution + max-pool, global average
-    pool, linear. Cheap enough to train on CPU in minutes at 128 x 128.
+    and max pooling (max keeps small findings such as a mass visible), linear. Cheap enough to train on CPU in minutes at 128 x 128.
 
     Layer names: ``features.stem``, ``features.block1`` ... ``features.blockN``.
 
@@ -64,12 +68,14 @@ class SmallClassifier(Classifier):
             layers[f"block{i}"] = _conv_block(c_in, c_out)
             c_in = c_out
         self.features = nn.Sequential(layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_in, len(self.targets))
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.max_pool = nn.AdaptiveMaxPool2d(1)
+        self.classifier = nn.Linear(2 * c_in, len(self.targets))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         h = self.features(x / 1024.0)
-        return self.classifier(self.pool(h).flatten(1))
+        pooled = torch.cat([self.avg_pool(h), self.max_pool(h)], dim=1)  # max: small findings
+        return self.classifier(pooled.flatten(1))
 
 
 @register_architecture

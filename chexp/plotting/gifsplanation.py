@@ -12,6 +12,8 @@
 :func:`plot_reader_differences` paired rating differences, TP and FP (Fig. F.3/F.4)
 :func:`plot_search_rules`       prediction curves with each rule's bounds marked (Appendix C)
 :func:`outline_rgb`             grayscale images with mask outlines drawn in colour (sliders)
+:func:`side_by_side_frames`     frames of several explanations side by side, for one slider
+:func:`gif_html`                an animation file embedded in an ``<img>`` (static pages)
 ==============================  ==================================================================
 """
 
@@ -39,6 +41,8 @@ __all__ = [
     "plot_reader_differences",
     "plot_search_rules",
     "outline_rgb",
+    "side_by_side_frames",
+    "gif_html",
 ]
 
 MASK_COLOR = "yellow"
@@ -277,3 +281,32 @@ def outline_rgb(images: np.ndarray, masks: np.ndarray, show: np.ndarray, colors:
             if show[i, k] and masks[i, k].any():
                 rgb[i][find_boundaries(masks[i, k], mode="inner")] = to_rgb(color)
     return rgb
+
+
+def side_by_side_frames(explanations: Sequence, labels: Sequence[str], index: int = 0,
+                        pad: int = 2) -> tuple[np.ndarray, list[str]]:
+    """Frame ``t`` of every explanation side by side, for ``t`` in ``0 .. T-1`` (same ``T``).
+
+    Returns uint8 frames ``(T, H, k*W)`` and captions with each explanation's lambda and prediction.
+    """
+    from ..latentshift import to_uint8
+
+    parts = [to_uint8(e.frames[index, :, 0]) for e in explanations]
+    t, h, w = parts[0].shape
+    out = np.zeros((t, h, len(parts) * (w + pad) - pad), dtype=np.uint8)
+    for k, p in enumerate(parts):
+        out[:, :, k * (w + pad) : k * (w + pad) + w] = p
+    captions = ["  |  ".join(f"{lab}: λ={float(e.lambdas[index, i]):+.3g} p={float(e.predictions[index, i]):.2f}"
+                             for lab, e in zip(labels, explanations)) for i in range(t)]
+    return out, captions
+
+
+def gif_html(path, width: int = 320):
+    """An ``IPython.display.HTML`` with the GIF at ``path`` embedded as a data URI."""
+    import base64
+    from pathlib import Path
+
+    from IPython.display import HTML
+
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return HTML(f'<img src="data:image/gif;base64,{data}" width="{width}" alt="{Path(path).name}">')
