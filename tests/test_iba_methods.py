@@ -93,7 +93,7 @@ def test_multi_layer_intersection_equals_hand_computation(data: torch.Tensor) ->
     s1, s2 = fit_statistics(model, ["block1", "block2"], data, progress=False)
     x = paint(paint(data[:2], A, 0.8), B, 0.7)
     settings = dict(beta=1.0, steps=6, samples=4, seed=2)
-    multi = MultiLayerIBA(model, ("block1", "block2"), {"features.block1": s1, "features.block2": s2},
+    multi = MultiLayerIBA(model, ("block1", "block2"), {"block1": s1, "features.block2": s2},
                           thresholds=(0.2, 0.3), **settings)
     combined = multi.attribute(x, target="finding")
     # the single-layer maps, computed separately
@@ -158,9 +158,11 @@ def test_probability_only_model_is_scored_on_its_probability(data: torch.Tensor)
     stats = UnitStatistics.fit(with_logits, "block2", data, progress=False)
     stats_p = UnitStatistics.fit(prob_only, "block2", data, progress=False)
     x = paint(data[:2], A, 0.8)
-    loss_l, loss_p = TargetBCE("finding"), TargetBCE("finding")
-    maps_l = IBA(with_logits, "block2", stats, beta=1.0).attribute(x, target=loss_l)
-    maps_p = IBA(prob_only, "block2", stats_p, beta=1.0).attribute(x, target=loss_p)
-    assert loss_l._kind == "logit" and loss_p._kind == "probability"
+    iba_l = IBA(with_logits, "block2", stats, beta=1.0)
+    iba_p = IBA(prob_only, "block2", stats_p, beta=1.0)
+    maps_l = iba_l.attribute(x, target=TargetBCE("finding"))
+    maps_p = iba_p.attribute(x, target="finding")
+    assert iba_l.last_results[0].scored_on == "logit"
+    assert iba_p.last_results[0].scored_on == "probability"
     # -log(sigmoid(l)) == softplus(-l): the same optimisation, no double sigmoid
     torch.testing.assert_close(maps_p, maps_l, rtol=1e-3, atol=1e-4 * float(maps_l.max()))

@@ -24,7 +24,7 @@ def test_densenet_bottleneck_after_dense_block_3() -> None:
     maps = iba.attribute(images[:1], target=loss)
     assert maps.shape == (1, 1, 224, 224)
     assert iba.last_results[0].replayed  # the front ran once, the steps only behind the block
-    assert loss._kind == "logit"  # BCE on the logits, not on the op-normalised probability
+    assert iba.last_results[0].scored_on == "logit"  # BCE on the logits, not on the op-normalised probability
     ref = reference_attribute(model, "denseblock3", images[:1], TargetBCE(target), stats,
                               BottleneckConfig(steps=2, samples=2))
     assert float((maps - ref).abs().max()) <= 1e-4 * float(ref.max() - ref.min())

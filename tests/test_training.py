@@ -20,7 +20,7 @@ FRESH_SEED = 777  # neither the training nor the validation seed of the cached m
 
 @pytest.fixture(scope="module")
 def fresh():
-    return generate(400, seed=FRESH_SEED)
+    return generate(600, seed=FRESH_SEED)
 
 
 def test_phantom_classifier_auc_at_least_095_on_every_finding(fresh):

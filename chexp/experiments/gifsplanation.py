@@ -372,7 +372,7 @@ class BottleneckModel:
 def bottleneck_autoencoders(
     latent_channels: Sequence[int],
     epochs: int = 2,
-    n_train: int = 1500,
+    n_train: int = 1000,
     image_size: int = 128,
     progress: bool = True,
     **overrides: Any,

@@ -210,7 +210,7 @@ class UnitStatistics:
             stats.count = int(state["count"])
             stats.fingerprint = state["fingerprint"] or None
             stats._mean, stats._m2, stats._nonzero = state["mean"], state["m2"], state["nonzero"]
-        except (KeyError, ValueError, RuntimeError, AttributeError) as err:
+        except Exception as err:  # unpickling errors, missing keys, wrong types
             raise CorruptFileError(f"{path} is not a chexp IBA statistics file ({err})") from None
         return stats
 

@@ -87,8 +87,13 @@ class ModelLoss(ABC):
         """Loss per image ``(B,)`` for perturbed scores ``(B, S, T)`` and clean scores ``(B, T)``."""
 
     def select(self, rows: slice) -> ModelLoss:
-        """The same loss for a slice of the batch (per-image targets are sliced)."""
-        return self
+        """A copy of this loss for a slice of the batch (per-image targets are sliced)."""
+        return copy.copy(self)
+
+    @property
+    def scored_on(self) -> str:
+        """Which model output the loss used: ``"logit"``, ``"probability"`` or ``"score"``."""
+        return "score"
 
 
 # --- classification --------------------------------------------------------------------------
@@ -126,6 +131,10 @@ class _ClassificationLoss(ModelLoss):
                 self._kind = "probability"
         return model.probabilities(x)  # type: ignore[operator]
 
+    @property
+    def scored_on(self) -> str:
+        return self._kind
+
     def _target_scores(self, scores: torch.Tensor) -> torch.Tensor:
         assert self._idx is not None, "call check(model, batch) first"
         b, s, _ = scores.shape
@@ -133,11 +142,8 @@ class _ClassificationLoss(ModelLoss):
         return scores.gather(2, idx).squeeze(2)
 
     def select(self, rows: slice) -> ModelLoss:
-        target = _per_image(self.target, rows)
-        if target is self.target:
-            return self
         part = copy.copy(self)
-        part.target = target  # type: ignore[assignment]
+        part.target = _per_image(self.target, rows)  # type: ignore[assignment]
         return part
 
     def __repr__(self) -> str:
@@ -248,11 +254,8 @@ class RegressionMSE(_RegressionLoss):
         return ((self._phi(scores) - y) ** 2).mean(dim=1)
 
     def select(self, rows: slice) -> ModelLoss:
-        value = _per_image(self.value, rows)
-        if value is self.value:
-            return self
         part = copy.copy(self)
-        part.value = value  # type: ignore[assignment]
+        part.value = _per_image(self.value, rows)  # type: ignore[assignment]
         return part
 
 

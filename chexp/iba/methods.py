@@ -8,9 +8,11 @@ Every method has the call shape of the other attribution methods of chexp::
 
 ``target`` is a class name / index (explained with :class:`~chexp.iba.losses.TargetBCE`) or a
 loss object of :mod:`chexp.iba.losses`. Several images are explained at once (``batch_size`` per
-optimisation), the network in front of the bottleneck is computed once per image, and every
-image's noise comes from its own generator seeded with ``seed``: a map does not depend on the
-other images of the batch.
+optimisation), the network in front of the bottleneck is computed once per image (not once per
+step), the model's parameters get no gradients, and every image's noise comes from its own
+generator seeded with ``seed``: with the default ``pass_per_image=True`` a map does not depend
+on the other images of the batch and equals the reference algorithm's
+(:func:`~chexp.iba.reference.reference_attribute`) bit for bit.
 
 Defaults are the reference ones (Schulz et al. 2020; CheXplain-IBA): beta 10, 10 Adam steps at
 lr 1, 10 noise samples per step, initial alpha 5, smoothing sigma 1, std floor 0.01, units active
@@ -62,6 +64,7 @@ class _BottleneckMethod:
         min_std: float = 0.01,
         active_threshold: float = 0.01,
         seed: int = 0,
+        pass_per_image: bool = True,
         batch_size: int = 8,
         progress: bool = False,
     ) -> None:
@@ -70,6 +73,7 @@ class _BottleneckMethod:
         self.config = BottleneckConfig(
             beta=beta, steps=steps, lr=lr, samples=samples, initial_alpha=initial_alpha,
             sigma=sigma, min_std=min_std, active_threshold=active_threshold, seed=seed,
+            pass_per_image=pass_per_image,
         )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -156,9 +160,10 @@ class IBA(_BottleneckMethod):
             ``"features.denseblock3"``, the paper's choice for DenseNet121).
         statistics: fitted :class:`~chexp.iba.estimator.UnitStatistics` of that layer, or call
             :meth:`fit`.
-        beta, steps, lr, samples, initial_alpha, sigma, min_std, active_threshold, seed: see
-            :class:`~chexp.iba.bottleneck.BottleneckConfig`.
-        batch_size: images optimised together.
+        beta, steps, lr, samples, initial_alpha, sigma, min_std, active_threshold, seed,
+            pass_per_image: see :class:`~chexp.iba.bottleneck.BottleneckConfig`.
+        batch_size: images optimised together (their front is computed in one pass; with
+            ``pass_per_image=False`` also every optimisation step runs as one pass).
         progress: show progress bars.
     """
 
@@ -290,6 +295,7 @@ class MultiLayerIBA:
 
     def _set_statistics(self, statistics: Mapping[str, UnitStatistics] | Sequence[UnitStatistics]) -> None:
         if isinstance(statistics, Mapping):
+            statistics = {resolve_layer(self.model, k)[0]: v for k, v in statistics.items()}
             for m in self.methods:
                 stats = statistics.get(m.layer_name)
                 if stats is None:

@@ -52,8 +52,10 @@ def plot_iba_family(
     for ax, (name, m) in zip(axes[1:], maps.items()):
         arr = _array(m)
         ax.imshow(img, cmap="gray", vmin=-1024, vmax=1024)
-        shown = ax.imshow(np.ma.masked_less_equal(arr, 0), cmap="inferno", alpha=0.75,
-                          vmin=0, vmax=max(float(arr.max()), 1e-12))
+        peak = max(float(arr.max()), 1e-12)
+        # values under 2% of the peak stay transparent so that the anatomy remains visible
+        shown = ax.imshow(np.ma.masked_less_equal(arr, 0.02 * peak), cmap="inferno", alpha=0.7,
+                          vmin=0, vmax=peak)
         label = (units or {}).get(name, "bits / pixel")
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04, label=label)
         ax.set_title(name)
