@@ -249,7 +249,7 @@ def test_cascade_steps_group_blocks_output_end_first():
     steps = gs.cascade_steps(model)
     assert steps[0] == ["classifier"]
     assert [s[0].rsplit(".", 1)[0] for s in steps[1:]] == ["features.block2", "features.block1", "features.stem"]
-    assert sorted(sum(steps, [])) == sorted(
+    assert sorted(name for step in steps for name in step) == sorted(
         n for n, m in model.named_modules() if n and not list(m.children()) and list(m.parameters(recurse=False))
     )
 

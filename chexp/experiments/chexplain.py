@@ -45,7 +45,15 @@ from tqdm.auto import tqdm
 
 from ..baselines import LRP, GradCAM, InputGradient, IntegratedGradients
 from ..errors import ChexpError, DataUnavailableError, UnknownNameError
-from ..iba import IBA, InverseIBA, MultiLayerIBA, UnitStatistics, fit_statistics, intersection, statistics_path
+from ..iba import (
+    IBA,
+    InverseIBA,
+    MultiLayerIBA,
+    UnitStatistics,
+    fit_statistics,
+    intersection,
+    statistics_path,
+)
 from ..iba.estimator import StatisticsMismatchError
 from ..metrics import iou, perturbation_curves, summarize, top_k_mask
 from ..metrics.classification import auc_per_task, predict
@@ -55,27 +63,34 @@ from ..paths import models_dir
 from ..profiles import Profile, SampleSet
 
 __all__ = [
-    "PAPER_METHODS",
-    "METHODS",
     "DEFAULT_LAYER",
     "DEFAULT_LAYERS",
+    "METHODS",
+    "PAPER_METHODS",
     "Explainer",
-    "Setup",
-    "model_directory",
-    "fitted_statistics",
-    "training_images",
-    "make_setup",
-    "task_samples",
-    "inverse_cases",
-    "redundancy_table",
-    "perturbation_study",
     "PerturbationStudy",
+    "Setup",
+    "UnsupportedProfileError",
+    "beta_sweep",
+    "case_maps",
+    "check_methods",
+    "fitted_statistics",
+    "inverse_cases",
     "iou_study",
+    "iou_summary",
+    "make_setup",
+    "map_iou_table",
+    "model_directory",
+    "multilayer_maps",
+    "perturbation_study",
+    "redundancy_table",
+    "require_profile",
+    "stack_cases",
     "summarize_iou",
+    "task_samples",
+    "training_images",
     "weighted_bce_models",
     "weighted_bce_study",
-    "multilayer_maps",
-    "UnsupportedProfileError",
 ]
 
 #: The methods of the paper's Fig. 2 and Table 1, in its column order.
@@ -96,6 +111,16 @@ DEFAULT_STATISTICS_IMAGES = 400
 
 class UnsupportedProfileError(ChexpError, ValueError):
     """An experiment that has no data for the profile (the message says what is missing)."""
+
+
+def require_profile(profile: Profile, supported: Sequence[str], what: str) -> None:
+    """Raise :class:`UnsupportedProfileError` at once when ``profile`` cannot run ``what``."""
+    if profile.name not in supported:
+        raise UnsupportedProfileError(
+            f"profile {profile.name!r} cannot run {what}: it needs {', '.join(repr(s) for s in supported)} "
+            "(the paper's NIH boxes and pretrained models are not available offline; see the book's "
+            "'About this reproduction' page)"
+        )
 
 
 class Explainer(Protocol):
@@ -367,40 +392,69 @@ def _sides(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return left, mask & ~left
 
 
+#: profile -> (task whose positives can hold two redundant regions, default extra tasks)
+REDUNDANT_TASKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "phantom": ("Effusion", ("Cardiomegaly",)),  # bilateral pleural effusion
+    "cohen": ("zone score 3", ("zone score 2",)),  # zones scored 3 in both lungs (paper Fig. 1 right)
+}
+
+
 def inverse_cases(
-    profile: Profile, n_bilateral: int = 2, other_tasks: Sequence[str] = ("Cardiomegaly",), seed: int = 0,
+    profile: Profile, n_redundant: int = 2, other_tasks: Sequence[str] | None = None, seed: int = 0,
     min_side_share: float = 0.25, max_draws: int = 400,
 ) -> list[dict[str, Any]]:
-    """Cases for Fig. 1: phantoms with *two redundant regions* (bilateral effusion: each side
-    holds at least ``min_side_share`` of the effusion mask) and one case per ``other_tasks``.
+    """Cases for Fig. 1: images with *two redundant regions* and one case per ``other_tasks``.
 
-    Returns a list of dicts with ``task``, ``image (1, 1, H, W)``, ``mask (H, W)`` and ``title``.
+    Phantom: bilateral pleural effusions; cohen: zones scored 3 in both lungs. A case is
+    redundant when each image half holds at least ``min_side_share`` of the task's mask.
+
+    Returns a list of dicts with ``task``, ``image (1, 1, H, W)``, ``mask (H, W)``, ``title``
+    and ``redundant`` (bool).
     """
-    if profile.name != "phantom":
+    if profile.name not in REDUNDANT_TASKS:
         raise UnsupportedProfileError(
-            f"Fig. 1's redundant-region cases are built from phantom masks; profile {profile.name!r} "
-            "has no bilateral-finding annotation (use the phantom profile)"
+            f"Fig. 1's redundant-region cases need masks of bilateral findings; profile {profile.name!r} "
+            f"has none (supported: {', '.join(REDUNDANT_TASKS)})"
         )
+    task, default_others = REDUNDANT_TASKS[profile.name]
     cases: list[dict[str, Any]] = []
-    draws = 0
-    batch_seed = seed
-    while sum(c["task"] == "Effusion" for c in cases) < n_bilateral:
-        s = profile.samples(16, seed=batch_seed, task="Effusion")
-        batch_seed += 1
-        draws += len(s)
+    seen: set[str] = set()
+    draws, round_seed = 0, seed
+    while len(cases) < n_redundant:
+        s = profile.samples(16, seed=round_seed, task=task)
+        round_seed += 1
+        draws += 16
         for i in range(len(s)):
-            mask = s.masks["Effusion"][i]
+            mask = np.asarray(s.masks[task][i], bool)
             left, right = _sides(mask)
             share = min(left.sum(), right.sum()) / max(mask.sum(), 1)
-            if share >= min_side_share and sum(c["task"] == "Effusion" for c in cases) < n_bilateral:
-                cases.append({"task": "Effusion", "image": s.images[i : i + 1], "mask": mask,
-                              "title": f"bilateral Effusion ({s.ids[i]})"})
-        if draws > max_draws:
-            raise DataUnavailableError(f"no bilateral effusion in {draws} phantoms (min side share {min_side_share})")
-    for task in other_tasks:
-        s = profile.samples(1, seed=seed, task=task)
-        cases.append({"task": task, "image": s.images[:1], "mask": s.masks[task][0], "title": f"{task} ({s.ids[0]})"})
+            key = s.ids[i] if profile.name != "phantom" else f"{s.ids[i]}/{round_seed}"
+            if share >= min_side_share and key not in seen and len(cases) < n_redundant:
+                seen.add(key)
+                cases.append({"task": task, "image": s.images[i : i + 1], "mask": mask, "redundant": True,
+                              "title": f"{task}, both sides ({s.ids[i]})"})
+        if draws >= max_draws and len(cases) < n_redundant:
+            raise DataUnavailableError(
+                f"only {len(cases)} of {n_redundant} images with {task!r} on both sides in {draws} draws "
+                f"(min side share {min_side_share})"
+            )
+    for other in default_others if other_tasks is None else other_tasks:
+        s = profile.samples(1, seed=seed, task=other)
+        cases.append({"task": other, "image": s.images[:1], "mask": np.asarray(s.masks[other][0], bool),
+                      "redundant": False, "title": f"{other} ({s.ids[0]})"})
     return cases
+
+
+def case_maps(setup: Setup, cases: Sequence[Mapping[str, Any]], methods: Sequence[str] = ("IBA", "Inverse IBA")) -> list[dict[str, torch.Tensor]]:
+    """Maps of ``methods`` for each case of :func:`inverse_cases` (each with its own task)."""
+    return [setup.explain(case["image"], case["task"], methods) for case in cases]
+
+
+def stack_cases(cases: Sequence[Mapping[str, Any]], maps: Sequence[Mapping[str, torch.Tensor]]) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[np.ndarray], list[str]]:
+    """Cases and their maps as batches for plotting: ``(images, {method: maps}, masks, titles)``."""
+    images = torch.cat([c["image"] for c in cases])
+    stacked = {name: torch.cat([m[name] for m in maps]) for name in maps[0]} if maps else {}
+    return images, stacked, [np.asarray(c["mask"]) for c in cases], [c["title"] for c in cases]
 
 
 def _score(model: Classifier, images: torch.Tensor, target: str) -> torch.Tensor:
@@ -441,6 +495,26 @@ def redundancy_table(
                 "score drop": base - _score(setup.classifier, removed, case["task"])[0].item(),
             })
     return pd.DataFrame(rows)
+
+
+def beta_sweep(
+    setup: Setup, cases: Sequence[Mapping[str, Any]], betas: Sequence[float],
+    methods: Sequence[str] = ("IBA", "Inverse IBA"),
+) -> pd.DataFrame:
+    """:func:`redundancy_table` for every ``beta`` (the information weight; Inverse IBA's too).
+
+    Returns the long table with a ``beta`` column: how the share of each redundant region found
+    and the score drop depend on beta (the released code uses 10, and 6 in its notebooks).
+    """
+    parts = []
+    for beta in betas:
+        for name in methods:
+            method = setup.method(name, beta=float(beta), inverse_beta=float(beta))
+            maps = [{name: method.attribute(c["image"].to(setup.device), c["task"]).detach().cpu()} for c in cases]
+            table = redundancy_table(setup, cases, maps, (name,))
+            table.insert(0, "beta", float(beta))
+            parts.append(table)
+    return pd.concat(parts, ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,27 +630,44 @@ def iou_summary(long: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def map_iou_table(maps: Mapping[str, torch.Tensor], masks: Sequence[np.ndarray], index: Sequence[str]) -> pd.DataFrame:
+    """IoU of each kind of map (columns) for each image (rows, named ``index``), plus a ``mean`` row."""
+    truth = torch.from_numpy(np.stack([np.asarray(m, bool) for m in masks]))
+    table = pd.DataFrame({name: iou(m, truth).numpy() for name, m in maps.items()}, index=list(index))
+    table.loc["mean"] = table.mean()
+    return table
+
+
 # --------------------------------------------------------------------------------------------
 # Table 3: BCE vs weighted BCE
 # --------------------------------------------------------------------------------------------
-def weighted_bce_models(profile: Profile, prevalence: float = 0.1, progress: bool = False) -> dict[str, Classifier]:
-    """The two classifiers of Table 3: ``{"BCE": ..., "Weighted BCE": ...}``.
+def weighted_bce_models(
+    profile: Profile, prevalence: float = 0.1, progress: bool = False
+) -> tuple[dict[str, Classifier], Callable[[int], torch.Tensor]]:
+    """The two classifiers of Table 3, ``{"BCE": ..., "Weighted BCE": ...}``, and a function
+    returning their training images (for the IBA statistics).
 
-    Phantom profile: :func:`chexp.experiments.ci_training.imbalanced_classifier` (prevalence
-    ``prevalence``); cohen profile: the BrixIA detectors of :mod:`chexp.cohen.train`.
+    Phantom profile: :func:`chexp.experiments.ci_training.imbalanced_classifier` (every finding
+    with prevalence ``prevalence``); cohen profile: the BrixIA detectors of :mod:`chexp.cohen.train`.
     """
     if profile.name == "phantom":
-        from .ci_training import ImbalancedTraining, imbalanced_classifier
+        from .ci_training import (
+            ImbalancedTraining,
+            imbalanced_classifier,
+            phantom_training_images,
+        )
 
         cfg = ImbalancedTraining(phantom=dataclasses.replace(profile._phantom_config(), prevalence=prevalence))  # type: ignore[attr-defined]
-        return {"BCE": imbalanced_classifier(cfg, weighted=False, progress=progress),
-                "Weighted BCE": imbalanced_classifier(cfg, weighted=True, progress=progress)}
+        models = {"BCE": imbalanced_classifier(cfg, weighted=False, progress=progress),
+                  "Weighted BCE": imbalanced_classifier(cfg, weighted=True, progress=progress)}
+        return models, phantom_training_images(cfg.phantom, cfg.seed)
     if profile.name == "cohen":
         from ..cohen.train import CohenTraining, brixia_detectors
 
         cfg = CohenTraining(size=int(getattr(profile, "size", 128)))
-        return {"BCE": brixia_detectors(cfg, weighted=False, progress=progress),
-                "Weighted BCE": brixia_detectors(cfg, weighted=True, progress=progress)}
+        models = {"BCE": brixia_detectors(cfg, weighted=False, progress=progress),
+                  "Weighted BCE": brixia_detectors(cfg, weighted=True, progress=progress)}
+        return models, training_images(profile)
     raise UnsupportedProfileError(
         f"Table 3 needs a BCE and a weighted-BCE model trained on the same data; profile {profile.name!r} "
         "has none (torchxrayvision publishes no such pair)"

@@ -30,9 +30,14 @@ from ..metrics.classification import auc_per_task
 from ..models.small import SmallClassifier
 from ..models.store import ModelCard
 from ..phantoms import FINDINGS, PhantomConfig, generate
-from ..training import VALIDATION_SEED_OFFSET, cached_model, config_hash, generator_fingerprint
+from ..training import (
+    VALIDATION_SEED_OFFSET,
+    cached_model,
+    config_hash,
+    generator_fingerprint,
+)
 
-__all__ = ["ImbalancedTraining", "train_small", "imbalanced_classifier", "phantom_training_images", "pos_weight"]
+__all__ = ["ImbalancedTraining", "imbalanced_classifier", "phantom_training_images", "pos_weight", "train_small"]
 
 
 def _config_dict(config: Any) -> dict[str, Any]:

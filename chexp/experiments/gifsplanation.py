@@ -40,45 +40,56 @@ from tqdm.auto import tqdm
 
 from ..baselines import BASELINES
 from ..errors import InputShapeError, UnknownNameError
-from ..latentshift import MAP_METHODS, LatentShift, LatentShiftExplanation, get_map, get_search
+from ..latentshift import (
+    MAP_METHODS,
+    LatentShift,
+    LatentShiftExplanation,
+    get_map,
+    get_search,
+)
 from ..latentshift.search import SEARCH_RULES, FixedRange, LambdaSearch
 from ..metrics import classifier_auc, iou, summarize
-from ..metrics.randomization import RandomizationResult, cascading_randomization, parameterized_layers
+from ..metrics.randomization import (
+    RandomizationResult,
+    cascading_randomization,
+    parameterized_layers,
+)
 from ..models.base import Autoencoder, Classifier
 
 __all__ = [
-    "PAPER_METHODS",
     "ALL_METHODS",
     "METHODS",
-    "LatentShiftMethod",
-    "make_method",
-    "compute_maps",
-    "top_predicted",
-    "iou_per_sample",
-    "summarize_iou",
-    "auc_table",
-    "table1",
+    "PAPER_METHODS",
+    "PAPER_READER_STUDY",
+    "PROFILE_CLASSIFIERS",
     "BottleneckModel",
+    "LatentShiftMethod",
+    "ShiftGrid",
+    "auc_table",
     "bottleneck_autoencoders",
     "bottleneck_study",
-    "ShiftGrid",
-    "prediction_curves",
-    "common_lambda_range",
     "cascade_steps",
+    "classifiers_for",
+    "common_lambda_range",
+    "compute_maps",
+    "default_tasks",
+    "dense_curve",
+    "iou_per_sample",
+    "lambda_grid",
+    "make_method",
+    "most_findings",
+    "prediction_curves",
     "randomization_study",
     "randomization_table",
-    "reduction_maps",
-    "reduction_iou",
-    "search_comparison",
-    "dense_curve",
-    "search_summary",
-    "PAPER_READER_STUDY",
     "reader_study_vs_paper",
     "reconstruction_impact",
-    "PROFILE_CLASSIFIERS",
-    "classifiers_for",
-    "default_tasks",
-    "most_findings",
+    "reduction_iou",
+    "reduction_maps",
+    "search_comparison",
+    "search_summary",
+    "summarize_iou",
+    "table1",
+    "top_predicted",
 ]
 
 
@@ -657,6 +668,20 @@ def search_summary(bounds: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in ("lower", "upper", "initial", "at_lower", "fall", "at_limit", "evaluations",
                         "sequential_evaluations") if c in t.columns]
     return t.groupby("rule", sort=False)[cols].mean()
+
+
+def lambda_grid(low: float, high: float, n: int, smallest: float | None = None) -> np.ndarray:
+    """``n`` lambdas from ``low`` (< 0) to ``high`` (>= 0), geometrically spaced on each side so
+    that bounds near 0 and far from it are both resolved; includes 0. ``smallest`` is the
+    smallest nonzero ``|lambda|`` (default ``1e-3`` of the widest side)."""
+    if not low < 0 <= high:
+        raise ValueError(f"lambda_grid needs low < 0 <= high, got {low}, {high}")
+    width = max(-low, high)
+    smallest = smallest or 1e-3 * width
+    n_neg = max(2, round((n - 1) * (1.0 if high == 0 else 0.75)))
+    neg = -np.geomspace(smallest, -low, n_neg)[::-1]
+    pos = np.geomspace(min(smallest, high), high, n - 1 - n_neg) if high > 0 and n - 1 - n_neg > 0 else np.zeros(0)
+    return np.concatenate([neg, [0.0], pos])
 
 
 def dense_curve(classifier: Classifier, autoencoder: Autoencoder, images: torch.Tensor, target: str,

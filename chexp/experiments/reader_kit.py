@@ -30,6 +30,7 @@ from __future__ import annotations
 import gzip
 import html
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,7 @@ from ..metrics.reader_study import METHODS, QUESTIONS
 from ..models.base import Autoencoder, Classifier
 from .gifsplanation import compute_maps
 
-__all__ = ["StudyExample", "Packet", "select_examples", "build_packet", "load_packet_ratings", "TRADITIONAL"]
+__all__ = ["TRADITIONAL", "Packet", "StudyExample", "build_packet", "load_packet_ratings", "select_examples"]
 
 #: Method A of the paper: the traditional maps shown together.
 TRADITIONAL: tuple[str, ...] = ("grad", "guided", "integrated")
@@ -274,7 +275,10 @@ def load_packet_ratings(folder: str | Path) -> pd.DataFrame:
                          "trial": [int(r["trial"]) for r in record]})
     parts = []
     for sheet in sorted((folder / "reader-results").glob("read*-reader*.csv")):
-        read, reader = (int(s) for s in sheet.stem.replace("read", "").split("-reader"))
+        match = re.fullmatch(r"read(\d+)-reader(\d+)", sheet.stem)
+        if match is None:
+            continue
+        read, reader = int(match[1]), int(match[2])
         df = pd.read_csv(sheet).rename(columns={"Example": "example", **QUESTIONS})
         values = df[list(QUESTIONS.values())]
         if values.isna().any().any() or not values.isin([1, 2, 3, 4, 5]).all().all():

@@ -42,15 +42,39 @@ from ..models.small import SmallClassifier
 from ..models.store import ModelCard
 from ..phantoms import FINDINGS, PhantomConfig, generate
 from ..profiles import Profile
-from ..training import VALIDATION_SEED_OFFSET, cached_model, config_hash, generator_fingerprint
-from .chexplain import DEFAULT_LAYER, DEFAULT_STATISTICS_IMAGES, Setup, UnsupportedProfileError, make_setup, training_images
+from ..training import (
+    VALIDATION_SEED_OFFSET,
+    cached_model,
+    config_hash,
+    generator_fingerprint,
+)
+from .chexplain import (
+    DEFAULT_LAYER,
+    DEFAULT_STATISTICS_IMAGES,
+    Setup,
+    UnsupportedProfileError,
+    make_setup,
+    training_images,
+)
 from .ci_training import phantom_training_images, train_small
 
 __all__ = [
-    "SEVERITY_FINDINGS", "ZONE_THRESHOLDS", "SCORE_NAME", "LOSSES",
-    "zone_scores", "PhantomRegressionTraining", "phantom_regressor", "RegressionCases",
-    "regression_cases", "regression_setup", "regression_maps", "random_maps",
-    "sensitivity_study", "severity_study",
+    "LOSSES",
+    "SCORE_NAME",
+    "SEVERITY_FINDINGS",
+    "ZONE_THRESHOLDS",
+    "PhantomRegressionTraining",
+    "RegressionCases",
+    "phantom_regressor",
+    "predictions",
+    "random_maps",
+    "regression_cases",
+    "regression_maps",
+    "regression_setup",
+    "sensitivity_study",
+    "severity_maps",
+    "severity_study",
+    "zone_scores",
 ]
 
 #: Phantom findings that count towards the severity score (lung opacities / air; not the heart
@@ -193,7 +217,7 @@ def _phantom_cases(profile: Profile, n: int, seed: int, min_score: float) -> Reg
             raise UnsupportedProfileError(f"fewer than {n} phantoms with a severity score >= {min_score}")
     return RegressionCases(
         torch.cat([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]),
-        np.concatenate([c[2] for c in chunks]), sum((c[3] for c in chunks), []),
+        np.concatenate([c[2] for c in chunks]), [i for c in chunks for i in c[3]],
         "held-out phantoms; zone scores from the finding masks (chexp.experiments.regression.zone_scores)",
     )
 
@@ -269,6 +293,13 @@ def regression_maps(setup: Setup, cases: RegressionCases, losses: Sequence[str] 
     method = RegressionIBA(setup.classifier, setup.layer, setup.statistics[setup.layer], **setup.iba_settings)
     x = cases.images.to(setup.device)
     return {name: method.attribute(x, LOSSES[name](cases)).cpu() for name in losses}
+
+
+def severity_maps(cases: RegressionCases) -> torch.Tensor:
+    """The zone-painted severity maps ``(N, 1, S, S)`` (0 outside the lungs)."""
+    from ..metrics import severity_map
+
+    return torch.stack([severity_map(z, s) for z, s in zip(cases.zones, cases.scores)])[:, None].float()
 
 
 def random_maps(like: torch.Tensor, seed: int = 0) -> torch.Tensor:

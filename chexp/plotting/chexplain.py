@@ -18,8 +18,12 @@ from ..metrics.perturbation import PerturbationCurves
 from .metrics import plot_perturbation_curves
 
 __all__ = [
-    "map_grid", "plot_insertion_deletion", "plot_iou", "plot_weighted_bce", "plot_sensitivity_n",
+    "map_grid",
+    "plot_insertion_deletion",
+    "plot_iou",
+    "plot_sensitivity_n",
     "plot_severity_correlation",
+    "plot_weighted_bce",
 ]
 
 

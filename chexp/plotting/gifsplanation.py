@@ -30,19 +30,19 @@ from ..metrics.randomization import RandomizationResult
 from .metrics import plot_randomization
 
 __all__ = [
-    "plot_map_grid",
+    "gif_html",
     "map_grid_figures",
+    "outline_rgb",
     "plot_bottleneck",
-    "plot_mae_vs_iou",
     "plot_curves_by_task",
-    "shift_grid_frames",
     "plot_iou_bars",
+    "plot_mae_vs_iou",
+    "plot_map_grid",
     "plot_randomization_panels",
     "plot_reader_differences",
     "plot_search_rules",
-    "outline_rgb",
+    "shift_grid_frames",
     "side_by_side_frames",
-    "gif_html",
 ]
 
 MASK_COLOR = "yellow"
@@ -61,8 +61,10 @@ def _draw_map(ax, image: np.ndarray, amap: np.ndarray, top_fraction: float | Non
     if top_fraction is not None:
         cut = np.quantile(m, 1.0 - top_fraction)
         m = np.where(m >= cut, m, np.nan)
-    hi = np.nanmax(m) if np.isfinite(m).any() else 1.0
-    ax.imshow(m, cmap="jet", alpha=0.55, vmin=0.0, vmax=hi if hi > 0 else 1.0, interpolation="nearest")
+    hi = float(np.nanmax(m)) if np.isfinite(m).any() else 1.0
+    hi = hi if hi > 0 else 1.0
+    m = np.where(m > 0.02 * hi, m, np.nan)  # near-zero attribution stays transparent
+    ax.imshow(m, cmap="jet", alpha=0.6, vmin=0.0, vmax=hi, interpolation="nearest")
 
 
 def plot_map_grid(
@@ -254,7 +256,11 @@ def plot_search_rules(lambdas: np.ndarray, curve: np.ndarray, rows: pd.DataFrame
         if r.upper != 0:
             ax.axvline(r.upper, color=c, ls=":", lw=1.2)
     ax.axvline(0, color="k", lw=0.6)
-    ax.set_xlabel("lambda")
+    nonzero = np.abs(np.concatenate([rows["lower"].to_numpy(), rows["upper"].to_numpy()]))
+    nonzero = nonzero[nonzero > 0]
+    if len(nonzero):  # bounds span orders of magnitude: linear near 0, logarithmic beyond
+        ax.set_xscale("symlog", linthresh=float(nonzero.min()))
+    ax.set_xlabel("lambda (symmetric log scale)")
     ax.set_ylabel("prediction")
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=6, loc="best")
