@@ -73,7 +73,8 @@ def cached_model(
     return load_model(directory)
 
 
-def _config_dict(config: Any) -> dict[str, Any]:
+def config_dict(config: Any) -> dict[str, Any]:
+    """A settings dataclass as JSON-ready dict (what enters cache keys and model cards)."""
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
 
@@ -113,9 +114,9 @@ class AutoencoderTraining:
     """Settings of :func:`phantom_autoencoder` (all of them enter the cache hash)."""
 
     phantom: PhantomConfig = field(default_factory=PhantomConfig)
-    latent_channels: int = 8
-    width: int = 8
-    depth: int = 4
+    latent_channels: int = 2
+    width: int = 16
+    depth: int = 2
     n_train: int = 2000
     n_val: int = 500
     epochs: int = 5
@@ -189,8 +190,8 @@ def train_phantom_classifier(cfg: ClassifierTraining, progress: bool = True) -> 
         name="phantom-classifier",
         architecture="SmallClassifier",
         arch_kwargs=arch,
-        config=_config_dict(cfg),
-        config_hash=config_hash(_config_dict(cfg)),
+        config=config_dict(cfg),
+        config_hash=config_hash(config_dict(cfg)),
         data={"kind": "phantom", "train_sha256": train_hash, "val_sha256": val_hash,
               "n_train": cfg.n_train, "n_val": cfg.n_val},
         seed=cfg.seed,
@@ -219,8 +220,8 @@ def train_phantom_autoencoder(cfg: AutoencoderTraining, progress: bool = True) -
         name="phantom-autoencoder",
         architecture="ConvAutoencoder",
         arch_kwargs=arch,
-        config=_config_dict(cfg),
-        config_hash=config_hash(_config_dict(cfg)),
+        config=config_dict(cfg),
+        config_hash=config_hash(config_dict(cfg)),
         data={"kind": "phantom", "train_sha256": train_hash, "val_sha256": val_hash,
               "n_train": cfg.n_train, "n_val": cfg.n_val},
         seed=cfg.seed,
@@ -239,7 +240,7 @@ def phantom_classifier(
     for logits). The model card is at ``model.card``.
     """
     cfg = config or ClassifierTraining()
-    key = _config_dict(cfg) | {"generator": generator_fingerprint(cfg.phantom)}
+    key = config_dict(cfg) | {"generator": generator_fingerprint(cfg.phantom)}
     model, card = cached_model(
         "phantom-classifier", key, lambda: train_phantom_classifier(cfg, progress), retrain
     )
@@ -252,7 +253,7 @@ def phantom_autoencoder(
 ) -> ConvAutoencoder:
     """The phantom autoencoder for ``config`` (default settings if ``None``), trained once and cached."""
     cfg = config or AutoencoderTraining()
-    key = _config_dict(cfg) | {"generator": generator_fingerprint(cfg.phantom)}
+    key = config_dict(cfg) | {"generator": generator_fingerprint(cfg.phantom)}
     model, card = cached_model(
         "phantom-autoencoder", key, lambda: train_phantom_autoencoder(cfg, progress), retrain
     )

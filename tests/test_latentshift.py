@@ -173,8 +173,20 @@ def test_paper_search_on_sigmoid_curve_hits_targets_within_tolerance():
 def test_unreachable_upper_target_goes_to_limit_in_one_evaluation():
     ae, clf = _curve(a=8.0)
     x = _flat([900.0])  # p0 ~ 0.999: +5 % is above 1
-    expl = LatentShift(clf, ae).attribute(x, "finding", search=PaperSearch(limit=50.0))
+    search = PaperSearch(limit=50.0, halfway_if_out_of_range=False)
+    expl = LatentShift(clf, ae).attribute(x, "finding", search=search)
     assert expl.bounds[0, 1].item() == 50.0 and bool(expl.at_limit[0, 1])
+
+
+def test_saturated_upper_target_aims_halfway_to_one():
+    ae, clf = _curve(a=5.0)
+    x = _flat([700.0])  # p0 > 0.952: +5 % is above 1, so the bound aims at (p0 + 1) / 2
+    expl = LatentShift(clf, ae).attribute(x, "finding", search=PaperSearch(rtol=0.05))
+    p0, high = expl.initial_prediction[0].item(), expl.predictions[0, -1].item()
+    assert p0 > 0.952
+    want = 0.5 * (p0 + 1.0)
+    assert abs(high - want) <= 0.05 * (want - p0) + 1e-9
+    assert not bool(expl.at_limit[0, 1])
 
 
 STEPPED = [AppendixCSearch, Gifsplanation2021Search, GifsplanationCurrentSearch, LatentShiftPackageSearch]

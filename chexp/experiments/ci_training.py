@@ -3,8 +3,7 @@
 * :func:`imbalanced_classifier`: Table 3's pair, a :class:`~chexp.models.small.SmallClassifier`
   trained on *imbalanced* phantoms (prevalence 0.1 per finding) with plain BCE or with weighted
   BCE (``pos_weight = N_neg / N_pos`` per finding, counted on the training labels).
-* :func:`train_small` is the shared loop (AdamW, one-cycle schedule, seeded batch order);
-  :mod:`chexp.experiments.regression` uses it for the phantom severity regressor.
+* Training uses :func:`chexp.training.fit`, the loop every chexp model shares.
 
 Every model goes through :func:`chexp.training.cached_model`: the cache key holds every setting
 and the phantom generator's fingerprint, so a changed setting or generator never loads a stale
@@ -14,17 +13,13 @@ model. Each costs well under a minute of CPU the first time (numbers in the mode
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..metrics.classification import auc_per_task
 from ..models.small import SmallClassifier
@@ -33,49 +28,13 @@ from ..phantoms import FINDINGS, PhantomConfig, generate
 from ..training import (
     VALIDATION_SEED_OFFSET,
     cached_model,
+    config_dict,
     config_hash,
+    fit,
     generator_fingerprint,
 )
 
-__all__ = ["ImbalancedTraining", "imbalanced_classifier", "phantom_training_images", "pos_weight", "train_small"]
-
-
-def _config_dict(config: Any) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
-
-
-def train_small(
-    model: nn.Module,
-    images: torch.Tensor,
-    loss_of_batch: Callable[[torch.Tensor, np.ndarray], torch.Tensor],
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    desc: str,
-    progress: bool = True,
-) -> None:
-    """AdamW with a one-cycle schedule over ``images`` (seeded order); ``loss_of_batch(x, idx)``."""
-    torch.manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * -(-len(images) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    rng = np.random.default_rng(seed)
-    bar = tqdm(total=steps, desc=desc, disable=not progress)
-    for _ in range(epochs):
-        model.train()
-        order = rng.permutation(len(images))
-        for start in range(0, len(images), batch_size):
-            idx = order[start : start + batch_size]
-            loss = loss_of_batch(images[idx], idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-    bar.close()
-    model.eval()
+__all__ = ["ImbalancedTraining", "imbalanced_classifier", "phantom_training_images", "pos_weight"]
 
 
 @dataclass(frozen=True)
@@ -117,12 +76,13 @@ def train_imbalanced(cfg: ImbalancedTraining, weighted: bool, progress: bool = T
     model = SmallClassifier(**arch)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=weights)
     name = "weighted BCE" if weighted else "BCE"
-    train_small(model, x, lambda xb, idx: loss_fn(model.logits(xb), y[idx]), cfg.epochs, cfg.batch_size,
-                cfg.lr, cfg.seed, f"train imbalanced phantom classifier ({name})", progress)
+    fit(model, lambda idx: loss_fn(model.logits(x[idx]), y[idx]), len(x), epochs=cfg.epochs,
+        batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=1e-4, seed=cfg.seed,
+        desc=f"train imbalanced phantom classifier ({name})", progress=progress)
     with torch.no_grad():
         scores = torch.cat([model(torch.from_numpy(val.images[i : i + 256])) for i in range(0, cfg.n_val, 256)])
     auc = auc_per_task(scores.numpy(), val.labels, FINDINGS)
-    config = {**_config_dict(cfg), "weighted": weighted}
+    config = {**config_dict(cfg), "weighted": weighted}
     card = ModelCard(
         name="phantom-imbalanced-" + ("weighted-bce" if weighted else "bce"),
         architecture="SmallClassifier", arch_kwargs=arch, config=config, config_hash=config_hash(config),
@@ -142,7 +102,7 @@ def imbalanced_classifier(
 ) -> SmallClassifier:
     """Table 3's phantom classifier trained with BCE (``weighted=False``) or weighted BCE, cached."""
     cfg = config or ImbalancedTraining()
-    key = {**_config_dict(cfg), "weighted": weighted, "generator": generator_fingerprint(cfg.phantom)}
+    key = {**config_dict(cfg), "weighted": weighted, "generator": generator_fingerprint(cfg.phantom)}
     name = "phantom-imbalanced-" + ("weighted-bce" if weighted else "bce")
     model, card = cached_model(name, key, lambda: train_imbalanced(cfg, weighted, progress), retrain)
     model.card = card

@@ -391,8 +391,9 @@ def bottleneck_autoencoders(
     """Phantom autoencoders that differ only in their bottleneck, trained once and cached.
 
     All share the same (cheap) schedule so that only the bottleneck differs; the defaults train
-    each in well under a minute on 2 CPU cores. ``overrides`` are further
-    :class:`~chexp.training.AutoencoderTraining` fields.
+    each in well under a minute on 2 CPU cores. The architecture is the small depth-4, width-8
+    one (latent ``c x 8 x 8`` at 128 pixels), so the sweep spans tight to loose bottlenecks;
+    ``overrides`` are further :class:`~chexp.training.AutoencoderTraining` fields.
     """
     from ..phantoms import PhantomConfig
     from ..training import AutoencoderTraining, phantom_autoencoder
@@ -401,8 +402,9 @@ def bottleneck_autoencoders(
         raise ValueError(f"latent_channels must be positive integers, got {list(latent_channels)}")
     out = {}
     for c in tqdm(list(latent_channels), desc="bottleneck autoencoders", disable=not progress):
+        fields = {"depth": 4, "width": 8} | overrides
         cfg = AutoencoderTraining(phantom=PhantomConfig(size=image_size), latent_channels=int(c),
-                                  epochs=int(epochs), n_train=int(n_train), **overrides)
+                                  epochs=int(epochs), n_train=int(n_train), **fields)
         out[int(c)] = phantom_autoencoder(cfg, progress=False)
     return out
 

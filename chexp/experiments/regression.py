@@ -21,8 +21,6 @@ Pearson correlation between each map and the zone-painted severity map (paper: a
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +43,9 @@ from ..profiles import Profile
 from ..training import (
     VALIDATION_SEED_OFFSET,
     cached_model,
+    config_dict,
     config_hash,
+    fit,
     generator_fingerprint,
 )
 from .chexplain import (
@@ -56,7 +56,7 @@ from .chexplain import (
     make_setup,
     training_images,
 )
-from .ci_training import phantom_training_images, train_small
+from .ci_training import phantom_training_images
 
 __all__ = [
     "LOSSES",
@@ -127,10 +127,6 @@ class PhantomRegressionTraining:
     thresholds: tuple[float, float, float] = ZONE_THRESHOLDS
 
 
-def _config_dict(config: Any) -> dict[str, Any]:
-    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
-
-
 def train_phantom_regressor(cfg: PhantomRegressionTraining, progress: bool = True) -> tuple[SmallClassifier, ModelCard]:
     """Train the phantom severity regressor (L1 loss); held-out MAE and Pearson r in the card."""
     start = time.perf_counter()
@@ -144,13 +140,14 @@ def train_phantom_regressor(cfg: PhantomRegressionTraining, progress: bool = Tru
     model = SmallClassifier(**arch)
     with torch.no_grad():  # start at the mean score: the network learns the deviation
         model.classifier.bias.fill_(float(y.mean()))
-    train_small(model, x, lambda xb, idx: (model.logits(xb)[:, 0] - y[idx]).abs().mean(), cfg.epochs,
-                cfg.batch_size, cfg.lr, cfg.seed, "train phantom severity regressor", progress)
+    fit(model, lambda idx: (model.logits(x[idx])[:, 0] - y[idx]).abs().mean(), len(x), epochs=cfg.epochs,
+        batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=1e-4, seed=cfg.seed,
+        desc="train phantom severity regressor", progress=progress)
     with torch.no_grad():
         pred = torch.cat([model(torch.from_numpy(val.images[i : i + 256])) for i in range(0, cfg.n_val, 256)])[:, 0].numpy()
     card = ModelCard(
         name="phantom-severity-regressor", architecture="SmallClassifier", arch_kwargs=arch,
-        config=_config_dict(cfg), config_hash=config_hash(_config_dict(cfg)),
+        config=config_dict(cfg), config_hash=config_hash(config_dict(cfg)),
         data={"kind": "phantom", "train_sha256": train.sha256(), "val_sha256": val.sha256(),
               "n_train": cfg.n_train, "n_val": cfg.n_val, "score": "sum of six zone scores 0-3 (0-18)"},
         seed=cfg.seed,
@@ -167,7 +164,7 @@ def phantom_regressor(
 ) -> SmallClassifier:
     """The phantom severity regressor (target :data:`SCORE_NAME`, output ``"score"``), cached."""
     cfg = config or PhantomRegressionTraining()
-    key = _config_dict(cfg) | {"generator": generator_fingerprint(cfg.phantom)}
+    key = config_dict(cfg) | {"generator": generator_fingerprint(cfg.phantom)}
     model, card = cached_model("phantom-severity-regressor", key, lambda: train_phantom_regressor(cfg, progress), retrain)
     model.card = card
     return model  # type: ignore[return-value]

@@ -273,6 +273,9 @@ class ThresholdSide(Side):
         rtol: accept ``|g(lambda) - target| <= rtol * |target - g(0)|``.
         max_rounds: at most this many refinement rounds.
         probes: lambdas evaluated per round (1 is cheapest on a CPU; more cut rounds on a GPU).
+        halfway_if_out_of_range: when the target lies outside the output range (a probability of
+            0.96 cannot rise by 5 %), aim halfway between the start and the range's edge instead
+            of walking to ``limit`` (where the decoded frames leave the data far behind).
     """
 
     direction: int
@@ -282,6 +285,7 @@ class ThresholdSide(Side):
     rtol: float = 0.1
     max_rounds: int = 8
     probes: int = 1
+    halfway_if_out_of_range: bool = True
 
     def __post_init__(self) -> None:
         if self.direction not in (LOWER, UPPER):
@@ -303,13 +307,33 @@ class _ThresholdWalker(_Walker):
         self.side = side
         self.value0 = ev.value0[image]
         self.y = side.target(self.value0)
-        self.tol = side.rtol * abs(self.y - self.value0)
         self.limit = side.limit
         self.unreachable = value_range is not None and not (value_range[0] <= self.y <= value_range[1])
+        if self.unreachable and side.halfway_if_out_of_range:
+            edge = value_range[1] if self.direction == UPPER else value_range[0]
+            self.y, self.unreachable = 0.5 * (self.value0 + edge), False
+        self.tol = side.rtol * abs(self.y - self.value0)
+        # Newton and secant steps work on logit(p) when the value is a probability: near p = 0 or
+        # 1 the probability curve is flat, and a step from its slope overshoots far off the data.
+        self.logit = value_range == (0.0, 1.0)
         self.last_width: float | None = None
         self.inside: list[tuple[float, float]] = [(0.0, self.value0)]
         self.crossed: tuple[float, float] | None = None
         self.update()
+
+    def _u(self, value: float) -> float:
+        """The scale the steps are taken on: ``logit(value)`` for probabilities, else ``value``."""
+        if not self.logit:
+            return value
+        v = min(max(value, 1e-7), 1 - 1e-7)
+        return math.log(v / (1 - v))
+
+    def _du(self, value: float) -> float:
+        """``d u / d value`` at ``value``."""
+        if not self.logit:
+            return 1.0
+        v = min(max(value, 1e-7), 1 - 1e-7)
+        return 1.0 / (v * (1 - v))
 
     def _crossed(self, value: float) -> bool:
         return self.direction * (value - self.y) >= 0
@@ -342,11 +366,12 @@ class _ThresholdWalker(_Walker):
             return []
         self.rounds += 1
         d, k = self.direction, self.side.probes
+        u = self._u
         a_l, a_v = self.inside[-1]
         if self.crossed is not None:
             b_l, b_v = self.crossed
             width = b_l - a_l
-            secant = a_l + (self.y - a_v) * width / (b_v - a_v)
+            secant = a_l + (u(self.y) - u(a_v)) * width / (u(b_v) - u(a_v))
             slow = self.last_width is not None and abs(width) > 0.5 * self.last_width
             first = a_l + 0.5 * width if slow else min(max(secant, min(a_l, b_l) + 0.02 * abs(width)),
                                                        max(a_l, b_l) - 0.02 * abs(width))
@@ -356,12 +381,12 @@ class _ThresholdWalker(_Walker):
             if self.unreachable:
                 return [d * self.limit]
             if a_l == 0.0:
-                slope = self.ev.slope[self.image]
+                slope = self.ev.slope[self.image] * self._du(a_v)
             else:
                 p_l, p_v = self.inside[-2]
-                slope = (a_v - p_v) / (a_l - p_l)
+                slope = (u(a_v) - u(p_v)) / (a_l - p_l)
             if slope > 0 and math.isfinite(slope):
-                step = (self.y - a_v) / slope
+                step = (u(self.y) - u(a_v)) / slope
                 if a_l != 0.0:
                     # extrapolation: move at least 10 % further out, at most 10x as far
                     step = d * min(max(abs(step), 0.1 * abs(a_l)), 10 * abs(a_l))
@@ -644,6 +669,8 @@ class PaperSearch(LambdaSearch):
         rtol: accepted error, as a fraction of the wanted change.
         probes: lambdas per side per round.
         step: step of the sequential reference walk (:meth:`reference`; 10 as in the code).
+        halfway_if_out_of_range: see :class:`ThresholdSide` (for p0 > 0.952 the 5 % rise is
+            impossible; the upper bound then aims at ``(p0 + 1) / 2``).
     """
 
     name = "paper"
@@ -658,10 +685,12 @@ class PaperSearch(LambdaSearch):
         probes: int = 1,
         max_rounds: int = 8,
         step: float = 10.0,
+        halfway_if_out_of_range: bool = True,
     ) -> None:
         self.fall, self.rise, self.relative, self.limit, self.step = fall, rise, relative, limit, step
-        self.lower = ThresholdSide(LOWER, fall, relative, limit, rtol, max_rounds, probes)
-        self.upper = ThresholdSide(UPPER, rise, relative, limit, rtol, max_rounds, probes) if rise > 0 else None
+        args = (relative, limit, rtol, max_rounds, probes, halfway_if_out_of_range)
+        self.lower = ThresholdSide(LOWER, fall, *args)
+        self.upper = ThresholdSide(UPPER, rise, *args) if rise > 0 else None
 
     def reference(self) -> SteppedSearch:
         sides = [SteppedSide(LOWER, ConstantStep(self.step), (ChangedBy(self.fall, self.relative, True),), self.limit)]
