@@ -41,7 +41,7 @@ SMOKE = {
     "bottleneck_n_train": 200,
     "kit_tasks": ["Cardiomegaly"],
     "kit_pool": 48,
-    "kit_per_label": 1,
+    "n_samples": 1,
 }
 
 
