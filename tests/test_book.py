@@ -60,6 +60,10 @@ def _book_source(root: Path) -> Path:
         part["chapters"] = [chapter for chapter in part["chapters"] if keep(chapter)]
     toc["parts"] = [part for part in toc.get("parts", []) if part["chapters"]]
     (root / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
+    # the chapter pages link to the notebooks left out: keep their names as plain text
+    dropped = re.compile(r"\{doc\}`\.\./notebooks/(?!" + GALLERY + r"`)([^`]+)`")
+    for page in (root / "book").glob("*.md"):
+        page.write_text(dropped.sub(r"`\1`", page.read_text(encoding="utf-8")), encoding="utf-8")
     (root / "notebooks").mkdir()
     shutil.copy2(REPO / "notebooks" / f"{GALLERY}.ipynb", root / "notebooks")
     return root

@@ -41,7 +41,6 @@ SMOKE = {
     "bottleneck_n_train": 200,
     "kit_tasks": ["Cardiomegaly"],
     "kit_pool": 48,
-    "n_samples": 1,
 }
 
 

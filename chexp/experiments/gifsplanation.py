@@ -70,12 +70,12 @@ __all__ = [
     "bottleneck_study",
     "cascade_steps",
     "classifiers_for",
-    "common_lambda_range",
     "compute_maps",
     "default_tasks",
     "dense_curve",
     "iou_per_sample",
     "lambda_grid",
+    "lambda_ranges",
     "make_method",
     "most_findings",
     "prediction_curves",
@@ -462,30 +462,42 @@ def bottleneck_study(
 # ------------------------------------------------------------------------------------------
 @dataclass
 class ShiftGrid:
-    """Frames and predictions on one common lambda grid for several (model, task) pairs.
+    """Frames and predictions of several (model, task) pairs on a common number of lambda steps.
+
+    Each task has its own lambda grid (shared by the models): tasks differ in how far the latent
+    must move, and a grid wide enough for one task walks another far off the data.
 
     Attributes:
-        lambdas: ``(L,)``; frames: (model, task) -> ``(L, H, W)``; curves: long table with
-        columns ``model``, ``task``, ``lambda``, ``prediction``, ``initial``.
+        lambdas: task -> ``(L,)``; frames: (model, task) -> ``(L, H, W)``; curves: long table with
+        columns ``model``, ``task``, ``step``, ``lambda``, ``prediction``, ``initial``.
     """
 
-    lambdas: np.ndarray
+    lambdas: dict[str, np.ndarray]
     frames: dict[tuple[str, str], np.ndarray]
     curves: pd.DataFrame
 
+    @property
+    def n_steps(self) -> int:
+        return len(next(iter(self.lambdas.values())))
 
-def common_lambda_range(
+
+def lambda_ranges(
     classifiers: Mapping[str, Classifier], autoencoder: Autoencoder, image: torch.Tensor, tasks: Sequence[str],
     search: str | LambdaSearch | None = None, margin: float = 1.5,
-) -> tuple[float, float]:
-    """A lambda range covering every (model, task)'s searched bounds, widened by ``margin``."""
-    lows, highs = [], []
-    for clf in classifiers.values():
-        for task in tasks:
+) -> dict[str, tuple[float, float]]:
+    """Per task, a lambda range covering every model's searched bounds, widened by ``margin``."""
+    out = {}
+    for task in tasks:
+        lows, highs = [], []
+        for clf in classifiers.values():
+            if task not in clf.targets:
+                continue
             e = LatentShift(clf, autoencoder).attribute(image[:1], task, search=search, n_frames=2)
             lows.append(float(e.bounds[0, 0]))
             highs.append(float(e.bounds[0, 1]))
-    return margin * min(lows), margin * max(max(highs), 0.2 * abs(min(lows)))
+        if lows:
+            out[task] = (margin * min(lows), margin * max(max(highs), 0.2 * abs(min(lows))))
+    return out
 
 
 def prediction_curves(
@@ -493,29 +505,34 @@ def prediction_curves(
     autoencoder: Autoencoder,
     image: torch.Tensor,
     tasks: Sequence[str],
-    lambda_range: tuple[float, float],
+    lambda_ranges: Mapping[str, tuple[float, float]],
     n_points: int = 21,
 ) -> ShiftGrid:
     """Prediction of each task along its own latent shift, for each model (paper Fig. 3).
 
-    The same autoencoder serves every model; each (model, task) shifts along its own gradient.
-    Points on a model's curve for a task it does not predict are left out.
+    The same autoencoder serves every model; each (model, task) shifts along its own gradient,
+    over ``n_points`` lambdas spanning the task's range in ``lambda_ranges`` (see
+    :func:`lambda_ranges`). Tasks a model does not predict, or without a range, are left out.
     """
     if image.dim() != 4 or image.shape[0] != 1:
         raise InputShapeError(f"prediction_curves takes one image (1, 1, H, W), got {tuple(image.shape)}")
-    lo, hi = float(lambda_range[0]), float(lambda_range[1])
-    lams = np.linspace(lo, hi, int(n_points))
-    rows, frames = [], {}
-    for model_name, clf in classifiers.items():
-        for task in tasks:
+    rows, frames, grids = [], {}, {}
+    for task in tasks:
+        if task not in lambda_ranges:
+            continue
+        lo, hi = (float(v) for v in lambda_ranges[task])
+        grids[task] = np.linspace(lo, hi, int(n_points))
+        for model_name, clf in classifiers.items():
             if task not in clf.targets:
                 continue
             e = LatentShift(clf, autoencoder).attribute(image, task, search=FixedRange(lo, hi), n_frames=int(n_points))
             frames[(model_name, task)] = e.frames[0, :, 0].cpu().numpy()
-            for lam, p in zip(e.lambdas[0].tolist(), e.predictions[0].tolist()):
-                rows.append({"model": model_name, "task": task, "lambda": lam, "prediction": p,
+            for step, (lam, p) in enumerate(zip(e.lambdas[0].tolist(), e.predictions[0].tolist())):
+                rows.append({"model": model_name, "task": task, "step": step, "lambda": lam, "prediction": p,
                              "initial": float(e.initial_prediction[0])})
-    return ShiftGrid(lams, frames, pd.DataFrame(rows))
+    if not frames:
+        raise ValueError(f"no classifier predicts any of {list(tasks)} with a lambda range")
+    return ShiftGrid(grids, frames, pd.DataFrame(rows))
 
 
 # ------------------------------------------------------------------------------------------

@@ -176,14 +176,14 @@ def plot_curves_by_task(curves: pd.DataFrame, tasks: Sequence[str] | None = None
 
 def shift_grid_frames(grid, models: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
                       pad: int = 2) -> tuple[np.ndarray, list[str]]:
-    """A uint8 mosaic per lambda of a :class:`~chexp.experiments.gifsplanation.ShiftGrid`:
+    """A uint8 mosaic per lambda step of a :class:`~chexp.experiments.gifsplanation.ShiftGrid`:
     rows are models, columns tasks (missing pairs black). Returns frames ``(L, H', W')`` and
-    one caption per lambda with every prediction."""
+    one caption per step with every lambda and prediction."""
     keys = list(grid.frames)
     models = list(models) if models is not None else list(dict.fromkeys(k[0] for k in keys))
     tasks = list(tasks) if tasks is not None else list(dict.fromkeys(k[1] for k in keys))
     h, w = next(iter(grid.frames.values())).shape[-2:]
-    n_l = len(grid.lambdas)
+    n_l = grid.n_steps
     out = np.zeros((n_l, len(models) * (h + pad) - pad, len(tasks) * (w + pad) - pad), dtype=np.uint8)
     for r, m in enumerate(models):
         for c, t in enumerate(tasks):
@@ -191,10 +191,11 @@ def shift_grid_frames(grid, models: Sequence[str] | None = None, tasks: Sequence
                 f = np.clip((grid.frames[(m, t)] + 1024.0) / 2048.0, 0, 1) * 255 + 0.5
                 out[:, r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = f.astype(np.uint8)
     captions = []
-    for k, lam in enumerate(grid.lambdas):
-        sub = grid.curves[np.isclose(grid.curves["lambda"], lam)]
-        parts = [f"{r.task[:5]}/{r.model[:10]} {r.prediction:.2f}" for r in sub.itertuples()]
-        captions.append(f"lambda={lam:+.4g}: " + ", ".join(parts))
+    for k in range(n_l):
+        sub = grid.curves[grid.curves["step"] == k]
+        parts = [f"{r.task[:5]}/{r.model[:10]} λ={r.lambda_:+.3g} p={r.prediction:.2f}"
+                 for r in sub.rename(columns={"lambda": "lambda_"}).itertuples()]
+        captions.append(f"step {k + 1}/{n_l}: " + ", ".join(parts))
     return out, captions
 
 
