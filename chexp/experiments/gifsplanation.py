@@ -210,12 +210,21 @@ def compute_maps(
     return out
 
 
-def top_predicted(classifier: Classifier, images: torch.Tensor, target: str, k: int) -> np.ndarray:
-    """Indices of the ``k`` images with the highest prediction for ``target`` (highest first)."""
+def top_predicted(
+    classifier: Classifier, images: torch.Tensor, target: str, k: int, below: float | None = None
+) -> np.ndarray:
+    """Indices of the ``k`` images with the highest prediction for ``target`` (highest first).
+
+    ``below``: prefer images predicted below this value (e.g. 0.99: a saturated probability has
+    almost no gradient, so its latent shift barely moves); the others follow, highest first.
+    """
     index = classifier.target_index(target)
     with torch.no_grad():
         scores = classifier(images)[:, index].cpu().numpy()
-    return np.argsort(-scores, kind="stable")[:k]
+    order = np.argsort(-scores, kind="stable")
+    if below is not None:
+        order = np.concatenate([order[scores[order] < below], order[scores[order] >= below]])
+    return order[:k]
 
 
 # ------------------------------------------------------------------------------------------

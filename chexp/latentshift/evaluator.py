@@ -9,6 +9,8 @@ classified images) and :attr:`passes` (forward passes).
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -76,6 +78,14 @@ class ShiftEvaluator:
         flat = self.dz.flatten(1).double()
         #: d value / d lambda at lambda = 0: ``|dz|^2`` (chain rule), per image.
         self.slope = (flat * flat).sum(1).cpu().tolist()
+        flat_images = [b for b, slope in enumerate(self.slope) if slope == 0.0]
+        if flat_images:
+            warnings.warn(
+                f"the gradient of the target is exactly zero for image(s) {flat_images} (a saturated "
+                "probability, e.g. 1.0 in float32): their frames will not change. Explain the "
+                "classifier's logits instead (classifier.with_output('logit')).",
+                stacklevel=3,
+            )
         self.recon_abs_sum = self.recon.abs().flatten(1).sum(1).double().cpu().tolist()
         values0 = transform(raw0.detach()).double().cpu().tolist()
         self.raw0 = raw0.detach().double().cpu().tolist()
