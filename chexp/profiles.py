@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from .errors import UnknownNameError
+from .errors import ChexpError, UnknownNameError
 from .models.base import Autoencoder, Classifier, OutputKind
 
 
@@ -80,13 +81,30 @@ class Profile(ABC):
     def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
         """``n`` images (positive for ``task`` if given), deterministic by ``seed``."""
 
-    def describe(self) -> str:
-        """One paragraph for the page: profile, models and data that produced it."""
-        clf, ae = self.classifier(), self.autoencoder()
-        return (
-            f"Profile **{self.name}**. Classifier: {_model_name(clf)}; autoencoder: {_model_name(ae)}. "
-            f"Data: {self.data_description()}"
+    def bottleneck_autoencoders(
+        self, latent_channels: Sequence[int], epochs: int | None = None, n_train: int | None = None,
+        progress: bool = True,
+    ) -> dict[int, Autoencoder]:
+        """Autoencoders that differ only in their bottleneck (Gifsplanation Fig. 2 / Appendix D),
+        trained by chexp on this profile's training data and cached.
+
+        ``epochs`` / ``n_train``: ``None`` keeps the profile's own schedule.
+        """
+        raise ChexpError(
+            f"profile {self.name!r} has no bottleneck sweep: torchxrayvision publishes only the paper's "
+            "final ResNet101 autoencoder, not the others of Fig. 2; use the phantom or cohen profile"
         )
+
+    def describe(self, autoencoder: bool = True) -> str:
+        """One paragraph for the page: profile, models and data that produced it.
+
+        ``autoencoder=False`` leaves the autoencoder out (pages that do not use it; loading it
+        could mean training it).
+        """
+        models = f"Classifier: {_model_name(self.classifier())}"
+        if autoencoder:
+            models += f"; autoencoder: {_model_name(self.autoencoder())}"
+        return f"Profile **{self.name}**. {models}. Data: {self.data_description()}"
 
     def data_description(self) -> str:
         return ""
@@ -129,6 +147,18 @@ class PhantomProfile(Profile):
 
         kwargs = {} if self.latent_channels is None else {"latent_channels": self.latent_channels}
         return phantom_autoencoder(AutoencoderTraining(phantom=self._phantom_config(), **kwargs))
+
+    def bottleneck_autoencoders(
+        self, latent_channels: Sequence[int], epochs: int | None = None, n_train: int | None = None,
+        progress: bool = True,
+    ) -> dict[int, Autoencoder]:
+        """The phantom sweep (:func:`chexp.experiments.gifsplanation.bottleneck_autoencoders`:
+        depth 4, width 8, ``epochs`` 2 and ``n_train`` 1000 unless given)."""
+        from .experiments.gifsplanation import bottleneck_autoencoders
+
+        return bottleneck_autoencoders(latent_channels, epochs=2 if epochs is None else int(epochs),
+                                       n_train=1000 if n_train is None else int(n_train),
+                                       image_size=self.size, progress=progress)
 
     def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
         from .phantoms import FINDINGS, generate

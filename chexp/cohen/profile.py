@@ -9,6 +9,8 @@ by both raters and with a lung mask (images without one are excluded, never gues
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -52,6 +54,29 @@ class CohenProfile(Profile):
         from .train import AutoencoderTraining, cohen_autoencoder
 
         return cohen_autoencoder(AutoencoderTraining(size=self.size))
+
+    def bottleneck_autoencoders(
+        self, latent_channels: Sequence[int], epochs: int | None = None, n_train: int | None = None,
+        progress: bool = True,
+    ) -> dict[int, Autoencoder]:
+        """Real-radiograph autoencoders of the sweep (:func:`chexp.cohen.train.cohen_autoencoder`,
+        latent ``c x 8 x 8`` at 128 pixels); ``epochs`` / ``n_train`` override the schedule (20
+        epochs, the whole training split) when given."""
+        import dataclasses
+
+        from tqdm.auto import tqdm
+
+        from .train import AutoencoderTraining, cohen_autoencoder
+
+        if not latent_channels or any(int(c) < 1 for c in latent_channels):
+            raise ValueError(f"latent_channels must be positive integers, got {list(latent_channels)}")
+        cfg = AutoencoderTraining(size=self.size)
+        if epochs is not None:
+            cfg = dataclasses.replace(cfg, epochs=int(epochs))
+        if n_train is not None:
+            cfg = dataclasses.replace(cfg, max_train=int(n_train))
+        return {int(c): cohen_autoencoder(cfg, latent_channels=int(c), progress=False)
+                for c in tqdm(list(latent_channels), desc="bottleneck autoencoders", disable=not progress)}
 
     def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
         ds = CohenDataset(self.split, size=self.size, manifest=None, brixia_only=True, with_masks=True)

@@ -118,10 +118,16 @@ def select_examples(
             rows = rows[np.argsort(-scores[rows, j], kind="stable")][:n_per_label]
             for r in rows:
                 sid = samples.ids[r] if samples.ids else str(r)
-                out.append(StudyExample(f"{dataset or 'data'}-{sid}-{task.replace(' ', '_')}-{label}",
+                name = _file_safe(f"{dataset or 'data'}-{sid}-{task}-{label}")  # ids may hold '/'
+                out.append(StudyExample(name,
                                         samples.images[r : r + 1], task, int(label), float(scores[r, j]),
                                         dataset, {"id": sid, "row": int(r)}))
     return out
+
+
+def _file_safe(name: str) -> str:
+    """``name`` with every character other than letters, digits, ``.``, ``_`` and ``-`` as ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
