@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
+    if device.type == "cuda":  # comparable maps: deterministic cuDNN kernels, full fp32 (no TF32)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     model = densenet121_architecture(output="probability", seed=args.seed).to(device)
     target = next(t for t in model.targets if t)
     g = torch.Generator().manual_seed(args.seed)
@@ -124,10 +127,14 @@ def run(args: argparse.Namespace) -> int:
                                       BottleneckConfig(**settings))
         with _Timer(device) as lean2:  # again after the reference: the mean cancels load drift
             maps2 = iba.attribute(images, target=target)
-        if not torch.equal(maps, maps2):
-            raise RuntimeError("the lean maps changed between two runs with the same seed")
-        lean_wall, lean_cpu = (lean1.wall + lean2.wall) / 2, (lean1.cpu + lean2.cpu) / 2
         span = float(ref.max() - ref.min())
+        # same seed, same maps: bit for bit on CPU (a failure). On CUDA the run uses cuDNN's
+        # deterministic kernels without TF32 (see above); what still differs is reported.
+        rerun = float((maps - maps2).abs().max())
+        if rerun > 0 and device.type == "cpu":
+            raise RuntimeError(f"the lean maps changed between two runs with the same seed (max |diff| {rerun:.3g})")
+        result["rerun_max_abs_diff_over_range"] = rerun / span if span > 0 else float("nan")
+        lean_wall, lean_cpu = (lean1.wall + lean2.wall) / 2, (lean1.cpu + lean2.cpu) / 2
         diff = float((maps - ref).abs().max())
         joint_diff = float((joint_maps - ref).abs().max())
         result.update(
