@@ -220,7 +220,7 @@ def sensitivity_n(
     with torch.no_grad(), tqdm(total=b * masks.shape[0], disable=not progress, desc="sensitivity-N") as bar:
         for i in range(b):
             f0 = tgt(model(images[i : i + 1]), model).double().cpu()
-            attr[i] = (masks.view(masks.shape[0], -1).double() * maps[i].reshape(1, -1).double().cpu()).sum(1)
+            attr[i] = (masks.view(masks.shape[0], -1).double() * maps[i].reshape(1, -1).double().to(masks.device)).sum(1).cpu()
             for s0 in range(0, masks.shape[0], batch_size):
                 m = masks[s0 : s0 + batch_size]
                 batch = torch.where(m, base[i : i + 1], images[i : i + 1])
