@@ -66,6 +66,8 @@ class Profile(ABC):
     name: str
     #: targets that have ground-truth masks (localisation experiments iterate over these)
     tasks: tuple[str, ...] = ()
+    #: the target a single-target page explains when its ``target`` parameter is ``None``
+    example_target: str = ""
 
     def check(self) -> None:
         """Raise a clear error now if data or weights this profile needs are missing."""
@@ -122,6 +124,7 @@ class PhantomProfile(Profile):
     """Phantom radiographs and models trained on them (see :mod:`chexp.training`)."""
 
     name = "phantom"
+    example_target = "Cardiomegaly"
     #: the phantom stream's held-out range: samples start here (training uses 0..n_train)
     TEST_START = 2_000_000
 
@@ -217,6 +220,7 @@ class PaperProfile(Profile):
     """torchxrayvision's pretrained models (XRV-all DenseNet121, ResNetAE101); real datasets."""
 
     name = "paper"
+    example_target = "Mass"  # Gifsplanation's Fig. 1
     tasks = ("Atelectasis", "Cardiomegaly", "Effusion", "Mass", "Lung Opacity", "Pneumothorax")
 
     def __init__(self, classifier_name: str = "densenet121-res224-all", autoencoder_name: str = "101-elastic") -> None:

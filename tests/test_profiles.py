@@ -40,3 +40,12 @@ def test_paper_profile_stops_at_check_offline_with_actionable_message(tmp_path, 
     with pytest.raises(WeightsUnavailableError) as err:
         get_profile("paper").check()
     assert str(tmp_path) in str(err.value) and "https://" in str(err.value)
+
+
+def test_every_profile_has_an_example_target_among_its_tasks():
+    """Single-target pages run under any profile with ``target = None`` (its example target)."""
+    from chexp.profiles import PROFILES, get_profile
+
+    for name in sorted({*PROFILES, "cohen"}):
+        profile = get_profile(name)
+        assert profile.example_target in profile.tasks, name

@@ -24,6 +24,7 @@ from .dataset import DETECTOR_SCORES, DETECTOR_TARGETS, CohenDataset, detector_l
 class CohenProfile(Profile):
     name = "cohen"
     tasks = DETECTOR_TARGETS
+    example_target = DETECTOR_TARGETS[0]  # a zone scored 3 exists
 
     def __init__(self, size: int = 128, split: str = "test", weighted: bool = False) -> None:
         self.size = size
