@@ -203,9 +203,9 @@ class ResolvingWalk:
     def __init__(self, rule, bounds: list[float], fraction: float) -> None:
         import dataclasses
 
-        from chexp.latentshift.search import ConstantStep
+        from chexp.latentshift.search import ConstantStep, SteppedSearch
 
-        self.rule, self.name = rule, f"{rule.name}-resolving"
+        self.name = f"{rule.name}-resolving"
         ref = rule.reference()
         pairs = list(zip((ref.lower, ref.upper), bounds))
         # a bound at 0 (a side that does not move) would otherwise give a zero step
@@ -214,8 +214,7 @@ class ResolvingWalk:
         sides = [None if side is None else
                  dataclasses.replace(side, schedule=ConstantStep(st), limit=min(side.limit, 1000 * st))
                  for (side, _), st in zip(pairs, self.steps)]
-        self._ref = dataclasses.replace(ref, lower=sides[0], upper=sides[1]) if dataclasses.is_dataclass(ref) \
-            else type(ref)(sides[0], sides[1], extra_sigmoid=ref.extra_sigmoid, name=self.name)
+        self._ref = SteppedSearch(sides[0], sides[1], extra_sigmoid=ref.extra_sigmoid, name=self.name)
 
         for side in (self._ref.lower, self._ref.upper):  # build the (cached) grids before any timing
             if side is not None:

@@ -67,10 +67,10 @@ class CohenProfile(Profile):
 
         from tqdm.auto import tqdm
 
+        from ..experiments.gifsplanation import check_latent_channels
         from .train import AutoencoderTraining, cohen_autoencoder
 
-        if not latent_channels or any(int(c) < 1 for c in latent_channels):
-            raise ValueError(f"latent_channels must be positive integers, got {list(latent_channels)}")
+        check_latent_channels(latent_channels)
         cfg = AutoencoderTraining(size=self.size)
         if epochs is not None:
             cfg = dataclasses.replace(cfg, epochs=int(epochs))

@@ -67,6 +67,7 @@ __all__ = [
     "ShiftGrid",
     "auc_table",
     "bottleneck_autoencoders",
+    "check_latent_channels",
     "bottleneck_study",
     "cascade_steps",
     "classifiers_for",
@@ -389,6 +390,12 @@ class BottleneckModel:
     iou: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
+def check_latent_channels(latent_channels: Sequence[int]) -> None:
+    """Raise ``ValueError`` unless ``latent_channels`` is a non-empty list of positive integers."""
+    if not latent_channels or any(int(c) < 1 for c in latent_channels):
+        raise ValueError(f"latent_channels must be positive integers, got {list(latent_channels)}")
+
+
 def bottleneck_autoencoders(
     latent_channels: Sequence[int],
     epochs: int = 2,
@@ -407,8 +414,7 @@ def bottleneck_autoencoders(
     from ..phantoms import PhantomConfig
     from ..training import AutoencoderTraining, phantom_autoencoder
 
-    if not latent_channels or any(int(c) < 1 for c in latent_channels):
-        raise ValueError(f"latent_channels must be positive integers, got {list(latent_channels)}")
+    check_latent_channels(latent_channels)
     out = {}
     for c in tqdm(list(latent_channels), desc="bottleneck autoencoders", disable=not progress):
         fields = {"depth": 4, "width": 8} | overrides

@@ -213,14 +213,14 @@ def sensitivity_n(
     for j, n in enumerate(ns_arr):  # one iteration per mask size, not per pixel
         picks = torch.rand(n_masks, n_pix, generator=gen).argsort(dim=1)[:, : int(n)]
         masks[j * n_masks : (j + 1) * n_masks].scatter_(1, picks, True)
+    # attribution sum of each mask for each image, (B, K*M), on the CPU whatever the maps' device
+    attr = maps.detach().reshape(b, -1).double().cpu() @ masks.double().T
     masks = masks.view(-1, *images.shape[1:]).to(images.device)  # (K*M, 1, H, W)
     base = _baseline_images(baseline, images)
     drops = torch.empty(b, masks.shape[0], dtype=torch.float64)
-    attr = torch.empty_like(drops)
     with torch.no_grad(), tqdm(total=b * masks.shape[0], disable=not progress, desc="sensitivity-N") as bar:
         for i in range(b):
             f0 = tgt(model(images[i : i + 1]), model).double().cpu()
-            attr[i] = (masks.view(masks.shape[0], -1).double() * maps[i].reshape(1, -1).double().to(masks.device)).sum(1).cpu()
             for s0 in range(0, masks.shape[0], batch_size):
                 m = masks[s0 : s0 + batch_size]
                 batch = torch.where(m, base[i : i + 1], images[i : i + 1])
