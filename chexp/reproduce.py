@@ -13,7 +13,9 @@ given, into a run folder (``--output-dir``, default ``_build``; layout in
   the book does not show them;
 - the kernel is this very interpreter (``sys.executable``), through a private kernelspec
   written to a temporary folder on ``JUPYTER_PATH`` for the duration of the run, with
-  the folder holding the ``chexp`` package put on the kernel's ``PYTHONPATH``. Nothing
+  the folder holding the ``chexp`` package put on the kernel's ``PYTHONPATH`` and
+  ``TQDM_DISABLE=1`` in its environment (progress bars of models trained inside a notebook
+  would otherwise end up in the book's pages; the run's own bar over notebooks stays). Nothing
   is installed into the user's Jupyter folders. ``kernel_name=`` picks a registered
   kernel instead.
 
@@ -70,6 +72,10 @@ RESERVED_PARAMS = {"profile": "--profile", "device": "--device", "output_dir": "
 REMOVE_TAG = "remove-cell"
 HIDDEN_TAGS = ("parameters", "injected-parameters")
 KERNEL_NAME = "chexp-python"
+
+#: Environment of the private kernel besides ``PYTHONPATH``: no tqdm bars in executed notebooks
+#: (they would be saved into the book's pages).
+KERNEL_ENV: dict[str, str] = {"TQDM_DISABLE": "1"}
 
 _DESCRIPTION = (
     "Run every notebook of notebooks/ with papermill into a run folder, then build the "
@@ -181,13 +187,21 @@ def find_notebooks(notebooks_dir: Path, only: str | Sequence[str] | None = None)
 
 
 @contextlib.contextmanager
-def this_python_kernel(extra_pythonpath: Sequence[Path] = (REPO_ROOT,)) -> Iterator[str]:
+def this_python_kernel(
+    extra_pythonpath: Sequence[Path] = (REPO_ROOT,), env: Mapping[str, str] | None = None
+) -> Iterator[str]:
     """A Jupyter kernelspec for the running interpreter, valid inside the ``with`` block.
 
     Writes ``kernels/chexp-python/kernel.json`` (argv ``[sys.executable, "-m",
     "ipykernel_launcher", ...]``, ``PYTHONPATH`` = ``extra_pythonpath`` + the current
     ``PYTHONPATH``) into a temporary folder and puts that folder first on
     ``JUPYTER_PATH``; both are undone on exit. Yields the kernel name.
+
+    Args:
+        extra_pythonpath: folders put first on the kernel's ``PYTHONPATH``.
+        env: further environment variables of the kernel only (default :data:`KERNEL_ENV`:
+            ``TQDM_DISABLE=1``, no progress bars in executed notebooks); the running process's
+            environment is not changed.
 
     Raises:
         ModuleNotFoundError: ipykernel is not installed in this interpreter.
@@ -207,7 +221,7 @@ def this_python_kernel(extra_pythonpath: Sequence[Path] = (REPO_ROOT,)) -> Itera
             "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": f"chexp ({Path(sys.executable).name})",
             "language": "python",
-            "env": {"PYTHONPATH": os.pathsep.join(pythonpath)},
+            "env": {**(KERNEL_ENV if env is None else env), "PYTHONPATH": os.pathsep.join(pythonpath)},
         }
         (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
         previous = os.environ.get("JUPYTER_PATH")
@@ -353,7 +367,7 @@ def reproduce(
     Returns:
         A :class:`ReproduceResult`; ``result.exit_code`` is the CLI's exit status.
     """
-    from tqdm.auto import tqdm
+    from chexp.progress import tqdm
 
     _check_profile(profile)
     _check_device(device)

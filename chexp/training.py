@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from .models.small import ConvAutoencoder, SmallClassifier
 from .models.store import ModelCard, load_model, save_model

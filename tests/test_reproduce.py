@@ -29,7 +29,10 @@ import chexp  # the kernel must see the package under test
 record = {"profile": profile, "device": device, "n": n, "name": name, "output_dir": output_dir}
 pathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)
 (pathlib.Path(output_dir) / "params.json").write_text(json.dumps(record))
-print(json.dumps(record))"""
+print(json.dumps(record))
+from chexp.progress import tqdm
+for _ in tqdm(range(3), desc="inner-bar"):  # the private kernel disables tqdm: no bar in the page
+    pass"""
 
 
 def _write(path: Path, *cells: nbformat.NotebookNode) -> None:
@@ -98,6 +101,8 @@ def test_runs_all_reports_failure_and_injects_parameters(notebooks: Path, tmp_pa
         "output_dir": str((run_dir / "outputs" / "a_good").resolve()),
     }
     assert json.loads(_stdout(good).strip()) == expected
+    outputs = json.dumps([cell.get("outputs", []) for cell in good.cells])
+    assert "inner-bar" not in outputs  # no progress bar saved into the notebook
     assert json.loads((run_dir / "outputs" / "a_good" / "params.json").read_text()) == expected
     tags = [cell.metadata.get("tags", []) for cell in good.cells]
     assert ["parameters", "remove-cell"] in tags
@@ -196,3 +201,15 @@ def test_repository_notebooks_have_parameters_cell() -> None:
         assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
             f"{path.name}: source notebooks are committed without outputs"
         )
+
+
+def test_tqdm_disable_switches_off_chexp_bars(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chexp.progress import tqdm
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert not tqdm(range(2), disable=False).disable
+    assert tqdm(range(2), disable=True).disable
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert tqdm(range(2), disable=False).disable  # explicit disable=False does not override it
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    assert not tqdm(range(2)).disable

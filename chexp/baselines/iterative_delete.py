@@ -16,7 +16,7 @@ pixel index; everything is batched over images.
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..models.base import Classifier
 from ..targets import Target

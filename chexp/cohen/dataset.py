@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..data.images import read_image
 from ..data.remote import fetch

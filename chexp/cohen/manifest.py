@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import skimage.io
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..data.remote import fetch, get_source, sha256_of
 from ..errors import DataUnavailableError

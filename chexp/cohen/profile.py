@@ -65,7 +65,7 @@ class CohenProfile(Profile):
         epochs, the whole training split) when given."""
         import dataclasses
 
-        from tqdm.auto import tqdm
+        from chexp.progress import tqdm
 
         from ..experiments.gifsplanation import check_latent_channels
         from .train import AutoencoderTraining, cohen_autoencoder

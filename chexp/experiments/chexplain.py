@@ -41,7 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..baselines import LRP, GradCAM, InputGradient, IntegratedGradients
 from ..errors import ChexpError, DataUnavailableError, UnknownNameError

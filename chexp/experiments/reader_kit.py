@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..latentshift import LatentShift, save_animation
 from ..latentshift.animation import mp4_available

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..iba import RegressionDeviation, RegressionIBA, RegressionMaximize, RegressionMSE
 from ..iba.losses import ModelLoss

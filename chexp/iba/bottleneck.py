@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import trange
+from chexp.progress import tqdm
 
 from ..errors import ChexpError
 from .estimator import StatisticsMismatchError, UnitStatistics
@@ -307,7 +307,7 @@ def optimize_bottleneck(
             parts.append((g, slice(g.start * s, g.stop * s), part, bottleneck))
         optimizer = torch.optim.Adam([p[3].alpha for p in parts], lr=config.lr)
         history: list[float] = []
-        for _ in trange(config.steps, desc="IBA steps", disable=not progress, leave=False):
+        for _ in tqdm(range(config.steps), desc="IBA steps", disable=not progress, leave=False):
             optimizer.zero_grad(set_to_none=True)
             step_total = 0.0
             for g, rows, part, bottleneck in parts:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..errors import ChexpError, CorruptFileError, NotFittedError
 from .hooks import capture_outputs, evaluation_mode, resolve_layer

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..models.base import Classifier
 from .bottleneck import BLOCK, KEEP, BottleneckConfig, BottleneckResult, Flow, optimize_bottleneck

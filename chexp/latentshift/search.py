@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..errors import UnknownNameError
 from .evaluator import ShiftEvaluator

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.stats import rankdata
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..errors import InputShapeError
 from ..models.base import Classifier

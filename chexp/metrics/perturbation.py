@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..errors import InputShapeError
 from ..models.base import Classifier

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 from torch import nn
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from ..errors import UnknownLayerError
 from ._util import as_maps, pearson, spearman

@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
 
 import numpy as np
-from tqdm.auto import tqdm
+from chexp.progress import tqdm
 
 from .anatomy import ANATOMY_SPACE, N_ANATOMY_UNIFORMS, derive, render_anatomy
 from .config import FINDING_INDEX, FINDINGS, PhantomConfig, PhantomConfigError, check_finding_names
