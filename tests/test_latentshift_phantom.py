@@ -1,16 +1,25 @@
-"""Latent Shift on the phantom models: monotone predictions and changes inside the finding's mask.
+"""Latent Shift on the phantom models: monotone predictions and where the change lies.
 
 Uses ``chexp.training.phantom_classifier()`` / ``phantom_autoencoder()`` (trained once, ~3 min
-each on 2 cores, then cached). For positive cases the classifier detects, the lower-bound frame
-(the finding removed) is compared with the reconstruction: the fraction of ``sum |frame - recon|``
-inside the finding's mask must be several times the mask's share of the image, and higher than
-the same fraction of the classifier's own input gradient (Latent Shift's claim: the autoencoder
-keeps the change on the data, where the raw gradient is spread over the image).
+each on 2 cores, then cached) and :mod:`chexp.experiments.change_in_mask`. For positive cases the
+classifier detects, the lower-bound frame (the finding removed) is compared with the
+reconstruction: the fraction of ``sum |frame - recon|`` inside the finding's mask must be several
+times the mask's share of the image and higher than the same fraction of the classifier's own
+input gradient; and it cannot exceed what the autoencoder allows (the shift of an ideal
+classifier that scores only the finding, and the autoencoder's rendering of the true removal).
 
-Measured with the default phantom models (2026-11-22): Cardiomegaly 0.29 (gradient 0.20, mask
-share 0.05), Mass 0.16 (gradient 0.07, mask share 0.006). Issue 3 asks for >= 0.6; the classifier's
-gradient itself puts only 0.2 / 0.07 of its mass inside the masks, which bounds what the shift
-can do with these models (see the issue's notes).
+Measured with the default phantom models (2026-11-30, 4 cases each):
+
+=============  ============  ==============  =================  ================  ==========
+finding        latent shift  input gradient  ideal-clf. shift   autoencoder pair  mask share
+=============  ============  ==============  =================  ================  ==========
+Cardiomegaly   0.27          0.19            0.75               0.86              0.05
+Mass           0.15          0.07            0.55               0.66              0.006
+=============  ============  ==============  =================  ================  ==========
+
+Issue 3 asks for >= 0.6. The classifier's gradient puts only 0.19 / 0.07 of its mass inside the
+masks, and for Mass even an ideal classifier stays below 0.6 with this autoencoder (see the
+issue's notes for the classifier variants tried).
 """
 
 from __future__ import annotations
@@ -19,7 +28,15 @@ import numpy as np
 import pytest
 import torch
 
+from chexp.experiments.change_in_mask import (
+    PhantomCases,
+    ideal_classifier_change,
+    change_in_mask,
+    in_mask_fraction,
+    phantom_cases,
+)
 from chexp.latentshift import LatentShift, PaperSearch
+from chexp.models.base import Autoencoder
 from chexp.phantoms import FINDINGS, generate
 
 N_CASES = 4
@@ -32,53 +49,69 @@ def models():
     return phantom_classifier(progress=False).eval(), phantom_autoencoder(progress=False).eval()
 
 
-def _cases(clf, finding: str, n: int = N_CASES):
-    """Phantoms positive for ``finding`` only (besides support devices) that the classifier detects."""
-    ps = generate(160, seed=2024, config=None)
-    k = FINDINGS.index(finding)
-    others = [j for j, f in enumerate(FINDINGS) if f not in (finding, "Support Devices")]
-    pick = np.where((ps.labels[:, k] == 1) & (ps.labels[:, others].sum(1) == 0))[0]
-    x = torch.from_numpy(ps.images[pick])
+class IdentityAE(Autoencoder):
+    """decode(encode(x)) = x exactly: the latent is the image."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z.clone()
+
+
+def test_in_mask_fraction_known_values():
+    change = torch.tensor([[[1.0, -1.0], [2.0, 0.0]], [[0.0, 0.0], [0.0, 3.0]]])
+    masks = torch.tensor([[[True, False], [False, False]], [[False, False], [False, True]]])
+    np.testing.assert_allclose(in_mask_fraction(change, masks), [0.25, 1.0])
+    assert np.isnan(in_mask_fraction(torch.zeros(1, 2, 2), masks[:1]))[0]
+
+
+def test_ideal_shift_with_identity_autoencoder_is_the_true_removal():
+    """Without an autoencoder in the way, the ideal classifier's shift is the true removal."""
+    ps, off = generate(40, seed=7), generate(40, seed=7, disable="Mass")
+    k = FINDINGS.index("Mass")
+    rows = np.flatnonzero(ps.labels[:, k] == 1)[:3]
+    cases = PhantomCases("Mass", torch.from_numpy(ps.images[rows]), torch.from_numpy(off.images[rows]),
+                         torch.from_numpy(ps.masks[rows, k]), rows, 7)
+    change = ideal_classifier_change(IdentityAE(), cases)
+    removal = cases.counterfactuals - cases.images
+    torch.testing.assert_close(change, removal, atol=0.05, rtol=1e-3)
+    np.testing.assert_allclose(in_mask_fraction(change[:, 0], cases.masks), 1.0, atol=1e-6)
+
+
+def test_phantom_cases_pair_each_image_with_its_counterfactual(models):
+    clf, _ = models
+    cases = phantom_cases(clf, "Cardiomegaly", N_CASES)
+    differs = (cases.images != cases.counterfactuals)[:, 0]
+    assert bool((differs == cases.masks).all())  # they differ exactly on the mask
     with torch.no_grad():
-        p = clf(x)[:, k]
-    keep = pick[(p > 0.5).numpy()][:n]
-    assert len(keep) >= 2, f"too few detected {finding} phantoms"
-    return torch.from_numpy(ps.images[keep]), torch.from_numpy(ps.masks[keep, k])
-
-
-def in_mask_fraction(expl, masks: torch.Tensor) -> np.ndarray:
-    """Fraction of sum |frame(lower bound) - recon| inside the mask, per image."""
-    change = (expl.frames[:, 0, 0] - expl.reconstruction[:, 0]).abs()
-    return _fraction(change, masks)
-
-
-def _fraction(change: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
-    return ((change * masks).flatten(1).sum(1) / change.flatten(1).sum(1)).numpy()
-
-
-def gradient_fraction(clf, x: torch.Tensor, finding: str, masks: torch.Tensor) -> np.ndarray:
-    """The same fraction for |d f_t / dx|, the classifier's own input gradient."""
-    x = x.clone().requires_grad_(True)
-    clf(x)[:, FINDINGS.index(finding)].sum().backward()
-    return _fraction(x.grad.abs()[:, 0], masks)
+        p = clf(cases.images)[:, FINDINGS.index("Cardiomegaly")]
+    assert bool((p > 0.5).all())
 
 
 @pytest.mark.parametrize("finding", ["Cardiomegaly", "Mass"])
 def test_shift_removes_the_finding_inside_its_mask(models, finding):
     clf, ae = models
-    x, masks = _cases(clf, finding)
-    expl = LatentShift(clf, ae).attribute(x, finding, search=PaperSearch())
-    frac = in_mask_fraction(expl, masks.float())
-    grad = gradient_fraction(clf, x, finding, masks.float())
-    share = masks.float().flatten(1).mean(1).numpy()
-    print(f"{finding}: in-mask fraction per image {np.round(frac, 3).tolist()}, mean {frac.mean():.3f}; "
-          f"input gradient {grad.mean():.3f}; mask share {share.mean():.4f}")
+    cases = phantom_cases(clf, finding, N_CASES)
+    expl = LatentShift(clf, ae).attribute(cases.images, finding, search=PaperSearch())
     # predictions move monotonically with lambda along the frames
     diffs = expl.predictions[:, 1:] - expl.predictions[:, :-1]
     assert bool((diffs >= -1e-3).all()), expl.predictions
     # the prediction fell by about 30 % at the lower bound
     assert bool((expl.predictions[:, 0] < 0.8 * expl.initial_prediction).all())
+
+    table = change_in_mask(clf, ae, cases)
+    mean = table.mean(numeric_only=True)
+    print(f"\n{finding}:\n{table.round(3).to_string()}")
+    np.testing.assert_allclose(table["prediction_lower"], expl.predictions[:, 0].numpy(), rtol=1e-5)
     # the change concentrates in the finding: >= 4x the mask's share of the image, on average
-    assert float(np.mean(frac / share)) >= 4.0, (frac, share)
+    assert float((table["latent_shift"] / table["mask_share"]).mean()) >= 4.0
     # ... and more so than the classifier's input gradient
-    assert float(np.mean(frac)) > float(np.mean(grad)), (frac, grad)
+    assert mean["latent_shift"] > mean["input_gradient"]
+    # ... but not more than the autoencoder allows: an ideal classifier's shift, and the
+    # autoencoder's rendering of the true removal, bound it (the gap is the classifier's)
+    assert mean["latent_shift"] < mean["ideal_classifier_shift"] <= mean["autoencoder_pair"]
+    assert mean["autoencoder_pair"] >= 0.6
+    # growing the mask only ever adds change
+    grown = table[["latent_shift", "latent_shift_dilated_2", "latent_shift_dilated_4", "latent_shift_dilated_8"]]
+    assert bool((np.diff(grown.to_numpy(), axis=1) >= 0).all())
