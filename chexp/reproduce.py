@@ -9,6 +9,8 @@ given, into a run folder (``--output-dir``, default ``_build``; layout in
   post-processed notebook is renamed to ``<run>/notebooks/<stem>.ipynb``;
 - a notebook that fails is renamed to ``<run>/failed/<stem>.ipynb`` (with its traceback),
   any older result of it is removed from ``<run>/notebooks/``, and the run goes on;
+- a notebook whose metadata ``chexp.profiles`` does not list the run's profile is not run:
+  its text (without code) is saved with a note saying so, and it counts as ok;
 - the ``parameters`` and ``injected-parameters`` cells are tagged ``remove-cell`` so that
   the book does not show them;
 - the kernel is this very interpreter (``sys.executable``), through a private kernelspec
@@ -54,6 +56,8 @@ __all__ = [
     "find_notebooks",
     "this_python_kernel",
     "execute_notebook",
+    "notebook_profiles",
+    "skip_notebook",
     "reproduce",
     "add_subparser",
     "main",
@@ -95,6 +99,8 @@ class NotebookRun:
             ``None`` when nothing could be saved.
         error: one-line reason of a failure (``""`` when ok).
         seconds: wall time.
+        skipped: not executed because the notebook does not support the run's profile (its
+            metadata ``chexp.profiles``); ``path`` is then a page saying so.
     """
 
     name: str
@@ -102,6 +108,7 @@ class NotebookRun:
     path: Path | None
     error: str
     seconds: float
+    skipped: bool = False
 
 
 @dataclass
@@ -124,7 +131,7 @@ class ReproduceResult:
     def summary(self) -> str:
         lines = [f"run folder: {self.run_dir}"]
         for run in self.runs:
-            status = "ok" if run.ok else f"FAILED: {run.error}"
+            status = "skipped: " + run.error if run.skipped else "ok" if run.ok else f"FAILED: {run.error}"
             lines.append(f"  {run.name:40s} {run.seconds:7.1f} s  {status}")
         if self.failed:
             lines.append("failed notebooks: " + ", ".join(run.name for run in self.failed))
@@ -323,6 +330,42 @@ def execute_notebook(
         tmp.unlink(missing_ok=True)
 
 
+def notebook_profiles(source: Path) -> tuple[str, ...] | None:
+    """The profiles a notebook supports (its metadata ``chexp.profiles``), ``None`` for all."""
+    import nbformat
+
+    profiles = nbformat.read(source, as_version=4).metadata.get("chexp", {}).get("profiles")
+    return None if profiles is None else tuple(profiles)
+
+
+def skip_notebook(source: Path, run_dir: Path, profile: str, supported: Sequence[str]) -> NotebookRun:
+    """Save the notebook's text without its code as ``<run>/notebooks/<stem>.ipynb``, with a note
+    that it was not run for ``profile``, so that the book keeps the chapter and says why."""
+    import nbformat
+    from nbformat.v4 import new_markdown_cell
+
+    reason = f"supports the {', '.join(supported)} profile{'s' if len(supported) > 1 else ''} only"
+    notebook = nbformat.read(source, as_version=4)
+    cells = [cell for cell in notebook.cells if cell.cell_type == "markdown"]
+    note = new_markdown_cell(
+        f"```{{note}}\nThis chapter was not run: it {reason}, and this book was built with the "
+        f"`{profile}` profile.\n```"
+    )
+    notebook.cells = cells[:1] + [note] + cells[1:]
+    good_dir = run_dir / "notebooks"
+    good_dir.mkdir(parents=True, exist_ok=True)
+    final = good_dir / source.name
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{source.stem}.partial-", suffix=".ipynb", dir=good_dir)
+    os.close(fd)
+    try:
+        nbformat.write(notebook, tmp_name)
+        os.replace(tmp_name, final)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    (run_dir / "failed" / source.name).unlink(missing_ok=True)
+    return NotebookRun(source.stem, True, final, reason, 0.0, skipped=True)
+
+
 def _check_profile(profile: str) -> None:
     if profile not in PROFILES:
         raise UnknownNameError(profile, PROFILES, "profile")
@@ -398,7 +441,11 @@ def reproduce(
                 "device": device,
                 "output_dir": str(run_dir / "outputs" / source.stem),
             }
-            run = execute_notebook(source, run_dir, parameters, kernel, execution_timeout=execution_timeout)
+            supported = notebook_profiles(source)
+            if supported is not None and profile not in supported:
+                run = skip_notebook(source, run_dir, profile, supported)
+            else:
+                run = execute_notebook(source, run_dir, parameters, kernel, execution_timeout=execution_timeout)
             result.runs.append(run)
             if not run.ok:
                 bar.write(f"{source.name} failed: {run.error}")

@@ -213,3 +213,36 @@ def test_tqdm_disable_switches_off_chexp_bars(monkeypatch: pytest.MonkeyPatch) -
     assert tqdm(range(2), disable=False).disable  # explicit disable=False does not override it
     monkeypatch.setenv("TQDM_DISABLE", "0")
     assert not tqdm(range(2)).disable
+
+
+def test_notebook_for_other_profiles_is_skipped_with_a_page_saying_so(tmp_path: Path) -> None:
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    notebook = new_notebook(cells=[
+        new_markdown_cell("# Phantoms only"),
+        new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        new_code_cell("raise RuntimeError('must not run')"),
+        new_markdown_cell("Closing text."),
+    ])
+    notebook.metadata["chexp"] = {"profiles": ["phantom"]}
+    nbformat.write(notebook, folder / "p_only.ipynb")
+    run_dir = tmp_path / "run"
+    (run_dir / "failed").mkdir(parents=True)
+    (run_dir / "failed" / "p_only.ipynb").write_text("{}")  # an older failure does not survive
+
+    result = reproduce(profile="cohen", device="cpu", output_dir=run_dir, build=False,
+                       notebooks_dir=folder, progress=False)
+
+    assert result.exit_code == 0
+    [run] = result.runs
+    assert run.ok and run.skipped and "phantom" in run.error
+    assert "skipped" in result.summary()
+    page = nbformat.read(run_dir / "notebooks" / "p_only.ipynb", as_version=4)
+    assert [c.cell_type for c in page.cells] == ["markdown"] * 3
+    assert "`cohen` profile" in page.cells[1].source and page.cells[2].source == "Closing text."
+    assert not (run_dir / "failed" / "p_only.ipynb").exists()
+    assert [p.name for p in (run_dir / "notebooks").iterdir()] == ["p_only.ipynb"]
+
+    result = reproduce(profile="phantom", device="cpu", output_dir=run_dir, build=False,
+                       notebooks_dir=folder, progress=False)
+    assert not result.runs[0].skipped and "must not run" in result.runs[0].error

@@ -33,13 +33,13 @@ import torch
 from scipy import ndimage
 
 from ..latentshift import LatentShift, PaperSearch
-from ..latentshift.core import eval_mode
+from ..latentshift.core import LatentShiftExplanation, eval_mode
 from ..latentshift.search import LambdaSearch
 from ..models.base import Autoencoder, Classifier
 from ..phantoms import FINDINGS, PhantomConfig, generate
 from ..phantoms.config import check_finding_name
 
-__all__ = ["COLUMNS", "PhantomCases", "change_in_mask", "ideal_classifier_change", "in_mask_fraction", "phantom_cases"]
+__all__ = ["COLUMNS", "PhantomCases", "change_in_mask", "change_maps", "ideal_classifier_change", "in_mask_fraction", "phantom_cases"]
 
 #: The measured fractions, in the order a table or plot shows them.
 COLUMNS = ("latent_shift", "input_gradient", "ideal_classifier_shift", "autoencoder_pair", "mask_share")
@@ -150,6 +150,39 @@ def ideal_classifier_change(autoencoder: Autoencoder, cases: PhantomCases) -> to
         return autoencoder.decode(z + lam.view(-1, *[1] * (z.dim() - 1)) * unit) - recon
 
 
+def change_maps(
+    classifier: Classifier,
+    autoencoder: Autoencoder,
+    cases: PhantomCases,
+    *,
+    search: LambdaSearch | None = None,
+) -> tuple[dict[str, torch.Tensor], LatentShiftExplanation]:
+    """The four changes of the module docstring, each ``(N, S, S)`` (signed), and the Latent Shift
+    explanation they come from.
+
+    Args:
+        classifier, autoencoder: the pair explained, on the CPU (the cases are CPU tensors).
+        cases: from :func:`phantom_cases`.
+        search: the lambda search (default :class:`~chexp.latentshift.PaperSearch`, section 4.2).
+    """
+    with eval_mode(classifier, autoencoder):
+        expl = LatentShift(classifier, autoencoder).attribute(
+            cases.images, cases.finding, search=search or PaperSearch()
+        )
+        x = cases.images.clone().requires_grad_(True)
+        classifier(x)[:, classifier.target_index(cases.finding)].sum().backward()
+        ideal = ideal_classifier_change(autoencoder, cases)
+        with torch.no_grad():
+            pair = autoencoder(cases.images) - autoencoder(cases.counterfactuals)
+    maps = {
+        "latent_shift": expl.frames[:, 0, 0] - expl.reconstruction[:, 0],
+        "input_gradient": x.grad[:, 0],
+        "ideal_classifier_shift": ideal[:, 0],
+        "autoencoder_pair": pair[:, 0],
+    }
+    return {name: m.detach().cpu() for name, m in maps.items()}, expl
+
+
 def change_in_mask(
     classifier: Classifier,
     autoencoder: Autoencoder,
@@ -161,9 +194,7 @@ def change_in_mask(
     """In-mask fractions of each case (see the module docstring), one row per image.
 
     Args:
-        classifier, autoencoder: the pair explained, on the CPU (the cases are CPU tensors).
-        cases: from :func:`phantom_cases`.
-        search: the lambda search (default :class:`~chexp.latentshift.PaperSearch`, section 4.2).
+        classifier, autoencoder, cases, search: as for :func:`change_maps`.
         dilations: also report ``latent_shift`` against the mask grown by these many pixels
             (columns ``latent_shift_dilated_<d>``): how far outside the mask the change lies.
 
@@ -171,30 +202,15 @@ def change_in_mask(
         Columns ``finding``, ``index`` (phantom sample), :data:`COLUMNS`, the dilated fractions,
         ``prediction`` (on the reconstruction) and ``prediction_lower`` (at the lower bound).
     """
-    with eval_mode(classifier, autoencoder):
-        expl = LatentShift(classifier, autoencoder).attribute(
-            cases.images, cases.finding, search=search or PaperSearch()
-        )
-        change = expl.frames[:, 0, 0] - expl.reconstruction[:, 0]
-        x = cases.images.clone().requires_grad_(True)
-        classifier(x)[:, classifier.target_index(cases.finding)].sum().backward()
-        gradient = x.grad[:, 0]
-        ideal = ideal_classifier_change(autoencoder, cases)[:, 0]
-        with torch.no_grad():
-            pair = (autoencoder(cases.images) - autoencoder(cases.counterfactuals))[:, 0]
+    maps, expl = change_maps(classifier, autoencoder, cases, search=search)
     masks = cases.masks
-    table = pd.DataFrame({
-        "finding": cases.finding,
-        "index": cases.indices,
-        "latent_shift": in_mask_fraction(change, masks),
-        "input_gradient": in_mask_fraction(gradient, masks),
-        "ideal_classifier_shift": in_mask_fraction(ideal, masks),
-        "autoencoder_pair": in_mask_fraction(pair, masks),
-        "mask_share": masks.reshape(len(masks), -1).double().mean(1).numpy(),
-    })
+    table = pd.DataFrame({"finding": cases.finding, "index": cases.indices})
+    for name, change in maps.items():
+        table[name] = in_mask_fraction(change, masks)
+    table["mask_share"] = masks.reshape(len(masks), -1).double().mean(1).numpy()
     for d in dilations:
         grown = torch.from_numpy(np.stack([ndimage.binary_dilation(m, iterations=d) for m in masks.numpy()]))
-        table[f"latent_shift_dilated_{d}"] = in_mask_fraction(change, grown)
+        table[f"latent_shift_dilated_{d}"] = in_mask_fraction(maps["latent_shift"], grown)
     table["prediction"] = expl.initial_prediction.detach().cpu().numpy()
     table["prediction_lower"] = expl.predictions[:, 0].detach().cpu().numpy()
     return table
