@@ -15,7 +15,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a hidden temporary file beside ``path``, then rename it to ``path``:
+    ``path`` is either the finished file or untouched (the temporary file is removed on failure)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
@@ -34,11 +36,11 @@ def save_figure(
     """Save ``fig`` as ``output_dir/name.{png,svg}``; returns the paths."""
     out = Path(output_dir)
     return [
-        _atomic(out / f"{name}.{fmt}", lambda p, fmt=fmt: fig.savefig(p, format=fmt, dpi=dpi, bbox_inches="tight"))
+        write_atomic(out / f"{name}.{fmt}", lambda p, fmt=fmt: fig.savefig(p, format=fmt, dpi=dpi, bbox_inches="tight"))
         for fmt in formats
     ]
 
 
 def save_table(table: pd.DataFrame, output_dir: str | Path, name: str, index: bool = False) -> Path:
     """Save ``table`` as ``output_dir/name.csv``; returns the path."""
-    return _atomic(Path(output_dir) / f"{name}.csv", lambda p: table.to_csv(p, index=index))
+    return write_atomic(Path(output_dir) / f"{name}.csv", lambda p: table.to_csv(p, index=index))

@@ -23,5 +23,6 @@ def disabled_by_environment() -> bool:
 
 
 def tqdm(*args: Any, disable: bool | None = False, **kwargs: Any) -> Any:
-    """``tqdm.auto.tqdm(*args, disable=..., **kwargs)``, disabled also by ``TQDM_DISABLE``."""
-    return _tqdm(*args, disable=bool(disable) or disabled_by_environment(), **kwargs)
+    """``tqdm.auto.tqdm(*args, disable=..., **kwargs)``, disabled also by ``TQDM_DISABLE``
+    (``disable=None`` keeps tqdm's meaning: off when the output is not a terminal)."""
+    return _tqdm(*args, disable=True if disabled_by_environment() else disable, **kwargs)

@@ -344,6 +344,8 @@ def skip_notebook(source: Path, run_dir: Path, profile: str, supported: Sequence
     import nbformat
     from nbformat.v4 import new_markdown_cell
 
+    from chexp.outputs import write_atomic
+
     reason = f"supports the {', '.join(supported)} profile{'s' if len(supported) > 1 else ''} only"
     notebook = nbformat.read(source, as_version=4)
     cells = [cell for cell in notebook.cells if cell.cell_type == "markdown"]
@@ -352,16 +354,7 @@ def skip_notebook(source: Path, run_dir: Path, profile: str, supported: Sequence
         f"`{profile}` profile.\n```"
     )
     notebook.cells = cells[:1] + [note] + cells[1:]
-    good_dir = run_dir / "notebooks"
-    good_dir.mkdir(parents=True, exist_ok=True)
-    final = good_dir / source.name
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{source.stem}.partial-", suffix=".ipynb", dir=good_dir)
-    os.close(fd)
-    try:
-        nbformat.write(notebook, tmp_name)
-        os.replace(tmp_name, final)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    final = write_atomic(run_dir / "notebooks" / source.name, lambda path: nbformat.write(notebook, path))
     (run_dir / "failed" / source.name).unlink(missing_ok=True)
     return NotebookRun(source.stem, True, final, reason, 0.0, skipped=True)
 

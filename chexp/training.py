@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
-from chexp.progress import tqdm
 
 from .models.small import ConvAutoencoder, SmallClassifier
 from .models.store import ModelCard, load_model, save_model
 from .paths import models_dir
 from .phantoms import FINDINGS, PhantomConfig, generate
+from .progress import tqdm
 
 #: Seed offset of the held-out phantom set: never overlaps a training set of the same seed.
 VALIDATION_SEED_OFFSET = 1_000_003

@@ -16,9 +16,9 @@ pixel index; everything is batched over images.
 from __future__ import annotations
 
 import torch
-from chexp.progress import tqdm
 
 from ..models.base import Classifier
+from ..progress import tqdm
 from ..targets import Target
 from .base import Attribution
 

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
-from chexp.progress import tqdm
 
 from ..data.images import read_image
 from ..data.remote import fetch
+from ..progress import tqdm
 from .manifest import COHEN, RATERS, global_column, load_manifest, zone_columns
 from .splits import SPLITS
 from .zones import brixia_zones, read_lung_mask

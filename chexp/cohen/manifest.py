@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import skimage.io
-from chexp.progress import tqdm
 
 from ..data.remote import fetch, get_source, sha256_of
 from ..errors import DataUnavailableError
 from ..paths import MANIFEST_DIR, data_dir
+from ..progress import tqdm
 from .splits import DEFAULT_FRACTIONS, connected_groups, split_groups
 
 COHEN = "covid-chestxray-dataset"

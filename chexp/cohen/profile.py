@@ -65,9 +65,8 @@ class CohenProfile(Profile):
         epochs, the whole training split) when given."""
         import dataclasses
 
-        from chexp.progress import tqdm
-
         from ..experiments.gifsplanation import check_latent_channels
+        from ..progress import tqdm
         from .train import AutoencoderTraining, cohen_autoencoder
 
         check_latent_channels(latent_channels)

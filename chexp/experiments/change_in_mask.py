@@ -39,7 +39,15 @@ from ..models.base import Autoencoder, Classifier
 from ..phantoms import FINDINGS, PhantomConfig, generate
 from ..phantoms.config import check_finding_name
 
-__all__ = ["COLUMNS", "PhantomCases", "change_in_mask", "change_maps", "ideal_classifier_change", "in_mask_fraction", "phantom_cases"]
+__all__ = [
+    "COLUMNS",
+    "PhantomCases",
+    "change_in_mask",
+    "change_maps",
+    "ideal_classifier_change",
+    "in_mask_fraction",
+    "phantom_cases",
+]
 
 #: The measured fractions, in the order a table or plot shows them.
 COLUMNS = ("latent_shift", "input_gradient", "ideal_classifier_shift", "autoencoder_pair", "mask_share")
@@ -142,10 +150,11 @@ def ideal_classifier_change(autoencoder: Autoencoder, cases: PhantomCases) -> to
     (grad,) = torch.autograd.grad((autoencoder.decode(zg) * removal).sum(), zg)
     unit = grad / grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (grad.dim() - 1))
     # in-mask mean of the true removal, and of the change along the unit step (one secant step)
-    wanted = (removal[:, 0] * masks).flatten(1).sum(1) / masks.flatten(1).sum(1)
+    area = masks.flatten(1).sum(1)
+    wanted = (removal[:, 0] * masks).flatten(1).sum(1) / area
     with torch.no_grad():
         step = (autoencoder.decode(z + unit) - recon)[:, 0]
-        per_unit = (step * masks).flatten(1).sum(1) / masks.flatten(1).sum(1)
+        per_unit = (step * masks).flatten(1).sum(1) / area
         lam = (wanted / per_unit.where(per_unit.abs() > 1e-6, torch.ones_like(per_unit))).clamp(0, 1e4)
         return autoencoder.decode(z + lam.view(-1, *[1] * (z.dim() - 1)) * unit) - recon
 
@@ -170,13 +179,14 @@ def change_maps(
             cases.images, cases.finding, search=search or PaperSearch()
         )
         x = cases.images.clone().requires_grad_(True)
-        classifier(x)[:, classifier.target_index(cases.finding)].sum().backward()
+        score = classifier(x)[:, classifier.target_index(cases.finding)].sum()
+        (gradient,) = torch.autograd.grad(score, x)  # no .grad left on the classifier's weights
         ideal = ideal_classifier_change(autoencoder, cases)
         with torch.no_grad():
             pair = autoencoder(cases.images) - autoencoder(cases.counterfactuals)
     maps = {
         "latent_shift": expl.frames[:, 0, 0] - expl.reconstruction[:, 0],
-        "input_gradient": x.grad[:, 0],
+        "input_gradient": gradient[:, 0],
         "ideal_classifier_shift": ideal[:, 0],
         "autoencoder_pair": pair[:, 0],
     }

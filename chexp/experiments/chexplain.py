@@ -41,7 +41,6 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import torch
-from chexp.progress import tqdm
 
 from ..baselines import LRP, GradCAM, InputGradient, IntegratedGradients
 from ..errors import ChexpError, DataUnavailableError, UnknownNameError
@@ -61,6 +60,7 @@ from ..metrics.perturbation import GaussianBlur, PerturbationCurves
 from ..models.base import Classifier
 from ..paths import models_dir
 from ..profiles import Profile, SampleSet
+from ..progress import tqdm
 
 __all__ = [
     "DEFAULT_LAYER",

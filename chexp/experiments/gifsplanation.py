@@ -36,7 +36,6 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import torch
-from chexp.progress import tqdm
 
 from ..baselines import BASELINES
 from ..errors import InputShapeError, UnknownNameError
@@ -55,6 +54,7 @@ from ..metrics.randomization import (
     parameterized_layers,
 )
 from ..models.base import Autoencoder, Classifier
+from ..progress import tqdm
 
 __all__ = [
     "ALL_METHODS",

@@ -40,12 +40,12 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from chexp.progress import tqdm
 
 from ..latentshift import LatentShift, save_animation
 from ..latentshift.animation import mp4_available
 from ..metrics.reader_study import METHODS, QUESTIONS
 from ..models.base import Autoencoder, Classifier
+from ..progress import tqdm
 from .gifsplanation import compute_maps
 
 __all__ = ["TRADITIONAL", "Packet", "StudyExample", "build_packet", "load_packet_ratings", "select_examples"]

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from chexp.progress import tqdm
 
 from ..iba import RegressionDeviation, RegressionIBA, RegressionMaximize, RegressionMSE
 from ..iba.losses import ModelLoss
@@ -40,6 +39,7 @@ from ..models.small import SmallClassifier
 from ..models.store import ModelCard
 from ..phantoms import FINDINGS, PhantomConfig, generate
 from ..profiles import Profile
+from ..progress import tqdm
 from ..training import (
     VALIDATION_SEED_OFFSET,
     cached_model,

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from chexp.progress import tqdm
 
 from ..errors import ChexpError
+from ..progress import tqdm
 from .estimator import StatisticsMismatchError, UnitStatistics
 from .hooks import FrontCache, evaluation_mode, replace_output
 from .losses import ModelLoss

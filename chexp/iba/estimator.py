@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from chexp.progress import tqdm
 
 from ..errors import ChexpError, CorruptFileError, NotFittedError
+from ..progress import tqdm
 from .hooks import capture_outputs, evaluation_mode, resolve_layer
 
 _FORMAT = 1

@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
-from chexp.progress import tqdm
 
 from ..models.base import Classifier
+from ..progress import tqdm
 from .bottleneck import BLOCK, KEEP, BottleneckConfig, BottleneckResult, Flow, optimize_bottleneck
 from .estimator import UnitStatistics, fit_statistics
 from .hooks import resolve_layer

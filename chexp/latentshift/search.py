@@ -49,9 +49,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from chexp.progress import tqdm
 
 from ..errors import UnknownNameError
+from ..progress import tqdm
 from .evaluator import ShiftEvaluator
 
 __all__ = [

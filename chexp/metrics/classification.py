@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.stats import rankdata
-from chexp.progress import tqdm
 
 from ..errors import InputShapeError
 from ..models.base import Classifier
+from ..progress import tqdm
 
 
 def roc_auc(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:

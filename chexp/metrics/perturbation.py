@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
-from chexp.progress import tqdm
 
 from ..errors import InputShapeError
 from ..models.base import Classifier
+from ..progress import tqdm
 from ..targets import Target, as_target
 from ._util import pearson
 

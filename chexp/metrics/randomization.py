@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 from torch import nn
-from chexp.progress import tqdm
 
 from ..errors import UnknownLayerError
+from ..progress import tqdm
 from ._util import as_maps, pearson, spearman
 
 

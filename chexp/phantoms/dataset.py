@@ -14,8 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
 
 import numpy as np
-from chexp.progress import tqdm
 
+from ..progress import tqdm
 from .anatomy import ANATOMY_SPACE, N_ANATOMY_UNIFORMS, derive, render_anatomy
 from .config import FINDING_INDEX, FINDINGS, PhantomConfig, PhantomConfigError, check_finding_names
 from .exposure import add_noise, expose, noise_field
