@@ -83,6 +83,10 @@ class NotFittedError(ChexpError, RuntimeError):
     """An estimator (for example IBA's per-unit statistics) is used before being fitted."""
 
 
+class UnsupportedProfileError(ChexpError, ValueError):
+    """An experiment that has no data or models for the profile (the message says what is missing)."""
+
+
 __all__ = [
     "ChexpError",
     "InputRangeError",
@@ -96,4 +100,5 @@ __all__ = [
     "DataUnavailableError",
     "NotFittedError",
     "InvalidMaskError",
+    "UnsupportedProfileError",
 ]

@@ -9,8 +9,10 @@ given, into a run folder (``--output-dir``, default ``_build``; layout in
   post-processed notebook is renamed to ``<run>/notebooks/<stem>.ipynb``;
 - a notebook that fails is renamed to ``<run>/failed/<stem>.ipynb`` (with its traceback),
   any older result of it is removed from ``<run>/notebooks/``, and the run goes on;
-- a notebook whose metadata ``chexp.profiles`` does not list the run's profile is not run:
-  its text (without code) is saved with a note saying so, and it counts as ok;
+- every notebook lists the profiles it supports in its metadata (``{"chexp": {"profiles":
+  ["phantom", "cohen"]}}``, names of :data:`chexp.profiles.PROFILES`; a notebook without the
+  entry supports all); one that does not list the run's profile is not run: its text (without
+  code) is saved with a note saying so, and it counts as ok (skipped, not failed);
 - the ``parameters`` and ``injected-parameters`` cells are tagged ``remove-cell`` so that
   the book does not show them;
 - the kernel is this very interpreter (``sys.executable``), through a private kernelspec
@@ -47,9 +49,9 @@ from typing import Any
 
 from chexp.book import REPO_ROOT, BuildResult, build_book
 from chexp.errors import UnknownNameError
+from chexp.profiles import PROFILES, profile_class
 
 __all__ = [
-    "PROFILES",
     "NotebookRun",
     "ReproduceResult",
     "parse_param",
@@ -62,13 +64,6 @@ __all__ = [
     "add_subparser",
     "main",
 ]
-
-#: What each profile means to a notebook (the notebook decides what it supports).
-PROFILES: dict[str, str] = {
-    "phantom": "synthetic phantom radiographs and small models trained on them (CPU, minutes)",
-    "cohen": "the offline real data (Cohen COVID-19 collection, BrixIA scores)",
-    "paper": "the papers' full settings: pretrained torchxrayvision models and NIH/RSNA/SIIM data",
-}
 
 #: Parameters that have their own option and may not be given with ``-p``.
 RESERVED_PARAMS = {"profile": "--profile", "device": "--device", "output_dir": "--output-dir"}
@@ -331,11 +326,19 @@ def execute_notebook(
 
 
 def notebook_profiles(source: Path) -> tuple[str, ...] | None:
-    """The profiles a notebook supports (its metadata ``chexp.profiles``), ``None`` for all."""
+    """The profiles a notebook supports (its metadata ``chexp.profiles``), ``None`` for all.
+
+    Raises:
+        UnknownNameError: the metadata names a profile that is not in :data:`chexp.profiles.PROFILES`.
+    """
     import nbformat
 
     profiles = nbformat.read(source, as_version=4).metadata.get("chexp", {}).get("profiles")
-    return None if profiles is None else tuple(profiles)
+    if profiles is None:
+        return None
+    for name in profiles:
+        profile_class(name)
+    return tuple(profiles)
 
 
 def skip_notebook(source: Path, run_dir: Path, profile: str, supported: Sequence[str]) -> NotebookRun:
@@ -357,11 +360,6 @@ def skip_notebook(source: Path, run_dir: Path, profile: str, supported: Sequence
     final = write_atomic(run_dir / "notebooks" / source.name, lambda path: nbformat.write(notebook, path))
     (run_dir / "failed" / source.name).unlink(missing_ok=True)
     return NotebookRun(source.stem, True, final, reason, 0.0, skipped=True)
-
-
-def _check_profile(profile: str) -> None:
-    if profile not in PROFILES:
-        raise UnknownNameError(profile, PROFILES, "profile")
 
 
 def _check_device(device: str) -> None:
@@ -386,7 +384,8 @@ def reproduce(
     """Run the notebooks with papermill, then build the book (see the module docstring).
 
     Args:
-        profile: ``"phantom"``, ``"cohen"`` or ``"paper"`` (:data:`PROFILES`).
+        profile: ``"phantom"``, ``"cohen"`` or ``"paper"`` (:data:`chexp.profiles.PROFILES`);
+            notebooks whose metadata does not list it are skipped (:func:`skip_notebook`).
         only: run only notebooks whose stem or file name matches (glob allowed).
         device: torch device given to the notebooks (``cpu``, ``cuda``, ``cuda:N``, ``mps``).
         params: more parameters for every notebook (for example ``{"n_samples": 64}``).
@@ -405,7 +404,7 @@ def reproduce(
     """
     from chexp.progress import tqdm
 
-    _check_profile(profile)
+    profile_class(profile)
     _check_device(device)
     params = dict(params or {})
     for key, value in params.items():
@@ -415,6 +414,7 @@ def reproduce(
             raise ValueError(f"parameter name {key!r} is not a Python identifier")
     source_root = Path(source_root)
     notebooks = find_notebooks(Path(notebooks_dir) if notebooks_dir else source_root / "notebooks", only)
+    supported = {source: notebook_profiles(source) for source in notebooks}
     if kernel_name is not None:
         _check_kernel(kernel_name)
     run_dir = Path(output_dir).resolve()
@@ -434,9 +434,9 @@ def reproduce(
                 "device": device,
                 "output_dir": str(run_dir / "outputs" / source.stem),
             }
-            supported = notebook_profiles(source)
-            if supported is not None and profile not in supported:
-                run = skip_notebook(source, run_dir, profile, supported)
+            profiles = supported[source]
+            if profiles is not None and profile not in profiles:
+                run = skip_notebook(source, run_dir, profile, profiles)
             else:
                 run = execute_notebook(source, run_dir, parameters, kernel, execution_timeout=execution_timeout)
             result.runs.append(run)

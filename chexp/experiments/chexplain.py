@@ -43,7 +43,7 @@ import pandas as pd
 import torch
 
 from ..baselines import LRP, GradCAM, InputGradient, IntegratedGradients
-from ..errors import ChexpError, DataUnavailableError, UnknownNameError
+from ..errors import ChexpError, DataUnavailableError, UnknownNameError, UnsupportedProfileError
 from ..iba import (
     IBA,
     InverseIBA,
@@ -59,7 +59,7 @@ from ..metrics.classification import auc_per_task, predict
 from ..metrics.perturbation import GaussianBlur, PerturbationCurves
 from ..models.base import Classifier
 from ..paths import models_dir
-from ..profiles import Profile, SampleSet
+from ..profiles import PhantomProfile, Profile, SampleSet
 from ..progress import tqdm
 
 __all__ = [
@@ -84,7 +84,6 @@ __all__ = [
     "multilayer_maps",
     "perturbation_study",
     "redundancy_table",
-    "require_profile",
     "stack_cases",
     "summarize_iou",
     "task_samples",
@@ -107,20 +106,6 @@ DEFAULT_LAYERS: tuple[str, ...] = ("features.block1", "features.block2", "featur
 #: Images used to fit the IBA statistics when a notebook does not say (the reference uses
 #: 10,000; a few hundred suffice for chexp's small models and keep the fit to seconds).
 DEFAULT_STATISTICS_IMAGES = 400
-
-
-class UnsupportedProfileError(ChexpError, ValueError):
-    """An experiment that has no data for the profile (the message says what is missing)."""
-
-
-def require_profile(profile: Profile, supported: Sequence[str], what: str) -> None:
-    """Raise :class:`UnsupportedProfileError` at once when ``profile`` cannot run ``what``."""
-    if profile.name not in supported:
-        raise UnsupportedProfileError(
-            f"profile {profile.name!r} cannot run {what}: it needs {', '.join(repr(s) for s in supported)} "
-            "(the paper's NIH boxes and pretrained models are not available offline; see the book's "
-            "'About this reproduction' page)"
-        )
 
 
 class Explainer(Protocol):
@@ -206,43 +191,10 @@ def fitted_statistics(
     return {layer: out[layer] for layer in layers}
 
 
-def _phantom_training_images(profile: Profile) -> Callable[[int], torch.Tensor]:
-    from ..phantoms import generate
-
-    config = profile._phantom_config()  # type: ignore[attr-defined]
-
-    def images(n: int) -> torch.Tensor:  # the classifier's training stream: seed 0, from index 0
-        return torch.from_numpy(generate(n, seed=0, config=config).images)
-
-    return images
-
-
-def _cohen_training_images(profile: Profile) -> Callable[[int], torch.Tensor]:
-    def images(n: int) -> torch.Tensor:
-        from ..cohen.train import load_arrays
-
-        size = int(getattr(profile, "size", 128))
-        return load_arrays("train", size, True, progress=False).images[:n]
-
-    return images
-
-
-#: profile name -> (profile -> function returning ``n`` training images of that profile's models)
-TRAINING_IMAGES: dict[str, Callable[[Profile], Callable[[int], torch.Tensor]]] = {
-    "phantom": _phantom_training_images,
-    "cohen": _cohen_training_images,
-}
-
-
 def training_images(profile: Profile) -> Callable[[int], torch.Tensor]:
-    """``n -> (n, 1, H, W)`` images from the training data of ``profile``'s models."""
-    try:
-        return TRAINING_IMAGES[profile.name](profile)
-    except KeyError:
-        raise UnsupportedProfileError(
-            f"no training images known for profile {profile.name!r} (IBA statistics need them); "
-            f"known: {', '.join(TRAINING_IMAGES)}"
-        ) from None
+    """``n -> (n, 1, H, W)`` images from the training data of ``profile``'s models
+    (:meth:`~chexp.profiles.Profile.training_images`)."""
+    return profile.training_images
 
 
 # --------------------------------------------------------------------------------------------
@@ -650,14 +602,14 @@ def weighted_bce_models(
     Phantom profile: :func:`chexp.experiments.ci_training.imbalanced_classifier` (every finding
     with prevalence ``prevalence``); cohen profile: the BrixIA detectors of :mod:`chexp.cohen.train`.
     """
-    if profile.name == "phantom":
+    if isinstance(profile, PhantomProfile):
         from .ci_training import (
             ImbalancedTraining,
             imbalanced_classifier,
             phantom_training_images,
         )
 
-        cfg = ImbalancedTraining(phantom=dataclasses.replace(profile._phantom_config(), prevalence=prevalence))  # type: ignore[attr-defined]
+        cfg = ImbalancedTraining(phantom=dataclasses.replace(profile.phantom, prevalence=prevalence))
         models = {"BCE": imbalanced_classifier(cfg, weighted=False, progress=progress),
                   "Weighted BCE": imbalanced_classifier(cfg, weighted=True, progress=progress)}
         return models, phantom_training_images(cfg.phantom, cfg.seed)

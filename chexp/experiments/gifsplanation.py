@@ -14,7 +14,7 @@ Functions, by figure:
 :func:`summarize_iou`          mean, std and bootstrap CI per task and method (Table 1)
 :func:`auc_table`              classifier ROC AUC per task (Table 1)
 :func:`table1`                 the two combined in the paper's layout
-:func:`bottleneck_autoencoders` / :func:`bottleneck_study`   Fig. 2, Appendix D
+:func:`bottleneck_study`       Fig. 2, Appendix D (autoencoders: ``Profile.bottleneck_autoencoders``)
 :func:`prediction_curves`      prediction versus lambda for several models and tasks (Fig. 3)
 :func:`cascade_steps` / :func:`randomization_study`           Fig. 5, Appendix H
 :func:`reduction_iou`          the four 2D reductions of Appendix B and their IoU
@@ -66,8 +66,6 @@ __all__ = [
     "LatentShiftMethod",
     "ShiftGrid",
     "auc_table",
-    "bottleneck_autoencoders",
-    "check_latent_channels",
     "bottleneck_study",
     "cascade_steps",
     "classifiers_for",
@@ -388,40 +386,6 @@ class BottleneckModel:
     mae: float = float("nan")
     explanation: LatentShiftExplanation | None = None
     iou: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-
-def check_latent_channels(latent_channels: Sequence[int]) -> None:
-    """Raise ``ValueError`` unless ``latent_channels`` is a non-empty list of positive integers."""
-    if not latent_channels or any(int(c) < 1 for c in latent_channels):
-        raise ValueError(f"latent_channels must be positive integers, got {list(latent_channels)}")
-
-
-def bottleneck_autoencoders(
-    latent_channels: Sequence[int],
-    epochs: int = 2,
-    n_train: int = 1000,
-    image_size: int = 128,
-    progress: bool = True,
-    **overrides: Any,
-) -> dict[int, Autoencoder]:
-    """Phantom autoencoders that differ only in their bottleneck, trained once and cached.
-
-    All share the same (cheap) schedule so that only the bottleneck differs; the defaults train
-    each in well under a minute on 2 CPU cores. The architecture is the small depth-4, width-8
-    one (latent ``c x 8 x 8`` at 128 pixels), so the sweep spans tight to loose bottlenecks;
-    ``overrides`` are further :class:`~chexp.training.AutoencoderTraining` fields.
-    """
-    from ..phantoms import PhantomConfig
-    from ..training import AutoencoderTraining, phantom_autoencoder
-
-    check_latent_channels(latent_channels)
-    out = {}
-    for c in tqdm(list(latent_channels), desc="bottleneck autoencoders", disable=not progress):
-        fields = {"depth": 4, "width": 8} | overrides
-        cfg = AutoencoderTraining(phantom=PhantomConfig(size=image_size), latent_channels=int(c),
-                                  epochs=int(epochs), n_train=int(n_train), **fields)
-        out[int(c)] = phantom_autoencoder(cfg, progress=False)
-    return out
 
 
 def reconstruction_mae(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int = 64) -> float:

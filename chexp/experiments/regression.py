@@ -38,7 +38,7 @@ from ..models.base import Classifier
 from ..models.small import SmallClassifier
 from ..models.store import ModelCard
 from ..phantoms import FINDINGS, PhantomConfig, generate
-from ..profiles import Profile
+from ..profiles import PhantomProfile, Profile
 from ..progress import tqdm
 from ..training import (
     VALIDATION_SEED_OFFSET,
@@ -252,8 +252,8 @@ def regression_cases(profile: Profile, n: int, seed: int = 0, min_score: float =
 
 
 def _regressor(profile: Profile) -> tuple[Classifier, Callable[[int], torch.Tensor]]:
-    if profile.name == "phantom":
-        cfg = PhantomRegressionTraining(phantom=profile._phantom_config())  # type: ignore[attr-defined]
+    if isinstance(profile, PhantomProfile):
+        cfg = PhantomRegressionTraining(phantom=profile.phantom)
         return phantom_regressor(cfg, progress=False), phantom_training_images(cfg.phantom, cfg.seed)
     if profile.name == "cohen":
         from ..cohen.train import CohenTraining, brixia_regressor

@@ -9,19 +9,32 @@ by both raters and with a lung mask (images without one are excluded, never gues
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ..cohen.dataset import DETECTOR_SCORES, DETECTOR_TARGETS, CohenDataset, detector_labels, select_rows
 from ..errors import UnknownNameError
 from ..models.base import Autoencoder, Classifier, OutputKind
-from ..profiles import Profile, SampleSet, register_profile
-from .dataset import DETECTOR_SCORES, DETECTOR_TARGETS, CohenDataset, detector_labels, select_rows
+from .base import Profile, SampleSet, bottleneck_sweep, register_profile
+
+if TYPE_CHECKING:
+    from ..cohen.train import CohenTraining
 
 
 @register_profile
 class CohenProfile(Profile):
+    """Cohen COVID-19 radiographs with BrixIA scores and the models chexp trains on them.
+
+    Args:
+        size: image side S of the images and the models (pixels).
+        split: the patient split :meth:`samples` draws from.
+        weighted: use the weighted-BCE detectors as :meth:`classifier`.
+    """
+
     name = "cohen"
     tasks = DETECTOR_TARGETS
     example_target = DETECTOR_TARGETS[0]  # a zone scored 3 exists
@@ -31,8 +44,8 @@ class CohenProfile(Profile):
         self.split = split
         self.weighted = weighted
 
-    def _config(self):
-        from .train import CohenTraining
+    def _config(self) -> CohenTraining:
+        from ..cohen.train import CohenTraining
 
         return CohenTraining(size=self.size)
 
@@ -41,20 +54,26 @@ class CohenProfile(Profile):
         self.samples(1)
 
     def classifier(self, output: OutputKind = "probability") -> Classifier:
-        from .train import brixia_detectors
+        from ..cohen.train import brixia_detectors
 
         return brixia_detectors(self._config(), weighted=self.weighted).with_output(output)
 
     def regressor(self) -> Classifier:
         """The BrixIA global-score regression head (output ``"score"``, 0-18)."""
-        from .train import brixia_regressor
+        from ..cohen.train import brixia_regressor
 
         return brixia_regressor(self._config())
 
     def autoencoder(self) -> Autoencoder:
-        from .train import AutoencoderTraining, cohen_autoencoder
+        from ..cohen.train import AutoencoderTraining, cohen_autoencoder
 
         return cohen_autoencoder(AutoencoderTraining(size=self.size))
+
+    def training_images(self, n: int) -> torch.Tensor:
+        """The first ``n`` images of the training split (BrixIA-scored), at the profile's size."""
+        from ..cohen.train import load_arrays
+
+        return load_arrays("train", self.size, True, progress=False).images[:n]
 
     def bottleneck_autoencoders(
         self, latent_channels: Sequence[int], epochs: int | None = None, n_train: int | None = None,
@@ -63,20 +82,15 @@ class CohenProfile(Profile):
         """Real-radiograph autoencoders of the sweep (:func:`chexp.cohen.train.cohen_autoencoder`,
         latent ``c x 8 x 8`` at 128 pixels); ``epochs`` / ``n_train`` override the schedule (20
         epochs, the whole training split) when given."""
-        import dataclasses
+        from ..cohen.train import AutoencoderTraining, cohen_autoencoder
 
-        from ..experiments.gifsplanation import check_latent_channels
-        from ..progress import tqdm
-        from .train import AutoencoderTraining, cohen_autoencoder
-
-        check_latent_channels(latent_channels)
         cfg = AutoencoderTraining(size=self.size)
         if epochs is not None:
             cfg = dataclasses.replace(cfg, epochs=int(epochs))
         if n_train is not None:
             cfg = dataclasses.replace(cfg, max_train=int(n_train))
-        return {int(c): cohen_autoencoder(cfg, latent_channels=int(c), progress=False)
-                for c in tqdm(list(latent_channels), desc="bottleneck autoencoders", disable=not progress)}
+        return bottleneck_sweep(latent_channels, lambda c: cohen_autoencoder(cfg, latent_channels=c, progress=False),
+                                progress)
 
     def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
         ds = CohenDataset(self.split, size=self.size, manifest=None, brixia_only=True, with_masks=True)
