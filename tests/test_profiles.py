@@ -1,12 +1,91 @@
-"""Experiment profiles: phantom samples, and the paper profile's offline failure."""
+"""Experiment profiles: the registry (complete on import, below the experiments layer), phantom
+samples and training images, the bottleneck sweeps, the paper profile's offline failure, and the
+profiles each notebook declares."""
 
 from __future__ import annotations
 
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 
-from chexp.errors import UnknownNameError, WeightsUnavailableError
-from chexp.profiles import PhantomProfile, get_profile
+from chexp.errors import ChexpError, UnknownNameError, UnsupportedProfileError, WeightsUnavailableError
+from chexp.profiles import PROFILES, CohenProfile, PaperProfile, PhantomProfile, Profile, get_profile
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter that imports this tree's ``chexp``; its stdout."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_registry_is_complete_on_import_and_below_the_experiments():
+    """In a fresh interpreter, ``import chexp.profiles`` alone registers every profile; profiles,
+    data, cohen and models sit below ``chexp.experiments``: importing every module of them (and
+    building each profile) leaves it unimported."""
+    out = _python(
+        "import chexp.profiles as p; p.get_profile('cohen')\n"
+        "import importlib, json, pkgutil, sys\n"
+        "names = sorted(p.PROFILES)\n"
+        "for name in names: p.get_profile(name)\n"
+        "for package in ('chexp.profiles', 'chexp.data', 'chexp.cohen', 'chexp.models'):\n"
+        "    root = importlib.import_module(package)\n"
+        "    for info in pkgutil.walk_packages(root.__path__, package + '.'):\n"
+        "        importlib.import_module(info.name)\n"
+        "upward = sorted(m for m in sys.modules if m.split('.')[:2] == ['chexp', 'experiments'])\n"
+        "print(json.dumps({'profiles': names, 'experiments': upward}))\n"
+    )
+    assert json.loads(out) == {"profiles": ["cohen", "paper", "phantom"], "experiments": []}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Absolute names of the modules ``path`` imports anywhere (top level or inside functions)."""
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            names.add(".".join([*base, *([node.module] if node.module else [])]))
+    return names
+
+
+def test_no_lazy_import_reaches_up_into_the_experiments():
+    """Not even inside a function: the experiments may import these layers, never the reverse."""
+    for layer in ("profiles", "data", "cohen", "models"):
+        for path in sorted((REPO / "chexp" / layer).rglob("*.py")):
+            upward = {m for m in _imported_modules(path) if m.split(".")[:2] == ["chexp", "experiments"]}
+            assert not upward, f"{path.relative_to(REPO)} imports {sorted(upward)}"
+
+
+def test_get_profile_builds_each_registered_profile():
+    assert {name: type(get_profile(name)) for name in PROFILES} == {
+        "phantom": PhantomProfile, "cohen": CohenProfile, "paper": PaperProfile}
+    assert get_profile("phantom", size=64).size == 64
+    assert all(issubclass(cls, Profile) and cls.name == name for name, cls in PROFILES.items())
+
+
+def test_unknown_profile_lists_valid_ones():
+    with pytest.raises(UnknownNameError, match="cohen, paper, phantom"):
+        get_profile("nih")
+
+
+def test_every_profile_has_an_example_target_among_its_tasks():
+    """Single-target pages run under any profile with ``target = None`` (its example target)."""
+    for name in PROFILES:
+        profile = get_profile(name)
+        assert profile.example_target in profile.tasks, name
 
 
 def test_phantom_samples_are_deterministic_held_out_and_positive_for_a_task():
@@ -25,9 +104,61 @@ def test_phantom_samples_are_deterministic_held_out_and_positive_for_a_task():
         prof.samples(2, task="Nodule")
 
 
-def test_unknown_profile_lists_valid_ones():
-    with pytest.raises(UnknownNameError, match="phantom"):
-        get_profile("nih")
+def test_phantom_training_images_are_the_classifiers_training_stream():
+    from chexp.phantoms import PhantomConfig, generate
+
+    prof = PhantomProfile(size=64)
+    assert prof.phantom == PhantomConfig(size=64)
+    images = prof.training_images(3)
+    assert images.shape == (3, 1, 64, 64)
+    assert np.array_equal(images.numpy(), generate(3, seed=0, config=PhantomConfig(size=64)).images)
+    held_out = prof.samples(3, seed=0).images.numpy()
+    assert not np.array_equal(images.numpy(), held_out)
+
+
+def test_phantom_bottleneck_sweep_shares_one_cheap_schedule(monkeypatch):
+    """The wiring only: one cached autoencoder per bottleneck, depth 4 and width 8, 2 epochs on
+    1000 phantoms unless asked otherwise."""
+    import chexp.training as training
+
+    asked = []
+    monkeypatch.setattr(training, "phantom_autoencoder", lambda cfg, progress: asked.append(cfg) or cfg.latent_channels)
+    assert PhantomProfile(size=64).bottleneck_autoencoders([2, 8], progress=False) == {2: 2, 8: 8}
+    assert asked[0] == training.AutoencoderTraining(phantom=PhantomProfile(size=64).phantom, latent_channels=2,
+                                                    depth=4, width=8, epochs=2, n_train=1000)
+    asked.clear()
+    PhantomProfile().bottleneck_autoencoders([4], epochs=3, n_train=50, progress=False)
+    assert (asked[0].epochs, asked[0].n_train, asked[0].phantom.size) == (3, 50, 128)
+    with pytest.raises(ValueError, match="positive"):
+        PhantomProfile().bottleneck_autoencoders([], progress=False)
+
+
+def test_cohen_bottleneck_sweep_asks_for_one_autoencoder_per_size(monkeypatch):
+    """The wiring only (training itself is tested in test_cohen_train.py): one cached
+    autoencoder per bottleneck, the schedule overridden only when asked."""
+    import chexp.cohen.train as train
+
+    asked = []
+    monkeypatch.setattr(train, "cohen_autoencoder",
+                        lambda cfg, latent_channels, progress: asked.append((cfg, latent_channels)) or latent_channels)
+    assert CohenProfile().bottleneck_autoencoders([2, 8], progress=False) == {2: 2, 8: 8}
+    assert [c for _, c in asked] == [2, 8]
+    assert asked[0][0] == train.AutoencoderTraining(size=128)  # the profile's own schedule
+    asked.clear()
+    CohenProfile(size=64).bottleneck_autoencoders([4], epochs=3, n_train=50, progress=False)
+    cfg = asked[0][0]
+    assert (cfg.size, cfg.epochs, cfg.max_train) == (64, 3, 50)
+    with pytest.raises(ValueError, match="positive"):
+        CohenProfile().bottleneck_autoencoders([0], progress=False)
+
+
+def test_paper_profile_says_what_it_lacks():
+    paper = get_profile("paper")
+    with pytest.raises(UnsupportedProfileError, match="no bottleneck sweep"):
+        paper.bottleneck_autoencoders([2])
+    with pytest.raises(UnsupportedProfileError, match="no training images"):
+        paper.training_images(4)
+    assert issubclass(UnsupportedProfileError, ChexpError)
 
 
 def test_paper_profile_stops_at_check_offline_with_actionable_message(tmp_path, monkeypatch):
@@ -42,10 +173,15 @@ def test_paper_profile_stops_at_check_offline_with_actionable_message(tmp_path, 
     assert str(tmp_path) in str(err.value) and "https://" in str(err.value)
 
 
-def test_every_profile_has_an_example_target_among_its_tasks():
-    """Single-target pages run under any profile with ``target = None`` (its example target)."""
-    from chexp.profiles import PROFILES, get_profile
-
-    for name in sorted({*PROFILES, "cohen"}):
-        profile = get_profile(name)
-        assert profile.example_target in profile.tasks, name
+def test_every_notebook_declares_its_profiles_in_metadata_only():
+    """One declaration per notebook (metadata ``chexp.profiles``), in registered names; no cell
+    checks the profile with ``require_profile`` any more."""
+    notebooks = sorted((REPO / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        profiles = notebook.metadata.get("chexp", {}).get("profiles")
+        assert isinstance(profiles, list) and profiles, f"{path.name}: no metadata chexp.profiles"
+        assert len(set(profiles)) == len(profiles) and set(profiles) <= set(PROFILES), (path.name, profiles)
+        assert "phantom" in profiles, f"{path.name}: every page runs on the offline default"
+        assert not any("require_profile" in cell.source for cell in notebook.cells), path.name

@@ -13,9 +13,11 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from chexp.errors import UnknownNameError
+from chexp.profiles import PROFILES
 from chexp.reproduce import (
     find_notebooks,
     main,
+    notebook_profiles,
     parse_param,
     reproduce,
     this_python_kernel,
@@ -246,3 +248,73 @@ def test_notebook_for_other_profiles_is_skipped_with_a_page_saying_so(tmp_path: 
     result = reproduce(profile="phantom", device="cpu", output_dir=run_dir, build=False,
                        notebooks_dir=folder, progress=False)
     assert not result.runs[0].skipped and "must not run" in result.runs[0].error
+
+
+def _unsupported(profile: str) -> list[str]:
+    """Stems of the repository's notebooks whose metadata does not list ``profile``."""
+    return [path.stem for path in find_notebooks(REPO / "notebooks")
+            if profile not in (notebook_profiles(path) or PROFILES)]
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_each_profile_skips_the_notebooks_that_do_not_list_it(profile: str, tmp_path: Path) -> None:
+    """A notebook for every other profile is skipped under this one (a page with the note, exit
+    0), and so is each repository notebook that does not list it."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    others = [name for name in PROFILES if name != profile]
+    notebook = new_notebook(cells=[new_markdown_cell("# Elsewhere"), new_code_cell("raise RuntimeError('must not run')")])
+    notebook.metadata["chexp"] = {"profiles": others}
+    nbformat.write(notebook, folder / "elsewhere.ipynb")
+    result = reproduce(profile=profile, output_dir=tmp_path / "run", build=False, notebooks_dir=folder, progress=False)
+    [run] = result.runs
+    assert result.exit_code == 0 and run.skipped and all(name in run.error for name in others)
+    page = nbformat.read(run.path, as_version=4)
+    assert f"`{profile}` profile" in page.cells[1].source
+
+    stems = _unsupported(profile)
+    if stems:
+        result = reproduce(profile=profile, only=stems, output_dir=tmp_path / "repo", build=False, progress=False)
+        assert [run.name for run in result.runs] == stems
+        assert all(run.skipped for run in result.runs) and result.exit_code == 0, result.summary()
+
+
+def test_repository_notebooks_declare_registered_profiles() -> None:
+    declared = {path.stem: notebook_profiles(path) for path in find_notebooks(REPO / "notebooks")}
+    assert all(profiles and set(profiles) <= set(PROFILES) for profiles in declared.values()), declared
+    assert _unsupported("phantom") == []  # the offline default runs the whole book
+    assert {stem for stem in _unsupported("paper") if stem.startswith("2")} == {
+        stem for stem in declared if stem.startswith("2")}  # IBA needs training images paper lacks
+
+
+def test_cli_paper_run_skips_unsupported_notebooks_with_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stems = _unsupported("paper")
+    assert stems
+    argv = ["--profile", "paper", "--no-build", "--output-dir", str(tmp_path / "run")]
+    assert main(argv + [arg for stem in stems for arg in ("--only", stem)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("skipped: supports the phantom") == len(stems) and "FAILED" not in out
+
+
+def test_profile_names_come_from_the_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newly registered profile is accepted (and skipped where not listed); a notebook that names
+    an unregistered profile stops the run before anything is written."""
+    from chexp.profiles import PhantomProfile
+
+    class ToyProfile(PhantomProfile):
+        name = "toy"
+
+    monkeypatch.setitem(PROFILES, "toy", ToyProfile)
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    notebook = new_notebook(cells=[new_markdown_cell("# Phantoms")])
+    notebook.metadata["chexp"] = {"profiles": ["phantom"]}
+    nbformat.write(notebook, folder / "a.ipynb")
+    result = reproduce(profile="toy", output_dir=tmp_path / "run", build=False, notebooks_dir=folder, progress=False)
+    assert result.runs[0].skipped
+
+    notebook.metadata["chexp"] = {"profiles": ["phantom", "nih"]}
+    nbformat.write(notebook, folder / "b.ipynb")
+    with pytest.raises(UnknownNameError, match="nih"):
+        reproduce(profile="phantom", output_dir=tmp_path / "never", build=False, notebooks_dir=folder, progress=False)
+    assert not (tmp_path / "never").exists()
