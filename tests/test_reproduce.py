@@ -263,7 +263,8 @@ def test_each_profile_skips_the_notebooks_that_do_not_list_it(profile: str, tmp_
     folder = tmp_path / "nbs"
     folder.mkdir()
     others = [name for name in PROFILES if name != profile]
-    notebook = new_notebook(cells=[new_markdown_cell("# Elsewhere"), new_code_cell("raise RuntimeError('must not run')")])
+    notebook = new_notebook(cells=[new_markdown_cell("# Elsewhere"),
+                                   new_code_cell("raise RuntimeError('must not run')")])
     notebook.metadata["chexp"] = {"profiles": others}
     nbformat.write(notebook, folder / "elsewhere.ipynb")
     result = reproduce(profile=profile, output_dir=tmp_path / "run", build=False, notebooks_dir=folder, progress=False)
@@ -287,7 +288,9 @@ def test_repository_notebooks_declare_registered_profiles() -> None:
         stem for stem in declared if stem.startswith("2")}  # IBA needs training images paper lacks
 
 
-def test_cli_paper_run_skips_unsupported_notebooks_with_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_paper_run_skips_unsupported_notebooks_with_exit_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     stems = _unsupported("paper")
     assert stems
     argv = ["--profile", "paper", "--no-build", "--output-dir", str(tmp_path / "run")]

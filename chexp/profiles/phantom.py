@@ -67,7 +67,8 @@ class PhantomProfile(Profile):
         """
         from ..training import AutoencoderTraining, phantom_autoencoder
 
-        schedule = {"epochs": 2 if epochs is None else int(epochs), "n_train": 1000 if n_train is None else int(n_train)}
+        schedule = {"epochs": 2 if epochs is None else int(epochs),
+                    "n_train": 1000 if n_train is None else int(n_train)}
 
         def train(c: int) -> Autoencoder:
             cfg = AutoencoderTraining(phantom=self.phantom, latent_channels=c, depth=4, width=8, **schedule)
