@@ -63,27 +63,3 @@ def test_severity_correlation_uses_the_regressor(run):
     assert {"MSE", "Regression maximization", "Deviation"} <= set(t["map"])
     assert t["n"].eq(SMOKE["n_samples"]).all()
     assert t["mean r"].between(-1, 1).all()
-
-
-def test_cohen_bottleneck_sweep_asks_for_one_autoencoder_per_size(monkeypatch):
-    """The wiring only (training itself is tested in test_cohen_train.py): one cached
-    autoencoder per bottleneck, the schedule overridden only when asked."""
-    import chexp.cohen.train as train
-    from chexp.cohen.profile import CohenProfile
-    from chexp.errors import ChexpError
-    from chexp.profiles import get_profile
-
-    asked = []
-    monkeypatch.setattr(train, "cohen_autoencoder",
-                        lambda cfg, latent_channels, progress: asked.append((cfg, latent_channels)) or latent_channels)
-    assert CohenProfile().bottleneck_autoencoders([2, 8], progress=False) == {2: 2, 8: 8}
-    assert [c for _, c in asked] == [2, 8]
-    assert asked[0][0] == train.AutoencoderTraining(size=128)  # the profile's own schedule
-    asked.clear()
-    CohenProfile(size=64).bottleneck_autoencoders([4], epochs=3, n_train=50, progress=False)
-    cfg = asked[0][0]
-    assert (cfg.size, cfg.epochs, cfg.max_train) == (64, 3, 50)
-    with pytest.raises(ValueError, match="positive"):
-        CohenProfile().bottleneck_autoencoders([0], progress=False)
-    with pytest.raises(ChexpError, match="no bottleneck sweep"):
-        get_profile("paper").bottleneck_autoencoders([2])
