@@ -217,12 +217,6 @@ def load_manifest(path: str | Path | None = None) -> pd.DataFrame:
     return _typed(df.reindex(columns=COLUMNS))
 
 
-def brixia_subset(df: pd.DataFrame, split: str | None = None) -> pd.DataFrame:
-    """Rows that both raters scored (optionally of one split)."""
-    out = df[df["S_global"].notna() & df["J_global"].notna()]
-    return out if split is None else out[out["split"] == split]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0, help="seed of the patient split")
