@@ -66,7 +66,7 @@ PRETRAINED: dict[str, PretrainedWeights] = {
     "jfhealthcare": PretrainedWeights(
         "jfhealthcare",
         _RELEASE + "baseline_models_jfhealthcare-DenseNet121_pre_train.pth",
-        fixed_dir=Path("~/.torchxrayvision/models_data").expanduser(),
+        fixed_dir=Path(xrv.utils.get_cache_dir()),
     ),
     "101-elastic": PretrainedWeights(
         "101-elastic", xrv.autoencoders.model_urls["101-elastic"]["weights_url"]
