@@ -13,6 +13,10 @@
 :func:`side_by_side_frames`     frames of several explanations side by side, for one slider
 :func:`gif_html`                an animation file embedded in an ``<img>`` (static pages)
 ==============================  ==================================================================
+
+The map grids (Fig. 4, E.1, B.1, and one row per example for a slider) are
+:func:`chexp.plotting.maps.map_grid` and :func:`~chexp.plotting.maps.map_grid_figures` with
+:data:`~chexp.plotting.maps.GIFSPLANATION`.
 """
 
 from __future__ import annotations
