@@ -22,7 +22,6 @@ Command line: ``python -m chexp.book fetch-js [--dest DIR]`` and
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import subprocess
@@ -33,6 +32,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import pooch
 
 from chexp.errors import ChecksumError, DataUnavailableError
 
@@ -119,14 +120,6 @@ def npm_cache_dir() -> Path:
     return cache_dir() / "npm"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_npm_tarball(asset: NpmAsset, cache: Path | None = None) -> Path:
     """Return the verified tarball of ``asset``, running ``npm pack`` if it is not cached.
 
@@ -161,7 +154,7 @@ def fetch_npm_tarball(asset: NpmAsset, cache: Path | None = None) -> Path:
                     f"{(proc.stderr or proc.stdout).strip()[-800:]}"
                 )
             os.replace(packed, target)
-    actual = _sha256(target)
+    actual = pooch.file_hash(target, alg="sha256")
     if actual != asset.sha256:
         raise ChecksumError(
             f"{target} has sha256 {actual}, expected {asset.sha256} for {asset.spec}; "

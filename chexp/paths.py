@@ -35,11 +35,15 @@ def data_dir() -> Path:
 def weights_dir() -> Path:
     """Folder of pretrained torchxrayvision weights (``$CHEXP_WEIGHTS_DIR``).
 
-    The default is torchxrayvision's own cache, so weights already downloaded by
-    torchxrayvision are found.
+    The default is torchxrayvision's own cache (``torchxrayvision.utils.get_cache_dir()``), so
+    weights already downloaded by torchxrayvision are found.
     """
     env = os.environ.get("CHEXP_WEIGHTS_DIR")
-    return Path(env).expanduser() if env else Path("~/.torchxrayvision/models_data").expanduser()
+    if env:
+        return Path(env).expanduser()
+    import torchxrayvision as xrv  # imports torch: only when the weights are needed
+
+    return Path(xrv.utils.get_cache_dir())
 
 
 def models_dir() -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pooch
 import pytest
 
 from chexp.cohen.dataset import CohenDataset, detector_labels, select_rows
@@ -18,7 +19,6 @@ from chexp.cohen.zones import (
     unmasked,
     zone_score_map,
 )
-from chexp.data.remote import sha256_of
 from chexp.errors import ChecksumError, DataUnavailableError
 
 
@@ -94,10 +94,10 @@ def test_manifest_sha256_matches_shared_data(manifest, shared_data):
     on_disk = sorted(p.name for p in (cohen / "images").iterdir())
     assert sorted(manifest["filename"]) == on_disk  # one row per frontal image available
     for row in manifest.itertuples():
-        assert sha256_of(cohen / row.path) == row.sha256, row.path
+        assert pooch.file_hash(cohen / row.path, alg="sha256") == row.sha256, row.path
     vae = manifest[manifest["lungvae_mask"] != ""]
     for row in vae.itertuples():
-        assert sha256_of(cohen / row.lungvae_mask) == row.lungvae_mask_sha256
+        assert pooch.file_hash(cohen / row.lungvae_mask, alg="sha256") == row.lungvae_mask_sha256
 
 
 def test_manifest_scores_match_brixia_csv(manifest, shared_data):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pooch
 import pytest
 import skimage.io
 
@@ -81,7 +82,7 @@ def test_shared_data_is_found_through_the_download_code(shared_data, monkeypatch
     monkeypatch.setenv("CHEXP_DATA_DIR", str(shared_data))
     monkeypatch.setattr("pooch.retrieve", _no_download)
     local = shared_data / "gifsplanation" / "trial_record.json.gz"
-    digest = remote.sha256_of(local)
+    digest = pooch.file_hash(local, alg="sha256")
     assert remote.fetch("gifsplanation", "trial_record.json.gz", digest) == local
 
 

@@ -24,7 +24,7 @@ def test_roc_auc_matches_sklearn_with_ties_and_nan():
     y_nan[:20] = np.nan
     assert roc_auc(s, y_nan) == pytest.approx(roc_auc_score(y[20:], s[20:]), abs=1e-12)
     assert roc_auc([0.1, 0.9], [0, 1]) == 1.0 and roc_auc([0.9, 0.1], [0, 1]) == 0.0
-    assert math.isnan(roc_auc([0.1, 0.2], [1, 1]))
+    assert math.isnan(roc_auc([0.1, 0.2], [1, 1])) and math.isnan(roc_auc([0.1, np.nan], [0, 1]))
     with pytest.raises(InputShapeError):
         roc_auc([0.1], [1, 0])
 

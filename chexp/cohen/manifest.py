@@ -13,6 +13,7 @@ and read it with :func:`load_manifest`. The committed CSV is ``data_manifests/co
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import zipfile
 from collections.abc import Sequence
@@ -20,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pooch
 import skimage.io
 
-from ..data.remote import fetch, get_source, sha256_of
+from ..data.remote import fetch, get_source
 from ..errors import DataUnavailableError
 from ..paths import MANIFEST_DIR, data_dir
 from ..progress import tqdm
@@ -82,6 +84,18 @@ def packaged_data_dir() -> Path:
     return Path(torchxrayvision.__file__).parent / "data"
 
 
+def v7labs_zip() -> Path:
+    """torchxrayvision's packaged V7 Labs lung masks (:data:`V7LABS_ZIP`).
+
+    Raises:
+        DataUnavailableError: the file is not in :func:`packaged_data_dir`.
+    """
+    path = packaged_data_dir() / V7LABS_ZIP
+    if not path.is_file():
+        raise DataUnavailableError(f"torchxrayvision's {V7LABS_ZIP} is missing at {path}")
+    return path
+
+
 def read_binary_mask(data: bytes | str | Path) -> np.ndarray:
     """Decode a mask image (PNG/JPEG; bytes or a path) to bool ``(H, W)`` (grey value > 127)."""
     source = io.BytesIO(data) if isinstance(data, bytes) else str(data)
@@ -97,13 +111,8 @@ def _fetch_csv(spec: tuple[str, str, str], **kwargs) -> pd.DataFrame:
 
 def _v7labs_masks(images: set[str]) -> dict[str, tuple[str, str]]:
     """filename -> (zip member, sha256 of member bytes) for non-empty masks of listed images."""
-    path = packaged_data_dir() / V7LABS_ZIP
-    if not path.is_file():
-        raise DataUnavailableError(f"torchxrayvision's {V7LABS_ZIP} is missing at {path}")
-    import hashlib
-
     out: dict[str, tuple[str, str]] = {}
-    with zipfile.ZipFile(path) as zf:
+    with zipfile.ZipFile(v7labs_zip()) as zf:
         for member in zf.namelist():
             name = member.rsplit("/", 1)[-1]
             if not name or name not in images:
@@ -155,7 +164,7 @@ def build_manifest(
             "filename": name,
             "path": path,
             "url": src.url(path),
-            "sha256": sha256_of(image_dir / name),
+            "sha256": pooch.file_hash(image_dir / name, alg="sha256"),
             "height": image.shape[0],
             "width": image.shape[1],
             "patientid": m["patientid"],
@@ -179,7 +188,7 @@ def build_manifest(
         vae = vae_dir / f"{Path(name).stem}_mask.png"
         if vae.is_file() and read_binary_mask(vae).any():
             row["lungvae_mask"] = f"{LUNGVAE_DIR}/{vae.name}"
-            row["lungvae_mask_sha256"] = sha256_of(vae)
+            row["lungvae_mask_sha256"] = pooch.file_hash(vae, alg="sha256")
         row["lung_mask_source"] = (
             "v7labs" if name in v7 else "lungVAE" if "lungvae_mask" in row else ""
         )
@@ -215,12 +224,6 @@ def load_manifest(path: str | Path | None = None) -> pd.DataFrame:
         raise DataUnavailableError(f"no manifest at {path}; build it with python -m chexp.cohen.manifest")
     df = pd.read_csv(path, dtype={"patientid": str, "offset": str, "patient_group": str})
     return _typed(df.reindex(columns=COLUMNS))
-
-
-def brixia_subset(df: pd.DataFrame, split: str | None = None) -> pd.DataFrame:
-    """Rows that both raters scored (optionally of one split)."""
-    out = df[df["S_global"].notna() & df["J_global"].notna()]
-    return out if split is None else out[out["split"] == split]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pooch
 
 from ..data.images import box_to_mask, center_crop_resize, crop_resize_mask, read_raw
-from ..data.remote import fetch, sha256_of
+from ..data.remote import fetch
 from ..errors import ChecksumError, DataUnavailableError, UnknownNameError
 from ..paths import MANIFEST_DIR
 from .manifest import packaged_data_dir
@@ -71,7 +72,7 @@ def packaged_file(name: str) -> Path:
     path = packaged_data_dir() / name
     if not path.is_file():
         raise DataUnavailableError(f"{name} is missing from torchxrayvision's data folder {path.parent}")
-    actual = sha256_of(path)
+    actual = pooch.file_hash(path, alg="sha256")
     if actual != PACKAGED[name]:
         raise ChecksumError(
             f"{path} has sha256 {actual}, expected {PACKAGED[name]} (another torchxrayvision "

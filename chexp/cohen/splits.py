@@ -12,28 +12,27 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.7, 0.15, 0.15)
 
 
 def connected_groups(pairs: Iterable[tuple[Hashable, Hashable]]) -> dict[Hashable, Hashable]:
-    """Union-find over ``(a, b)`` links; maps each item to its group's smallest member (by str)."""
-    parent: dict[Hashable, Hashable] = {}
-
-    def find(a: Hashable) -> Hashable:
-        parent.setdefault(a, a)
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            lo, hi = sorted((ra, rb), key=str)
-            parent[hi] = lo
-    return {a: find(a) for a in list(parent)}
+    """Connected components of the ``(a, b)`` links; maps each item to its component's smallest
+    member (by str), items in order of first appearance."""
+    pairs = list(pairs)
+    items = list(dict.fromkeys(x for pair in pairs for x in pair))
+    index = {x: i for i, x in enumerate(items)}
+    links = np.array([[index[a], index[b]] for a, b in pairs], dtype=np.intp).reshape(-1, 2)
+    graph = coo_array((np.ones(len(links)), (links[:, 0], links[:, 1])), shape=(len(items), len(items)))
+    _, component = connected_components(graph, directed=False)
+    smallest: dict[int, Hashable] = {}
+    for x, c in zip(items, component):
+        if c not in smallest or str(x) < str(smallest[c]):
+            smallest[c] = x
+    return {x: smallest[c] for x, c in zip(items, component)}
 
 
 def split_groups(

@@ -29,7 +29,7 @@ import skimage.transform
 from ..data.images import crop_resize_mask
 from ..data.remote import fetch
 from ..errors import ChecksumError, DataUnavailableError, InvalidMaskError
-from .manifest import COHEN, V7LABS_ZIP, ZONES, packaged_data_dir, read_binary_mask
+from .manifest import COHEN, ZONES, read_binary_mask, v7labs_zip
 
 
 #: second-largest component must be at least this share of the largest to count as a lung
@@ -119,9 +119,7 @@ def zone_score_map(zones: np.ndarray, scores: Sequence[float]) -> np.ndarray:
 
 
 def _read_v7labs(member: str, sha256: str) -> np.ndarray:
-    path = packaged_data_dir() / V7LABS_ZIP
-    if not path.is_file():
-        raise DataUnavailableError(f"torchxrayvision's {V7LABS_ZIP} is missing at {path}")
+    path = v7labs_zip()
     with zipfile.ZipFile(path) as zf:
         try:
             data = zf.read(member)

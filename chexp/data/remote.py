@@ -13,7 +13,6 @@ on the project's offline machines) makes every fetch local.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,18 +77,14 @@ def get_source(source: str | RemoteSource) -> RemoteSource:
         raise UnknownNameError(source, SOURCES, "data source") from None
 
 
-def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file: ``pooch.file_hash(path, alg="sha256")``, which chexp's own modules call."""
+    return pooch.file_hash(path, alg="sha256")
 
 
 def verify(path: Path, sha256: str) -> Path:
     """Return ``path`` if its sha256 is ``sha256``; raise :class:`ChecksumError` otherwise."""
-    actual = sha256_of(path)
+    actual = pooch.file_hash(path, alg="sha256")
     if actual != sha256.lower():
         raise ChecksumError(
             f"checksum mismatch for {path}: expected sha256 {sha256}, got {actual}. The file was "

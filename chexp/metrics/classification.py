@@ -1,10 +1,10 @@
-"""Classifier AUC per task (ROC AUC as the Mann-Whitney U statistic, ties counted half)."""
+"""Classifier ROC AUC per task (scikit-learn's ``roc_auc_score``, ties counted half)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
 
 from ..errors import InputShapeError
 from ..models.base import Classifier
@@ -14,7 +14,11 @@ from ..progress import tqdm
 def roc_auc(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:
     """ROC AUC of one task: P(score of a positive > score of a negative) + 0.5 P(tie).
 
-    NaN labels (unknown) are dropped; returns NaN when only one class remains.
+    Labels above 0.5 are positive; NaN labels (unknown) are dropped. Returns NaN when only one
+    class remains or when a score is NaN; other scores must be finite.
+
+    Raises:
+        InputShapeError: ``scores`` and ``labels`` differ in shape.
     """
     s = np.asarray(scores, dtype=np.float64).ravel()
     y = np.asarray(labels, dtype=np.float64).ravel()
@@ -22,11 +26,9 @@ def roc_auc(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor
         raise InputShapeError(f"scores {s.shape} and labels {y.shape} differ in shape")
     keep = ~np.isnan(y)
     s, y = s[keep], y[keep] > 0.5
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
+    if y.all() or not y.any() or np.isnan(s).any():
         return float("nan")
-    ranks = rankdata(s)  # average ranks for ties
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(y, s))
 
 
 def auc_per_task(

@@ -29,7 +29,6 @@ import pooch
 import torch
 import torchxrayvision as xrv
 
-from ..data.remote import sha256_of
 from ..errors import ChecksumError, UnknownNameError, WeightsUnavailableError
 from ..paths import weights_dir
 from .base import Autoencoder, Classifier, OutputKind
@@ -67,7 +66,7 @@ PRETRAINED: dict[str, PretrainedWeights] = {
     "jfhealthcare": PretrainedWeights(
         "jfhealthcare",
         _RELEASE + "baseline_models_jfhealthcare-DenseNet121_pre_train.pth",
-        fixed_dir=Path("~/.torchxrayvision/models_data").expanduser(),
+        fixed_dir=Path(xrv.utils.get_cache_dir()),
     ),
     "101-elastic": PretrainedWeights(
         "101-elastic", xrv.autoencoders.model_urls["101-elastic"]["weights_url"]
@@ -81,7 +80,7 @@ def _record_or_verify(weights: PretrainedWeights) -> Path:
     record = path.with_name(path.name + ".sha256")
     if expected is None and record.is_file():
         expected = record.read_text().split()[0]
-    actual = sha256_of(path)
+    actual = pooch.file_hash(path, alg="sha256")
     if expected is not None and actual != expected:
         raise ChecksumError(
             f"checksum mismatch for {path}: expected sha256 {expected}, got {actual}. The weights "

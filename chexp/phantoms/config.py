@@ -116,7 +116,3 @@ class PhantomConfig:
         p1 = _probability(value[1], "P(device | finding)")
         p0 = _probability(value[2] if len(value) == 3 else DEFAULT_P_DEVICE_WITHOUT, "P(device | no finding)")
         return (name, p1, p0)
-
-    def prevalence_of(self, name: str) -> float:
-        """The configured prevalence of finding ``name``."""
-        return self.prevalence[FINDING_INDEX[check_finding_name(name)]]  # type: ignore[index]

@@ -1,4 +1,7 @@
-"""Figures of the CheXplain-IBA chapters (Fig. 1-4, Tables 1-3 as bar charts, severity maps).
+"""Figures of the CheXplain-IBA chapters (Fig. 2, 3b, Tables 1-3 as bar charts, severity correlations).
+
+The chapters' map grids (Fig. 1, 3a, 4) are :func:`chexp.plotting.maps.map_grid` with
+:data:`~chexp.plotting.maps.CHEXPLAIN`.
 
 Every function returns a matplotlib :class:`~matplotlib.figure.Figure`; notebooks save it with
 :func:`chexp.outputs.save_figure` and show it.
@@ -11,79 +14,18 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 
 from ..metrics.perturbation import PerturbationCurves
 from .metrics import plot_perturbation_curves
 
 __all__ = [
-    "map_grid",
     "plot_insertion_deletion",
     "plot_iou",
     "plot_sensitivity_n",
     "plot_severity_correlation",
     "plot_weighted_bce",
 ]
-
-
-def _np(x: torch.Tensor | np.ndarray) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
-
-
-def map_grid(
-    images: torch.Tensor | np.ndarray,
-    columns: Mapping[str, torch.Tensor | np.ndarray],
-    masks: Sequence[np.ndarray | None] | np.ndarray | None = None,
-    row_titles: Sequence[str] | None = None,
-    overlay: Mapping[str, bool] | None = None,
-    cmap: str = "inferno",
-    panel: float = 2.3,
-    title: str | None = None,
-) -> Figure:
-    """One row per image: the image, then one panel per column of maps.
-
-    Args:
-        images: ``(N, 1, H, W)`` in [-1024, 1024].
-        columns: panel title -> maps ``(N, 1, H, W)`` (or ``(N, H, W)``). Each map is scaled to its
-            own maximum (signed maps: symmetric around 0 with a diverging colour map).
-        masks: optional ground-truth mask per row ``(H, W)``, drawn as a cyan contour.
-        row_titles: text above each row's image.
-        overlay: column -> draw over the image (default True); False shows the map alone
-            (e.g. a painted severity map).
-        title: figure title.
-    """
-    imgs = _np(images).reshape(len(images), *np.shape(images)[-2:])
-    n, k = len(imgs), 1 + len(columns)
-    fig, axes = plt.subplots(n, k, figsize=(panel * k, panel * n + (0.4 if title else 0)), squeeze=False)
-    for i in range(n):
-        axes[i, 0].imshow(imgs[i], cmap="gray", vmin=-1024, vmax=1024)
-        axes[i, 0].set_title(row_titles[i] if row_titles else "image", fontsize=7)
-        for j, (name, maps) in enumerate(columns.items(), start=1):
-            m = _np(maps).reshape(n, *imgs.shape[-2:])[i]
-            ax = axes[i, j]
-            if (overlay or {}).get(name, True):
-                ax.imshow(imgs[i], cmap="gray", vmin=-1024, vmax=1024)
-            if m.min() < 0:
-                lim = max(abs(m.min()), abs(m.max()), 1e-12)
-                ax.imshow(m, cmap="bwr", vmin=-lim, vmax=lim, alpha=0.75)
-            else:
-                shown = np.ma.masked_less_equal(m, 0) if (overlay or {}).get(name, True) else m
-                ax.imshow(shown, cmap=cmap, vmin=0, vmax=max(float(m.max()), 1e-12), alpha=0.8)
-            if i == 0:
-                ax.set_title(name, fontsize=8)
-        if masks is not None and masks[i] is not None:
-            for ax in axes[i]:
-                ax.contour(np.asarray(masks[i], float), levels=[0.5], colors="cyan", linewidths=0.7)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def plot_insertion_deletion(insertion: Mapping[str, PerturbationCurves], deletion: Mapping[str, PerturbationCurves]) -> Figure:

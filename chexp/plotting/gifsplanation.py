@@ -1,8 +1,6 @@
 """Figures of the Gifsplanation (Latent Shift) chapters.
 
 ==============================  ==================================================================
-:func:`plot_map_grid`           input and one map per method, a row per example (Fig. 4, E.1, B.1)
-:func:`map_grid_figures`        one such row per example, as figures for a slider
 :func:`plot_bottleneck`         reconstructions and latentshift-max maps per bottleneck (Fig. 2, D.1)
 :func:`plot_mae_vs_iou`         reconstruction error against IoU per bottleneck (Fig. D.2)
 :func:`plot_curves_by_task`     prediction versus lambda, one panel per task (Fig. 3)
@@ -15,6 +13,10 @@
 :func:`side_by_side_frames`     frames of several explanations side by side, for one slider
 :func:`gif_html`                an animation file embedded in an ``<img>`` (static pages)
 ==============================  ==================================================================
+
+The map grids (Fig. 4, E.1, B.1, and one row per example for a slider) are
+:func:`chexp.plotting.maps.map_grid` and :func:`~chexp.plotting.maps.map_grid_figures` with
+:data:`~chexp.plotting.maps.GIFSPLANATION`.
 """
 
 from __future__ import annotations
@@ -27,93 +29,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..metrics.randomization import RandomizationResult
+from .maps import GIFSPLANATION
 from .metrics import plot_randomization
 
 __all__ = [
     "gif_html",
-    "map_grid_figures",
     "outline_rgb",
     "plot_bottleneck",
     "plot_curves_by_task",
     "plot_iou_bars",
     "plot_mae_vs_iou",
-    "plot_map_grid",
     "plot_randomization_panels",
     "plot_reader_differences",
     "plot_search_rules",
     "shift_grid_frames",
     "side_by_side_frames",
 ]
-
-MASK_COLOR = "yellow"
-
-
-def _gray(ax, image: np.ndarray) -> None:
-    ax.imshow(image, cmap="gray", vmin=-1024, vmax=1024, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _draw_map(ax, image: np.ndarray, amap: np.ndarray, top_fraction: float | None) -> None:
-    """Map over the image; with ``top_fraction`` only the map's top pixels are coloured."""
-    _gray(ax, image)
-    m = np.asarray(amap, dtype=float)
-    if top_fraction is not None:
-        cut = np.quantile(m, 1.0 - top_fraction)
-        m = np.where(m >= cut, m, np.nan)
-    hi = float(np.nanmax(m)) if np.isfinite(m).any() else 1.0
-    hi = hi if hi > 0 else 1.0
-    m = np.where(m > 0.02 * hi, m, np.nan)  # near-zero attribution stays transparent
-    ax.imshow(m, cmap="jet", alpha=0.6, vmin=0.0, vmax=hi, interpolation="nearest")
-
-
-def plot_map_grid(
-    images: np.ndarray,
-    maps: Mapping[str, np.ndarray],
-    masks: np.ndarray | None = None,
-    row_titles: Sequence[str] | None = None,
-    top_fraction: float | None = None,
-    panel: float = 1.9,
-) -> Figure:
-    """Input then one attribution map per method, a row per example.
-
-    Args:
-        images: ``(N, H, W)`` in [-1024, 1024]; maps: name -> ``(N, H, W)`` (>= 0).
-        masks: ``(N, H, W)`` ground truth, outlined in yellow on every panel.
-        row_titles: one title per example (e.g. the prediction).
-        top_fraction: colour only this fraction of each map's highest pixels (the paper's
-            figures show the top 5 %: 0.05); ``None`` shows the whole map.
-    """
-    images = np.asarray(images)
-    n, names = len(images), list(maps)
-    fig, axes = plt.subplots(n, len(names) + 1, figsize=(panel * (len(names) + 1), panel * n + 0.3), squeeze=False)
-    for i in range(n):
-        _gray(axes[i, 0], images[i])
-        axes[i, 0].set_ylabel(row_titles[i] if row_titles else f"#{i}", fontsize=7)
-        for j, name in enumerate(names):
-            _draw_map(axes[i, j + 1], images[i], maps[name][i], top_fraction)
-        if masks is not None and np.asarray(masks[i]).any():
-            for ax in axes[i]:
-                ax.contour(np.asarray(masks[i], dtype=float), levels=[0.5], colors=MASK_COLOR, linewidths=0.8)
-    axes[0, 0].set_title("input", fontsize=8)
-    for j, name in enumerate(names):
-        axes[0, j + 1].set_title(name, fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def map_grid_figures(
-    images: np.ndarray, maps: Mapping[str, np.ndarray], masks: np.ndarray | None = None,
-    row_titles: Sequence[str] | None = None, top_fraction: float | None = None,
-) -> list[Figure]:
-    """One single-row :func:`plot_map_grid` figure per example (for :func:`chexp.widgets.figure_slider`)."""
-    figs = []
-    for i in range(len(images)):
-        figs.append(plot_map_grid(np.asarray(images)[i : i + 1], {k: v[i : i + 1] for k, v in maps.items()},
-                                  None if masks is None else np.asarray(masks)[i : i + 1],
-                                  [row_titles[i]] if row_titles else None, top_fraction))
-    return figs
-
 
 def plot_bottleneck(models: Sequence, index: int = 0, mask: np.ndarray | None = None,
                     top_fraction: float | None = 0.05) -> Figure:
@@ -127,17 +58,17 @@ def plot_bottleneck(models: Sequence, index: int = 0, mask: np.ndarray | None = 
     fig, axes = plt.subplots(2, len(models) + 1, figsize=(2.1 * (len(models) + 1), 4.5), squeeze=False)
     first = models[0].explanation
     image = first.inputs[index, 0].cpu().numpy()
-    _gray(axes[0, 0], image)
+    GIFSPLANATION.image(axes[0, 0], image)
     axes[0, 0].set_title("input", fontsize=8)
     axes[1, 0].axis("off")
     for j, m in enumerate(models, start=1):
         e = m.explanation
-        _gray(axes[0, j], e.reconstruction[index, 0].cpu().numpy())
+        GIFSPLANATION.image(axes[0, j], e.reconstruction[index, 0].cpu().numpy())
         axes[0, j].set_title(f"latent {m.latent_channels}x{int(np.sqrt(m.latent_size // m.latent_channels))}²"
                              f" = {m.latent_size}\nMAE {m.mae:.1f}", fontsize=7)
-        _draw_map(axes[1, j], image, e.heatmap[index].cpu().numpy(), top_fraction)
+        GIFSPLANATION.draw(axes[1, j], image, e.heatmap[index].cpu().numpy(), top_fraction)
         if mask is not None:
-            axes[1, j].contour(np.asarray(mask, dtype=float), levels=[0.5], colors=MASK_COLOR, linewidths=0.8)
+            GIFSPLANATION.contour(axes[1, j], mask)
         axes[1, j].set_title(f"IoU {m.iou[index]:.2f}", fontsize=7)
     axes[0, 0].set_ylabel("reconstruction", fontsize=8)
     fig.tight_layout()
