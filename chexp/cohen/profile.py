@@ -32,7 +32,7 @@ class CohenProfile(Profile):
         self.weighted = weighted
 
     def _config(self):
-        from .train import CohenTraining
+        from ..training import CohenTraining
 
         return CohenTraining(size=self.size)
 
@@ -41,18 +41,19 @@ class CohenProfile(Profile):
         self.samples(1)
 
     def classifier(self, output: OutputKind = "probability") -> Classifier:
-        from .train import brixia_detectors
+        from ..training import brixia_detectors
 
         return brixia_detectors(self._config(), weighted=self.weighted).with_output(output)
 
     def regressor(self) -> Classifier:
         """The BrixIA global-score regression head (output ``"score"``, 0-18)."""
-        from .train import brixia_regressor
+        from ..training import brixia_regressor
 
         return brixia_regressor(self._config())
 
     def autoencoder(self) -> Autoencoder:
-        from .train import AutoencoderTraining, cohen_autoencoder
+        from ..training import CohenAutoencoderTraining as AutoencoderTraining
+        from ..training import cohen_autoencoder
 
         return cohen_autoencoder(AutoencoderTraining(size=self.size))
 
@@ -67,7 +68,8 @@ class CohenProfile(Profile):
 
         from ..experiments.gifsplanation import check_latent_channels
         from ..progress import tqdm
-        from .train import AutoencoderTraining, cohen_autoencoder
+        from ..training import CohenAutoencoderTraining as AutoencoderTraining
+        from ..training import cohen_autoencoder
 
         check_latent_channels(latent_channels)
         cfg = AutoencoderTraining(size=self.size)

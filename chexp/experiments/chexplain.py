@@ -219,7 +219,7 @@ def _phantom_training_images(profile: Profile) -> Callable[[int], torch.Tensor]:
 
 def _cohen_training_images(profile: Profile) -> Callable[[int], torch.Tensor]:
     def images(n: int) -> torch.Tensor:
-        from ..cohen.train import load_arrays
+        from ..training.cohen import load_arrays
 
         size = int(getattr(profile, "size", 128))
         return load_arrays("train", size, True, progress=False).images[:n]
@@ -651,7 +651,7 @@ def weighted_bce_models(
     with prevalence ``prevalence``); cohen profile: the BrixIA detectors of :mod:`chexp.cohen.train`.
     """
     if profile.name == "phantom":
-        from .ci_training import (
+        from ..training import (
             ImbalancedTraining,
             imbalanced_classifier,
             phantom_training_images,
@@ -662,7 +662,7 @@ def weighted_bce_models(
                   "Weighted BCE": imbalanced_classifier(cfg, weighted=True, progress=progress)}
         return models, phantom_training_images(cfg.phantom, cfg.seed)
     if profile.name == "cohen":
-        from ..cohen.train import CohenTraining, brixia_detectors
+        from ..training import CohenTraining, brixia_detectors
 
         cfg = CohenTraining(size=int(getattr(profile, "size", 128)))
         models = {"BCE": brixia_detectors(cfg, weighted=False, progress=progress),
