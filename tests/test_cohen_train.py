@@ -101,3 +101,15 @@ def test_autoencoder_bottleneck_is_configurable(dirs):
     assert 0 < ae.card.metrics["heldout"]["mae"] < 2048
     x = torch.zeros(1, 1, 32, 32)
     assert ae.encode(x).shape == (1, 3, 8, 8) and ae(x).shape == x.shape
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_trainers_train_on_cuda(dirs):
+    cfg = CohenTraining(**{**TINY, "seed": 1})  # not the CPU tests' cache entries
+    models = [brixia_regressor(cfg, progress=False, device="cuda"),
+              brixia_detectors(cfg, weighted=True, progress=False, device="cuda"),
+              cohen_autoencoder(CohenAutoencoderTraining(**{**TINY, "seed": 1, "shift": 2}, width=8, depth=2),
+                                progress=False, device="cuda")]
+    assert all(p.device.type == "cpu" for m in models for p in m.parameters())
+    assert np.isfinite(models[0].card.metrics["heldout"]["mae_S"])
+    assert 0 < models[2].card.metrics["heldout"]["mae"] < 2048

@@ -31,7 +31,7 @@ from .configs import (
     PhantomTraining,
     Training,
 )
-from .fit import fit, predict
+from .fit import fit
 from .phantom import (
     imbalanced_classifier,
     phantom_autoencoder,
@@ -61,5 +61,4 @@ __all__ = [
     "phantom_classifier",
     "phantom_regressor",
     "phantom_training_images",
-    "predict",
 ]

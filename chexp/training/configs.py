@@ -5,14 +5,12 @@ come from (:class:`PhantomTraining`: generated phantoms; :class:`CohenTraining`:
 radiographs) and by the model (:class:`ConvAutoencoderTraining`: the autoencoder's bottleneck).
 The concrete configurations set their own defaults:
 
-==============================  ====================================================
-:class:`ClassifierTraining`     :func:`~chexp.training.phantom_classifier`
-:class:`ImbalancedTraining`     :func:`~chexp.training.imbalanced_classifier`
-:class:`PhantomRegressionTraining`  :func:`~chexp.training.phantom_regressor`
-:class:`AutoencoderTraining`    :func:`~chexp.training.phantom_autoencoder`
-:class:`CohenTraining`          :func:`~chexp.training.brixia_regressor`, :func:`~chexp.training.brixia_detectors`
-:class:`CohenAutoencoderTraining`  :func:`~chexp.training.cohen_autoencoder`
-==============================  ====================================================
+* :class:`ClassifierTraining`: :func:`~chexp.training.phantom_classifier`;
+* :class:`ImbalancedTraining`: :func:`~chexp.training.imbalanced_classifier`;
+* :class:`PhantomRegressionTraining`: :func:`~chexp.training.phantom_regressor`;
+* :class:`AutoencoderTraining`: :func:`~chexp.training.phantom_autoencoder`;
+* :class:`CohenTraining`: :func:`~chexp.training.brixia_regressor`, :func:`~chexp.training.brixia_detectors`;
+* :class:`CohenAutoencoderTraining`: :func:`~chexp.training.cohen_autoencoder`.
 
 A model is cached under a hash of :meth:`Training.cache_key` (plus the model code version), so the
 set of fields and their values are part of every cached model's name: adding, renaming or
