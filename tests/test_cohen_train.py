@@ -8,7 +8,13 @@ import torch
 
 from chexp.cohen.dataset import DETECTOR_TARGETS
 from chexp.models.store import load_model
-from chexp.training import CohenAutoencoderTraining, CohenTraining, brixia_detectors, brixia_regressor, cohen_autoencoder
+from chexp.training import (
+    CohenAutoencoderTraining,
+    CohenTraining,
+    brixia_detectors,
+    brixia_regressor,
+    cohen_autoencoder,
+)
 from chexp.training.cohen import detector_metrics, random_shift, regression_metrics
 
 TINY = dict(size=32, epochs=1, batch_size=4, channels=(4, 8), max_train=8, max_heldout=6)

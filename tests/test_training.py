@@ -28,7 +28,8 @@ from chexp.training import (
 pytestmark = pytest.mark.slow
 FRESH_SEED = 777  # neither the training nor the validation seed of the cached models
 TINY = dict(phantom=PhantomConfig(size=64, prevalence=0.2), n_train=64, n_val=32, epochs=1, batch_size=32)
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
+NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=NO_CUDA)]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,13 @@ from collections.abc import Callable
 
 from torch import nn
 
-from ..training import CohenAutoencoderTraining, CohenTraining, brixia_detectors, brixia_regressor, cohen_autoencoder
+from ..training import (
+    CohenAutoencoderTraining,
+    CohenTraining,
+    brixia_detectors,
+    brixia_regressor,
+    cohen_autoencoder,
+)
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,7 +33,13 @@ from ..metrics import sensitivity_n, severity_correlation
 from ..models.base import Classifier
 from ..profiles import Profile
 from ..progress import tqdm
-from ..training import CohenTraining, PhantomRegressionTraining, brixia_regressor, phantom_regressor, phantom_training_images
+from ..training import (
+    CohenTraining,
+    PhantomRegressionTraining,
+    brixia_regressor,
+    phantom_regressor,
+    phantom_training_images,
+)
 from ..training.severity import zone_scores
 from .chexplain import (
     DEFAULT_LAYER,

@@ -32,7 +32,13 @@ from ..phantoms import FINDINGS, PhantomConfig, PhantomSet, generate
 from .autoencoder import latent_size, train_autoencoder
 from .cache import cached_model, config_hash
 from .classifier import bce, classifier_architecture, train_classifier
-from .configs import AutoencoderTraining, ClassifierTraining, ImbalancedTraining, PhantomRegressionTraining, PhantomTraining
+from .configs import (
+    AutoencoderTraining,
+    ClassifierTraining,
+    ImbalancedTraining,
+    PhantomRegressionTraining,
+    PhantomTraining,
+)
 from .fit import predict
 from .severity import SCORE_NAME, zone_scores
 
