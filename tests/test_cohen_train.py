@@ -7,18 +7,15 @@ import pytest
 import torch
 
 from chexp.cohen.dataset import DETECTOR_TARGETS
-from chexp.cohen.train import (
-    AutoencoderTraining,
+from chexp.models.store import load_model
+from chexp.training import (
+    CohenAutoencoderTraining,
     CohenTraining,
-    auc,
     brixia_detectors,
     brixia_regressor,
     cohen_autoencoder,
-    detector_metrics,
-    random_shift,
-    regression_metrics,
 )
-from chexp.models.store import load_model
+from chexp.training.cohen import detector_metrics, random_shift, regression_metrics
 
 TINY = dict(size=32, epochs=1, batch_size=4, channels=(4, 8), max_train=8, max_heldout=6)
 
@@ -43,15 +40,24 @@ def test_regression_metrics_known_values():
     assert m["r_J"] == pytest.approx(m["rater_r_J_vs_S"])
 
 
-def test_detector_metrics_and_auc():
+def test_detector_metrics_auc():
     labels = np.zeros((4, 2, 3))
     labels[:, 0, 0] = labels[:, 1, 0] = [0, 0, 1, 1]
+    labels[:, 0, 1], labels[:, 1, 1] = [1, 0, 1, 0], [0, 1, 0, 1]
     labels[:, :, 2] = 1  # one class only: AUC undefined
     prob = np.tile(np.array([[0.1], [0.2], [0.8], [0.9]]), (1, 3))
     m = detector_metrics(prob, labels)
     assert m[DETECTOR_TARGETS[0]]["auc_S"] == 1.0 and m[DETECTOR_TARGETS[0]]["rater_auc_J_vs_S"] == 1.0
-    assert np.isnan(m[DETECTOR_TARGETS[2]]["auc_S"])
-    assert auc([0, 1, 0, 1], [0.9, 0.1, 0.8, 0.2]) == 0.0
+    assert m[DETECTOR_TARGETS[1]]["auc_S"] == 0.25 and m[DETECTOR_TARGETS[1]]["auc_J"] == 0.75
+    assert m[DETECTOR_TARGETS[1]]["rater_auc_J_vs_S"] == 0.0
+    assert np.isnan(m[DETECTOR_TARGETS[2]]["auc_S"]) and np.isnan(m[DETECTOR_TARGETS[2]]["rater_auc_J_vs_S"])
+
+
+def test_regression_metrics_undefined_correlation_is_nan():
+    g = np.array([[3, 1], [3, 2], [3, 4]], float)  # rater S constant
+    m = regression_metrics(np.array([1.0, 2.0, 3.0]), g)
+    assert np.isnan(m["r_S"]) and np.isnan(m["rater_r_J_vs_S"]) and m["r_J"] == pytest.approx(0.9819805)
+    assert np.isnan(regression_metrics(np.array([1.0, 2.0]), g[:2] + [[0, 0], [1, 0]])["r_S"])  # < 3 pairs
 
 
 def test_random_shift_is_a_translation():
@@ -95,9 +101,21 @@ def test_detectors_bce_and_weighted_differ(dirs):
 
 
 def test_autoencoder_bottleneck_is_configurable(dirs):
-    cfg = AutoencoderTraining(**{**TINY, "channels": (4,)}, width=8, depth=2)
+    cfg = CohenAutoencoderTraining(**{**TINY, "channels": (4,)}, width=8, depth=2)
     ae = cohen_autoencoder(cfg, latent_channels=3, progress=False)
     assert ae.card.metrics["latent_size"] == 3 * 8 * 8
     assert 0 < ae.card.metrics["heldout"]["mae"] < 2048
     x = torch.zeros(1, 1, 32, 32)
     assert ae.encode(x).shape == (1, 3, 8, 8) and ae(x).shape == x.shape
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_trainers_train_on_cuda(dirs):
+    cfg = CohenTraining(**{**TINY, "seed": 1})  # not the CPU tests' cache entries
+    models = [brixia_regressor(cfg, progress=False, device="cuda"),
+              brixia_detectors(cfg, weighted=True, progress=False, device="cuda"),
+              cohen_autoencoder(CohenAutoencoderTraining(**{**TINY, "seed": 1, "shift": 2}, width=8, depth=2),
+                                progress=False, device="cuda")]
+    assert all(p.device.type == "cpu" for m in models for p in m.parameters())
+    assert np.isfinite(models[0].card.metrics["heldout"]["mae_S"])
+    assert 0 < models[2].card.metrics["heldout"]["mae"] < 2048

@@ -136,14 +136,14 @@ def test_phantom_bottleneck_sweep_shares_one_cheap_schedule(monkeypatch):
 def test_cohen_bottleneck_sweep_asks_for_one_autoencoder_per_size(monkeypatch):
     """The wiring only (training itself is tested in test_cohen_train.py): one cached
     autoencoder per bottleneck, the schedule overridden only when asked."""
-    import chexp.cohen.train as train
+    import chexp.training as train
 
     asked = []
     monkeypatch.setattr(train, "cohen_autoencoder",
                         lambda cfg, latent_channels, progress: asked.append((cfg, latent_channels)) or latent_channels)
     assert CohenProfile().bottleneck_autoencoders([2, 8], progress=False) == {2: 2, 8: 8}
     assert [c for _, c in asked] == [2, 8]
-    assert asked[0][0] == train.AutoencoderTraining(size=128)  # the profile's own schedule
+    assert asked[0][0] == train.CohenAutoencoderTraining(size=128)  # the profile's own schedule
     asked.clear()
     CohenProfile(size=64).bottleneck_autoencoders([4], epochs=3, n_train=50, progress=False)
     cfg = asked[0][0]

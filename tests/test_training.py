@@ -1,21 +1,35 @@
-"""The phantom models at their default settings: held-out quality, caching, provenance.
+"""The phantom models at their default settings: held-out quality, caching, provenance; and tiny
+configurations of every phantom trainer, on the CPU and (when present) on a CUDA device.
 
-The first run trains both models (a few minutes on 2 cores); later runs load the cache.
+The first run trains both default models (a few minutes on 2 cores); later runs load the cache.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
 from chexp.errors import UnknownNameError
 from chexp.models.zoo import load_autoencoder, load_classifier
-from chexp.phantoms import FINDINGS, generate
-from chexp.training import phantom_autoencoder, phantom_classifier
+from chexp.phantoms import FINDINGS, PhantomConfig, generate
+from chexp.training import (
+    AutoencoderTraining,
+    ClassifierTraining,
+    ImbalancedTraining,
+    PhantomRegressionTraining,
+    imbalanced_classifier,
+    phantom_autoencoder,
+    phantom_classifier,
+    phantom_regressor,
+)
 
 pytestmark = pytest.mark.slow
 FRESH_SEED = 777  # neither the training nor the validation seed of the cached models
+TINY = dict(phantom=PhantomConfig(size=64, prevalence=0.2), n_train=64, n_val=32, epochs=1, batch_size=32)
+NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=NO_CUDA)]
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +68,33 @@ def test_models_load_by_name_from_the_cache():
     assert load_autoencoder("phantom").card.config_hash == phantom_autoencoder().card.config_hash
     with pytest.raises(UnknownNameError, match="densenet121-res224-all"):
         load_classifier("resnet50-everything")
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHEXP_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_every_phantom_trainer_takes_a_device(device, own_cache):
+    small = dict(TINY, channels=(4, 8, 8))
+    models = [
+        phantom_classifier(ClassifierTraining(**small), progress=False, device=device),
+        phantom_autoencoder(AutoencoderTraining(**TINY, width=8), progress=False, device=device),
+        phantom_regressor(PhantomRegressionTraining(**small), progress=False, device=device),
+        *(imbalanced_classifier(ImbalancedTraining(**small), weighted=w, progress=False, device=device)
+          for w in (False, True)),
+    ]
+    assert all(p.device.type == "cpu" for m in models for p in m.parameters())  # returned from the cache
+    classifier, autoencoder, regressor, bce, weighted = (m.card.metrics for m in models)
+    assert set(classifier["val_auc"]) == set(FINDINGS) and autoencoder["latent_size"] == 2 * 16 * 16
+    assert np.isfinite(regressor["val_mae"]) and np.isfinite(autoencoder["val_mae"])
+    assert bce["pos_weight"] == [1.0] * 5 and all(w > 1 for w in weighted["pos_weight"])
+    assert len(list(own_cache.glob("models/*[!k]"))) == 5
+
+
+def test_cpu_training_is_deterministic(own_cache):
+    cfg = ClassifierTraining(**TINY, channels=(4, 8, 8))
+    first = phantom_classifier(cfg, progress=False).card.weights_sha256
+    assert phantom_classifier(cfg, progress=False, retrain=True).card.weights_sha256 == first

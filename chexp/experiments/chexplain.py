@@ -599,11 +599,11 @@ def weighted_bce_models(
     """The two classifiers of Table 3, ``{"BCE": ..., "Weighted BCE": ...}``, and a function
     returning their training images (for the IBA statistics).
 
-    Phantom profile: :func:`chexp.experiments.ci_training.imbalanced_classifier` (every finding
-    with prevalence ``prevalence``); cohen profile: the BrixIA detectors of :mod:`chexp.cohen.train`.
+    Phantom profile: :func:`chexp.training.imbalanced_classifier` (every finding
+    with prevalence ``prevalence``); cohen profile: the BrixIA detectors of :mod:`chexp.training.cohen`.
     """
     if isinstance(profile, PhantomProfile):
-        from .ci_training import (
+        from ..training import (
             ImbalancedTraining,
             imbalanced_classifier,
             phantom_training_images,
@@ -614,7 +614,7 @@ def weighted_bce_models(
                   "Weighted BCE": imbalanced_classifier(cfg, weighted=True, progress=progress)}
         return models, phantom_training_images(cfg.phantom, cfg.seed)
     if profile.name == "cohen":
-        from ..cohen.train import CohenTraining, brixia_detectors
+        from ..training import CohenTraining, brixia_detectors
 
         cfg = CohenTraining(size=int(getattr(profile, "size", 128)))
         models = {"BCE": brixia_detectors(cfg, weighted=False, progress=progress),

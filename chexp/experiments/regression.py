@@ -3,14 +3,12 @@
 The paper explains a DenseNet that regresses the BrixIA global score (0-18: six lung zones,
 each scored 0-3). chexp has the same setting twice:
 
-* **phantom** profile: a *phantom severity score* with a known spatial support. The lungs of
-  a phantom are cut into the six BrixIA zones (:func:`chexp.metrics.severity.brixia_zones`);
-  each zone is scored 0-3 by the share of it covered by lung findings (Effusion, Mass,
-  Pneumothorax): below 2 % -> 0, below 15 % -> 1, below 40 % -> 2, else 3 (:func:`zone_scores`).
-  The global score is their sum. :func:`phantom_regressor` is a
-  :class:`~chexp.models.small.SmallClassifier` (one target, ``output="score"``) trained on it
-  through :func:`chexp.training.cached_model` (about a minute of CPU, once).
-* **cohen** profile: the BrixIA global-score regressor of :mod:`chexp.cohen.train`, with lung
+* **phantom** profile: the *phantom severity score* (:mod:`chexp.training.severity`: the six
+  BrixIA zones of a phantom's lungs, each scored 0-3 by the share of it covered by lung findings)
+  and its regressor :func:`chexp.training.phantom_regressor`, a
+  :class:`~chexp.models.small.SmallClassifier` (one target, ``output="score"``, trained once and
+  cached).
+* **cohen** profile: the BrixIA global-score regressor :func:`chexp.training.brixia_regressor`, with lung
   masks split into zones A-F and the raters' zone scores (:mod:`chexp.cohen.zones`).
 
 :data:`LOSSES` holds the three Regression IBA losses; :func:`regression_maps` computes a map per
@@ -21,9 +19,8 @@ Pearson correlation between each map and the zone-painted severity map (paper: a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,21 +30,17 @@ import torch
 from ..iba import RegressionDeviation, RegressionIBA, RegressionMaximize, RegressionMSE
 from ..iba.losses import ModelLoss
 from ..metrics import sensitivity_n, severity_correlation
-from ..metrics.severity import brixia_zones
 from ..models.base import Classifier
-from ..models.small import SmallClassifier
-from ..models.store import ModelCard
-from ..phantoms import FINDINGS, PhantomConfig, generate
 from ..profiles import PhantomProfile, Profile
 from ..progress import tqdm
 from ..training import (
-    VALIDATION_SEED_OFFSET,
-    cached_model,
-    config_dict,
-    config_hash,
-    fit,
-    generator_fingerprint,
+    CohenTraining,
+    PhantomRegressionTraining,
+    brixia_regressor,
+    phantom_regressor,
+    phantom_training_images,
 )
+from ..training.severity import zone_scores
 from .chexplain import (
     DEFAULT_LAYER,
     DEFAULT_STATISTICS_IMAGES,
@@ -56,16 +49,10 @@ from .chexplain import (
     make_setup,
     training_images,
 )
-from .ci_training import phantom_training_images
 
 __all__ = [
     "LOSSES",
-    "SCORE_NAME",
-    "SEVERITY_FINDINGS",
-    "ZONE_THRESHOLDS",
-    "PhantomRegressionTraining",
     "RegressionCases",
-    "phantom_regressor",
     "predictions",
     "random_maps",
     "regression_cases",
@@ -74,101 +61,7 @@ __all__ = [
     "sensitivity_study",
     "severity_maps",
     "severity_study",
-    "zone_scores",
 ]
-
-#: Phantom findings that count towards the severity score (lung opacities / air; not the heart
-#: or devices).
-SEVERITY_FINDINGS: tuple[str, ...] = ("Effusion", "Mass", "Pneumothorax")
-#: Zone share thresholds between scores 0|1, 1|2 and 2|3.
-ZONE_THRESHOLDS: tuple[float, float, float] = (0.02, 0.15, 0.40)
-SCORE_NAME = "Phantom severity score"
-
-
-def zone_scores(
-    lungs: np.ndarray, masks: np.ndarray, thresholds: Sequence[float] = ZONE_THRESHOLDS
-) -> tuple[np.ndarray, np.ndarray]:
-    """BrixIA-like zones and zone scores of phantoms.
-
-    Args:
-        lungs: bool ``(N, S, S)`` lung fields.
-        masks: bool ``(N, 5, S, S)`` finding masks (columns :data:`chexp.phantoms.FINDINGS`).
-        thresholds: zone-share cut points (three, increasing).
-
-    Returns:
-        ``zones`` bool ``(N, 6, S, S)`` (A-C image left, D-F image right, top to bottom) and
-        ``scores`` float32 ``(N, 6)`` in {0, 1, 2, 3}.
-    """
-    lungs, masks = np.asarray(lungs, bool), np.asarray(masks, bool)
-    if lungs.ndim != 3 or masks.ndim != 4 or masks.shape[0] != lungs.shape[0] or masks.shape[-2:] != lungs.shape[-2:]:
-        raise ValueError(f"lungs must be (N, S, S) and masks (N, 5, S, S), got {lungs.shape} and {masks.shape}")
-    if len(thresholds) != 3 or list(thresholds) != sorted(thresholds):
-        raise ValueError(f"thresholds must be three increasing shares, got {thresholds}")
-    cols = [FINDINGS.index(f) for f in SEVERITY_FINDINGS]
-    involved = masks[:, cols].any(axis=1)
-    zones = np.stack([brixia_zones(lung).numpy() for lung in lungs])  # (N, 6, S, S)
-    area = zones.sum(axis=(2, 3))
-    share = (zones & involved[:, None]).sum(axis=(2, 3)) / np.maximum(area, 1)
-    return zones, np.digitize(share, thresholds).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class PhantomRegressionTraining:
-    """Settings of :func:`phantom_regressor` (all enter the cache hash)."""
-
-    phantom: PhantomConfig = field(default_factory=PhantomConfig)
-    n_train: int = 1200
-    n_val: int = 300
-    epochs: int = 4
-    batch_size: int = 64
-    lr: float = 3e-3
-    seed: int = 0
-    channels: tuple[int, ...] = (16, 16, 32, 64, 64)
-    thresholds: tuple[float, float, float] = ZONE_THRESHOLDS
-
-
-def train_phantom_regressor(cfg: PhantomRegressionTraining, progress: bool = True) -> tuple[SmallClassifier, ModelCard]:
-    """Train the phantom severity regressor (L1 loss); held-out MAE and Pearson r in the card."""
-    start = time.perf_counter()
-    train = generate(cfg.n_train, seed=cfg.seed, config=cfg.phantom)
-    val = generate(cfg.n_val, seed=cfg.seed + VALIDATION_SEED_OFFSET, config=cfg.phantom)
-    x = torch.from_numpy(train.images)
-    y = torch.from_numpy(zone_scores(train.lungs, train.masks, cfg.thresholds)[1].sum(1))
-    y_val = zone_scores(val.lungs, val.masks, cfg.thresholds)[1].sum(1)
-    arch = {"targets": [SCORE_NAME], "output": "score", "channels": list(cfg.channels), "input_size": cfg.phantom.size}
-    torch.manual_seed(cfg.seed)
-    model = SmallClassifier(**arch)
-    with torch.no_grad():  # start at the mean score: the network learns the deviation
-        model.classifier.bias.fill_(float(y.mean()))
-    fit(model, lambda idx: (model.logits(x[idx])[:, 0] - y[idx]).abs().mean(), len(x), epochs=cfg.epochs,
-        batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=1e-4, seed=cfg.seed,
-        desc="train phantom severity regressor", progress=progress)
-    with torch.no_grad():
-        pred = torch.cat([model(torch.from_numpy(val.images[i : i + 256])) for i in range(0, cfg.n_val, 256)])[:, 0].numpy()
-    card = ModelCard(
-        name="phantom-severity-regressor", architecture="SmallClassifier", arch_kwargs=arch,
-        config=config_dict(cfg), config_hash=config_hash(config_dict(cfg)),
-        data={"kind": "phantom", "train_sha256": train.sha256(), "val_sha256": val.sha256(),
-              "n_train": cfg.n_train, "n_val": cfg.n_val, "score": "sum of six zone scores 0-3 (0-18)"},
-        seed=cfg.seed,
-        metrics={"val_mae": float(np.abs(pred - y_val).mean()),
-                 "val_mae_predict_train_mean": float(np.abs(float(y.mean()) - y_val).mean()),
-                 "val_pearson": float(np.corrcoef(pred, y_val)[0, 1])},
-        train_seconds=time.perf_counter() - start,
-    )
-    return model.eval(), card
-
-
-def phantom_regressor(
-    config: PhantomRegressionTraining | None = None, progress: bool = True, retrain: bool = False
-) -> SmallClassifier:
-    """The phantom severity regressor (target :data:`SCORE_NAME`, output ``"score"``), cached."""
-    cfg = config or PhantomRegressionTraining()
-    key = config_dict(cfg) | {"generator": generator_fingerprint(cfg.phantom)}
-    model, card = cached_model("phantom-severity-regressor", key, lambda: train_phantom_regressor(cfg, progress), retrain)
-    model.card = card
-    return model  # type: ignore[return-value]
-
 
 # --------------------------------------------------------------------------------------------
 # cases: images with zones and zone scores
@@ -215,7 +108,7 @@ def _phantom_cases(profile: Profile, n: int, seed: int, min_score: float) -> Reg
     return RegressionCases(
         torch.cat([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]),
         np.concatenate([c[2] for c in chunks]), [i for c in chunks for i in c[3]],
-        "held-out phantoms; zone scores from the finding masks (chexp.experiments.regression.zone_scores)",
+        "held-out phantoms; zone scores from the finding masks (chexp.training.severity.zone_scores)",
     )
 
 
@@ -256,8 +149,6 @@ def _regressor(profile: Profile) -> tuple[Classifier, Callable[[int], torch.Tens
         cfg = PhantomRegressionTraining(phantom=profile.phantom)
         return phantom_regressor(cfg, progress=False), phantom_training_images(cfg.phantom, cfg.seed)
     if profile.name == "cohen":
-        from ..cohen.train import CohenTraining, brixia_regressor
-
         return brixia_regressor(CohenTraining(size=int(getattr(profile, "size", 128))), progress=False), training_images(profile)
     raise UnsupportedProfileError(f"profile {profile.name!r} has no severity regressor; use 'phantom' or 'cohen'")
 

@@ -1,5 +1,5 @@
 """The ``cohen`` experiment profile: real radiographs of the Cohen COVID-19 collection with BrixIA
-scores, and the models chexp trains on its training split (:mod:`chexp.cohen.train`).
+scores, and the models chexp trains on its training split (:mod:`chexp.training.cohen`).
 
 Targets are the three BrixIA "detectors" (a zone scored 3 / 2 / 0-1 exists). The ground-truth
 mask of a detector on an image is the union of the lung zones (A-F, from the lung mask) that
@@ -22,7 +22,7 @@ from ..models.base import Autoencoder, Classifier, OutputKind
 from .base import Profile, SampleSet, bottleneck_sweep, register_profile
 
 if TYPE_CHECKING:
-    from ..cohen.train import CohenTraining
+    from ..training import CohenTraining
 
 
 @register_profile
@@ -45,7 +45,7 @@ class CohenProfile(Profile):
         self.weighted = weighted
 
     def _config(self) -> CohenTraining:
-        from ..cohen.train import CohenTraining
+        from ..training import CohenTraining
 
         return CohenTraining(size=self.size)
 
@@ -54,24 +54,24 @@ class CohenProfile(Profile):
         self.samples(1)
 
     def classifier(self, output: OutputKind = "probability") -> Classifier:
-        from ..cohen.train import brixia_detectors
+        from ..training import brixia_detectors
 
         return brixia_detectors(self._config(), weighted=self.weighted).with_output(output)
 
     def regressor(self) -> Classifier:
         """The BrixIA global-score regression head (output ``"score"``, 0-18)."""
-        from ..cohen.train import brixia_regressor
+        from ..training import brixia_regressor
 
         return brixia_regressor(self._config())
 
     def autoencoder(self) -> Autoencoder:
-        from ..cohen.train import AutoencoderTraining, cohen_autoencoder
+        from ..training import CohenAutoencoderTraining, cohen_autoencoder
 
-        return cohen_autoencoder(AutoencoderTraining(size=self.size))
+        return cohen_autoencoder(CohenAutoencoderTraining(size=self.size))
 
     def training_images(self, n: int) -> torch.Tensor:
         """The first ``n`` images of the training split (BrixIA-scored), at the profile's size."""
-        from ..cohen.train import load_arrays
+        from ..training.cohen import load_arrays
 
         return load_arrays("train", self.size, True, progress=False).images[:n]
 
@@ -79,12 +79,12 @@ class CohenProfile(Profile):
         self, latent_channels: Sequence[int], epochs: int | None = None, n_train: int | None = None,
         progress: bool = True,
     ) -> dict[int, Autoencoder]:
-        """Real-radiograph autoencoders of the sweep (:func:`chexp.cohen.train.cohen_autoencoder`,
+        """Real-radiograph autoencoders of the sweep (:func:`chexp.training.cohen.cohen_autoencoder`,
         latent ``c x 8 x 8`` at 128 pixels); ``epochs`` / ``n_train`` override the schedule (20
         epochs, the whole training split) when given."""
-        from ..cohen.train import AutoencoderTraining, cohen_autoencoder
+        from ..training import CohenAutoencoderTraining, cohen_autoencoder
 
-        cfg = AutoencoderTraining(size=self.size)
+        cfg = CohenAutoencoderTraining(size=self.size)
         if epochs is not None:
             cfg = dataclasses.replace(cfg, epochs=int(epochs))
         if n_train is not None:
