@@ -502,11 +502,10 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m chexp.reproduce [options]`` (same options as ``chexp reproduce``)."""
-    parser = argparse.ArgumentParser(prog="chexp reproduce", description=_DESCRIPTION)
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """``python -m chexp.reproduce [options]``: the same as ``chexp reproduce [options]``."""
+    from chexp.cli import main as cli_main
+
+    return cli_main(["reproduce", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
