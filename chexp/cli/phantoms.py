@@ -16,11 +16,11 @@ def _run(args: argparse.Namespace) -> int:
     from ..phantoms import PhantomConfig, generate
     from ..plotting.phantoms import plot_phantom_grid
 
+    config = PhantomConfig(size=args.size)  # checks the size before any work
     out: Path = args.out
     formats = FigureCanvasBase.get_supported_filetypes()
     if out.suffix.lstrip(".").lower() not in formats:
         raise ChexpError(f"--out {out}: the file name must end in an image format: .{', .'.join(sorted(formats))}")
-    config = PhantomConfig(size=args.size)  # checks the size before any work
     out.parent.mkdir(parents=True, exist_ok=True)
     plot_phantom_grid(generate(args.n, seed=args.seed, config=config), n=args.n, ax_or_path=out)
     print(f"wrote {out}")
