@@ -397,4 +397,3 @@ def cohen_autoencoder(
                                lambda: train_cohen_autoencoder(cfg, progress), retrain)
     model.card = card
     return model  # type: ignore[return-value]
-
