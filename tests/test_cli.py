@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import chexp
-from chexp.cli import build_parser, main
+from chexp.cli import LazyParser, build_parser, main
 from chexp.errors import ChexpError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,6 +27,8 @@ def _python(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse._SubParsersAction]:
+    if isinstance(parser, LazyParser):
+        parser.configure()
     return [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
 
 
@@ -43,6 +45,7 @@ def _parser_of(path: tuple[str, ...]) -> argparse.ArgumentParser:
     parser = build_parser()
     for name in path:
         parser = _subparsers(parser)[0].choices[name]
+    _subparsers(parser)  # complete a lazy parser
     return parser
 
 
@@ -69,6 +72,28 @@ def test_parser_and_help_import_no_numerical_library(code):
     result = _python("-c", probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_top_level_help_imports_no_subcommand_module():
+    probe = (
+        "import sys\nfrom chexp.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith(('chexp.cli.', 'chexp.bench', 'chexp.reproduce'))))\n"
+    )
+    result = _python("-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "LOADED []"
+
+
+def test_lazy_parser_completes_on_first_use():
+    calls = []
+    parser = argparse.ArgumentParser(prog="p")
+    sub = parser.add_subparsers(dest="command", parser_class=LazyParser)
+    sub.add_parser("x", help="x", configure=lambda p: calls.append(p.add_argument("--n", type=int, help="n")))
+    assert calls == []
+    assert parser.parse_args(["x", "--n", "3"]).n == 3
+    assert parser.parse_args(["x"]).n is None
+    assert len(calls) == 1
 
 
 def test_version(capsys):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import Any
 
 #: ``chexp bench NAME`` -> module of :mod:`chexp.bench`.
 BENCHMARKS: dict[str, str] = {
@@ -18,13 +17,9 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
-def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``bench`` and one sub-command per benchmark to an ``argparse`` sub-parser set."""
-    parser = subparsers.add_parser(
-        "bench",
-        help="speed benchmarks (table; --json for one JSON line)",
-        description="Speed benchmarks: each prints a table, and with --json one JSON object as its last line.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Define ``chexp bench`` on ``parser``: one sub-command per benchmark."""
+    parser.description = "Speed benchmarks: each prints a table, and with --json one JSON object as its last line."
     benchmarks = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK", title="benchmarks",
                                        help="which benchmark")
     for name, module_name in BENCHMARKS.items():
@@ -34,4 +29,3 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
                                       formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(bench)
         bench.set_defaults(func=module.run)
-    return parser

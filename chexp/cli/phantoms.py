@@ -1,10 +1,9 @@
-"""``chexp phantoms``: save a grid of phantom radiographs with their finding masks outlined."""
+"""Save a grid of phantom radiographs, each finding's mask outlined in its colour."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from ..errors import ChexpError
 from .options import positive_int
@@ -27,14 +26,12 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``phantoms`` to an ``argparse`` sub-parser set; ``args.func(args)`` runs it."""
-    parser = subparsers.add_parser("phantoms", help="save a grid of phantom radiographs with their masks",
-                                   description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Define ``chexp phantoms`` on ``parser``: its options and help; ``args.func(args)`` runs it."""
+    parser.description = __doc__
     parser.add_argument("--n", type=positive_int, default=16, help="number of phantoms (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the phantom stream (default 0)")
     parser.add_argument("--size", type=int, default=128, help="image side in pixels, 32 to 1024 (default 128)")
     parser.add_argument("--out", type=Path, default=Path("phantoms.png"),
                         help="image file to write; the format follows the suffix (default phantoms.png)")
     parser.set_defaults(func=_run)
-    return parser

@@ -1,7 +1,7 @@
-"""Train one of the project's models (``chexp train MODEL``), or load it from the model cache.
+"""Train one of the project's models, or load it from the model cache.
 
 Every model is cached by a hash of its training configuration, so a second call with the same
-options loads it (``--retrain`` trains it again). The options left at their defaults leave the
+options loads it (--retrain trains it again). The options left at their defaults leave the
 model's default configuration, hence its cache entry, unchanged.
 """
 
@@ -111,16 +111,12 @@ def _run(args: argparse.Namespace) -> int:
     return TRAINERS[args.model].run(args)
 
 
-def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``train`` to an ``argparse`` sub-parser set; ``args.func(args)`` runs it."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Define ``chexp train`` on ``parser``: its options and help; ``args.func(args)`` runs it."""
     width = max(map(len, TRAINERS))
-    parser = subparsers.add_parser(
-        "train",
-        help="train (or load from cache) one of the project's models",
-        description=__doc__,
-        epilog="models:\n" + "\n".join(f"  {name:<{width}}  {t.summary}" for name, t in TRAINERS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser.description = __doc__
+    parser.epilog = "models:\n" + "\n".join(f"  {name:<{width}}  {t.summary}" for name, t in TRAINERS.items())
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("model", choices=list(TRAINERS), metavar="MODEL", help="which model (listed below)")
     parser.add_argument("--size", type=int, default=128, help="image side the model is trained at (default 128)")
     parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order (default 0)")
@@ -130,4 +126,3 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
                         help="training epochs (default: the configuration's)")
     parser.add_argument("--retrain", action="store_true", help="train even if the model is cached")
     parser.set_defaults(func=_run)
-    return parser
