@@ -448,7 +448,9 @@ def reproduce(
     return result
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Define ``chexp reproduce`` on ``parser``: its options and description; ``args.func(args)`` runs it."""
+    parser.description = _DESCRIPTION
     parser.add_argument("--profile", default="phantom", choices=sorted(PROFILES), help="data/model profile")
     parser.add_argument("--only", action="append", default=None, metavar="NAME",
                         help="run only this notebook (stem, file name or glob); repeatable")
@@ -492,21 +494,16 @@ def _reproduce_from_args(args: argparse.Namespace) -> ReproduceResult:
 
 def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``reproduce`` to an ``argparse`` sub-parser set; ``args.func(args)`` runs it."""
-    parser = subparsers.add_parser(
-        "reproduce",
-        help="run every notebook with papermill and build the book",
-        description=_DESCRIPTION,
-    )
-    _add_arguments(parser)
+    parser = subparsers.add_parser("reproduce", help="run every notebook with papermill and build the book")
+    add_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m chexp.reproduce [options]`` (same options as ``chexp reproduce``)."""
-    parser = argparse.ArgumentParser(prog="chexp reproduce", description=_DESCRIPTION)
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """``python -m chexp.reproduce [options]``: the same as ``chexp reproduce [options]``."""
+    from chexp.cli import main as cli_main
+
+    return cli_main(["reproduce", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

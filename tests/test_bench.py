@@ -1,6 +1,6 @@
 """``chexp bench latent-shift`` on the phantom pair: the JSON keys the issue names, and the
 sequential walk reaching the same bounds when its step resolves them (the released step of 10
-cannot: the phantom bounds lie at |lambda| < 1)."""
+cannot: the phantom bounds lie at |lambda| < 1); ``chexp bench deletion`` at a small image side."""
 
 from __future__ import annotations
 
@@ -43,3 +43,16 @@ def test_resolving_walk_steps_are_a_fraction_of_each_bound():
     assert ref.upper.grid()[:3] == pytest.approx([0.0, 0.002, 0.004])
     assert ref.lower.limit == pytest.approx(50.0)  # 1000 steps
     assert len(ref.upper.grid()) == 1001
+
+
+def test_deletion_bench_runs_below_the_released_side(capsys):
+    """``chexp bench deletion --size 64`` times DenseNet121 at 64 x 64 (it used to be rejected)."""
+    from chexp.cli import main
+
+    status = main(["bench", "deletion", "--size", "64", "--steps", "2", "--batch-size", "4",
+                   "--device", "cpu", "--json"])
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert status == (0 if row["ratio"] <= 3 else 1)
+    assert (row["size"], row["steps_timed"], row["forward_passes"]) == (64, 2, 3)
+    assert row["steps_full_curve"] == -(-64 * 64 // 25)
+    assert row["seconds"] > 0 and row["forward_seconds"] > 0

@@ -60,3 +60,13 @@ def test_torch_range_admits_colab_and_make_pins_local_wheels():
     pins = (REPO / "constraints.txt").read_text()
     assert "torch==2.14.1" in pins and "torchvision==0.29.1" in pins
     assert "-c constraints.txt" in (REPO / "Makefile").read_text()
+
+
+def test_console_script_runs_the_cli_main():
+    import importlib
+
+    from chexp.cli import main
+
+    target = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["chexp"]
+    module, _, name = target.partition(":")
+    assert getattr(importlib.import_module(module), name) is main

@@ -1,4 +1,4 @@
-"""``chexp bench deletion``: deletion curve time against the classifier forward passes it needs.
+"""Deletion curve time against the classifier forward passes it needs.
 
 Builds the torchxrayvision DenseNet121 architecture (untrained: weights cannot be downloaded
 here; timing does not depend on weights), one random image and map, and times
@@ -8,7 +8,9 @@ work). ``ratio = seconds / forward_seconds`` is the overhead of building perturb
 
 A full 224 x 224 curve at 25 pixels per step is 2008 forward passes (minutes on a laptop CPU),
 so by default only the first ``--steps`` points are timed; the per-step overhead is constant,
-so the ratio does not depend on it. ``--steps 0`` times the full curve.
+so the ratio does not depend on it. ``--steps 0`` times the full curve. ``--size`` below 224
+(the released weights' side) gives a quick run: the network ends in a global average pool, so
+any side of at least 32 pixels (it halves the image five times) runs.
 """
 
 from __future__ import annotations
@@ -16,49 +18,54 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    from ..models.base import Classifier
 
-from ..models.base import Classifier
-
-
-class _XrvDenseNet121(Classifier):
-    """Untrained torchxrayvision DenseNet121 in the Classifier interface (fallback)."""
-
-    def __init__(self) -> None:
-        import torchxrayvision as xrv
-
-        net = xrv.models.DenseNet(weights=None)
-        super().__init__(net.targets, output="logit", input_size=224)
-        self.net = net
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+#: Smallest image side DenseNet121 runs at (five halvings leave one pixel).
+MIN_SIZE = 32
 
 
-def _model() -> Classifier:
+def _model(size: int) -> Classifier:
+    """The DenseNet121 architecture (random weights) for ``size`` x ``size`` images."""
+    from ..models.xrv import densenet121_architecture
+
+    model = densenet121_architecture()
+    model.input_size = size
+    return model
+
+
+def _side(text: str) -> int:
+    """``--size``: an integer of at least :data:`MIN_SIZE`."""
     try:
-        from ..models.xrv import densenet121_architecture  # type: ignore[attr-defined]
-    except ImportError:
-        return _XrvDenseNet121()
-    return densenet121_architecture()
+        side = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if side < MIN_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"{side} is too small: DenseNet121 halves the image five times, so the side must be at least {MIN_SIZE}")
+    return side
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", type=int, default=224, help="image side (default 224)")
+    parser.add_argument("--size", type=_side, default=224,
+                        help=f"image side, at least {MIN_SIZE} (default 224, the released weights' side)")
     parser.add_argument("--pixels-per-step", type=int, default=25, help="pixels deleted per step (default 25)")
     parser.add_argument("--batch-size", type=int, default=64, help="perturbed images per forward pass")
     parser.add_argument("--steps", type=int, default=64, help="curve points timed; 0 = the full curve")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..metrics.perturbation import deletion
 
     torch.manual_seed(0)
-    device = torch.device(args.device)
-    model = _model().to(device).eval()
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = _model(args.size).to(device).eval()
     target = next(t for t in model.targets if t)
     size = args.size
     image = (torch.rand(1, 1, size, size, device=device) * 2 - 1) * 1024

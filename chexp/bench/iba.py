@@ -15,27 +15,33 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 import warnings
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=2, help="images explained (default 2)")
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=10, help="optimisation steps per image (default 10)")
     parser.add_argument("--samples", type=int, default=10, help="noise samples per step")
     parser.add_argument("--batch-size", type=int, default=8, help="images per lean optimisation")
-    parser.add_argument("--layer", default="features.denseblock3")
+    parser.add_argument("--layer", default="features.denseblock3",
+                        help="module the bottleneck is inserted after (default features.denseblock3)")
     parser.add_argument("--fit-images", type=int, default=8, help="images for the unit statistics")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, images and noise (default 0)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--skip-reference", action="store_true", help="time the lean engine only")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
 def _sync(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -63,6 +69,8 @@ class _Timer:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..iba import IBA, BottleneckConfig, TargetBCE, UnitStatistics, reference_attribute
     from ..models.xrv import densenet121_architecture
 
@@ -181,11 +189,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args())
+if __name__ == "__main__":  # python -m chexp.bench.iba: the same as chexp bench iba
+    from ..cli import main
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["bench", "iba", *sys.argv[1:]]))

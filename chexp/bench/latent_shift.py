@@ -1,4 +1,4 @@
-"""``chexp bench latent-shift``: cost of a Latent Shift explanation against its floor.
+"""Cost of a Latent Shift explanation against its floor.
 
 For each model pair (``phantom``: the trained phantom classifier and autoencoder, real search
 behaviour; ``xrv224``: untrained torchxrayvision-sized DenseNet121 + ResNetAE101 at 224x224,
@@ -30,6 +30,7 @@ import argparse
 import json
 import resource
 import statistics
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -38,15 +39,25 @@ from typing import Any
 PAIRS = ("phantom", "xrv224")
 
 
+def _pairs(text: str) -> list[str]:
+    """``--pairs``: comma-separated names of :data:`PAIRS`."""
+    pairs = [p.strip() for p in text.split(",") if p.strip()]
+    bad = [p for p in pairs if p not in PAIRS]
+    if bad or not pairs:
+        raise argparse.ArgumentTypeError(f"unknown pair(s) {bad}; valid: {', '.join(PAIRS)}")
+    return pairs
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pairs", default=",".join(PAIRS), help="comma-separated: phantom, xrv224")
+    parser.add_argument("--pairs", type=_pairs, default=",".join(PAIRS),
+                        help=f"model pairs, comma-separated (default {','.join(PAIRS)})")
     parser.add_argument("--images", type=int, default=4, help="images per pair (phantom)")
     parser.add_argument("--xrv-images", type=int, default=1, help="images for the xrv224 pair")
     parser.add_argument("--repeats", type=int, default=1, help="timed repeats (median)")
-    parser.add_argument("--n-frames", type=int, default=10)
+    parser.add_argument("--n-frames", type=int, default=10, help="frames of each explanation (default 10)")
     parser.add_argument("--rule", default="paper", help="lambda search rule (chexp.latentshift.SEARCH_RULES)")
-    parser.add_argument("--target", default="Cardiomegaly")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--target", default="Cardiomegaly", help="finding explained (default Cardiomegaly)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--batch", type=int, default=16, help="batch size of the GPU throughput test")
     parser.add_argument("--no-sequential", action="store_true", help="skip the sequential reference")
     parser.add_argument("--xrv-sequential", choices=("estimate", "run"), default="estimate",
@@ -267,15 +278,11 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    pairs = [p.strip() for p in args.pairs.split(",") if p.strip()]
-    bad = [p for p in pairs if p not in PAIRS]
-    if bad:
-        raise SystemExit(f"unknown pair(s) {bad}; valid: {', '.join(PAIRS)}")
     opts = {k: getattr(args, k) for k in ("images", "xrv_images", "repeats", "n_frames", "rule", "target",
                                           "device", "batch", "no_sequential", "xrv_sequential",
                                           "sequential_step", "resolve")}
     rows = []
-    for pair in pairs:
+    for pair in args.pairs:
         if args.no_isolate:
             rows.append(run_pair(pair, opts))
         else:
@@ -287,7 +294,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m chexp.bench.latent_shift
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    raise SystemExit(run(parser.parse_args()))
+if __name__ == "__main__":  # python -m chexp.bench.latent_shift: the same as chexp bench latent-shift
+    from ..cli import main
+
+    raise SystemExit(main(["bench", "latent-shift", *sys.argv[1:]]))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..phantoms import FINDINGS, PhantomSet
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Contour colour of each finding (matplotlib colour names), in FINDINGS order.
 FINDING_COLORS: dict[str, str] = {
@@ -19,32 +23,41 @@ FINDING_COLORS: dict[str, str] = {
 }
 
 
-def plot_phantom_grid(ps: PhantomSet, n: int = 16, ax_or_path=None, *, cols: int | None = None, contours: bool = True):
+def plot_phantom_grid(
+    ps: PhantomSet,
+    n: int = 16,
+    ax_or_path: str | Path | Figure | None = None,
+    *,
+    cols: int | None = None,
+    contours: bool = True,
+) -> Figure:
     """Show the first ``n`` phantoms of ``ps`` in a grid, each finding mask outlined in its colour.
 
     Args:
         ps: a :class:`~chexp.phantoms.PhantomSet`.
         n: number of samples (the first n).
-        ax_or_path: ``None`` (new figure), a path (the figure is saved there and closed) or a
-            matplotlib Figure to draw into.
+        ax_or_path: ``None`` (a new pyplot figure), a path (the figure is saved there, in the
+            format its suffix names; pyplot and its backend are not used) or a matplotlib Figure
+            to draw into.
         cols: grid columns (default ``ceil(sqrt(n))``).
         contours: outline the masks (and list the findings in each title).
 
     Returns:
-        The matplotlib Figure (closed if it was saved to a path).
+        The matplotlib Figure.
     """
-    import matplotlib
-
-    if isinstance(ax_or_path, (str, Path)):
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     n = min(n, len(ps))
     cols = cols or max(1, math.ceil(math.sqrt(n)))
     rows = max(1, math.ceil(n / cols))
-    if ax_or_path is None or isinstance(ax_or_path, (str, Path)):
-        fig = plt.figure(figsize=(2.6 * cols, 2.8 * rows + 0.4))
+    figsize = (2.6 * cols, 2.8 * rows + 0.4)
+    if isinstance(ax_or_path, (str, Path)):
+        fig = Figure(figsize=figsize)
+    elif ax_or_path is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=figsize)
     else:
         fig = ax_or_path
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -66,5 +79,4 @@ def plot_phantom_grid(ps: PhantomSet, n: int = 16, ax_or_path=None, *, cols: int
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     if isinstance(ax_or_path, (str, Path)):
         fig.savefig(ax_or_path, dpi=110)
-        plt.close(fig)
     return fig
