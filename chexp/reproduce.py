@@ -49,7 +49,6 @@ from typing import Any
 
 from chexp.book import REPO_ROOT, BuildResult, build_book
 from chexp.errors import UnknownNameError
-from chexp.profiles import PROFILES, profile_class
 
 __all__ = [
     "NotebookRun",
@@ -333,6 +332,8 @@ def notebook_profiles(source: Path) -> tuple[str, ...] | None:
     """
     import nbformat
 
+    from chexp.profiles import profile_class
+
     profiles = nbformat.read(source, as_version=4).metadata.get("chexp", {}).get("profiles")
     if profiles is None:
         return None
@@ -402,6 +403,7 @@ def reproduce(
     Returns:
         A :class:`ReproduceResult`; ``result.exit_code`` is the CLI's exit status.
     """
+    from chexp.profiles import profile_class
     from chexp.progress import tqdm
 
     profile_class(profile)
@@ -451,7 +453,9 @@ def reproduce(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Define ``chexp reproduce`` on ``parser``: its options and description; ``args.func(args)`` runs it."""
     parser.description = _DESCRIPTION
-    parser.add_argument("--profile", default="phantom", choices=sorted(PROFILES), help="data/model profile")
+    parser.add_argument("--profile", default="phantom", metavar="NAME",
+                        help="data/model profile, a name registered in chexp.profiles (default: phantom); "
+                             "an unknown name is refused with the list of known ones")
     parser.add_argument("--only", action="append", default=None, metavar="NAME",
                         help="run only this notebook (stem, file name or glob); repeatable")
     parser.add_argument("--device", default="cpu", help="torch device for the notebooks (cpu, cuda, cuda:N, mps)")

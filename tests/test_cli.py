@@ -199,14 +199,14 @@ class _Looked(Exception):
 @pytest.fixture
 def cache_lookups(monkeypatch):
     """The model cache replaced by one that raises :class:`_Looked` with (name, configuration)."""
-    import chexp.cohen.train
-    import chexp.training
+    import chexp.training.cohen
+    import chexp.training.phantom
 
     def look(name, config, *args, **kwargs):
         raise _Looked(name, config)
 
-    monkeypatch.setattr(chexp.training, "cached_model", look)
-    monkeypatch.setattr(chexp.cohen.train, "cached_model", look)
+    monkeypatch.setattr(chexp.training.phantom, "cached_model", look)
+    monkeypatch.setattr(chexp.training.cohen, "cached_model", look)
 
     def lookup(call) -> tuple[str, dict]:
         with pytest.raises(_Looked) as looked:
@@ -218,7 +218,7 @@ def cache_lookups(monkeypatch):
 
 def test_train_defaults_ask_the_cache_for_the_library_defaults(cache_lookups):
     """``chexp train NAME`` without options trains (or loads) the library's default model."""
-    from chexp.cohen import train as cohen
+    from chexp.training import cohen
     from chexp.training import phantom_autoencoder, phantom_classifier
 
     library = {
