@@ -162,7 +162,6 @@ class LatentShift(Attribution):
             raise TypeError(f"the autoencoder has no {', '.join(missing)} method")
         if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 2:
             raise ValueError(f"n_frames must be an integer >= 2, got {n_frames!r}")
-        self.classifier = classifier
         self.autoencoder = autoencoder
         self.search = get_search(search)
         self.n_frames = n_frames
@@ -171,6 +170,11 @@ class LatentShift(Attribution):
         self.threshold_percentile = threshold_percentile
         self.max_batch = max_batch
         self.progress = progress
+
+    @property
+    def classifier(self) -> Classifier:
+        """The classifier explained (:attr:`model`)."""
+        return self.model
 
     # -- validation ---------------------------------------------------------------------------
     def _prepare(self, inputs: torch.Tensor, target: TargetLike) -> tuple[torch.Tensor, Target]:
