@@ -45,7 +45,8 @@ def models() -> dict[str, Any]:
     torch.manual_seed(0)
     ae = ConvAutoencoder(latent_channels=2, width=4, depth=2).eval()
     train = _images(16, seed=2)
-    stats = {k: dict(zip(LAYERS, fit_statistics(m, LAYERS, train, 16, 16, False))) for k, m in (("clf", clf), ("single", single))}
+    stats = {k: dict(zip(LAYERS, fit_statistics(m, LAYERS, train, 16, 16, False)))
+             for k, m in (("clf", clf), ("single", single))}
     return {"clf": clf, "single": single, "ae": ae, "stats": stats}
 
 
@@ -78,7 +79,8 @@ def test_every_method_returns_finite_maps_and_targets_are_equivalent(spec: Metho
     torch.testing.assert_close(mixed[0], method.attribute(x, target="a")[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(mixed[1], by_name[1], rtol=1e-5, atol=1e-6)
     # unknown targets and target=None on a two-output model are ChexpErrors, raised before any work
-    for bad, error in (("c", UnknownTargetError), (7, UnknownTargetError), (["a"], ValueError), (None, TargetRequiredError)):
+    bad_targets = (("c", UnknownTargetError), (7, UnknownTargetError), (["a"], ValueError), (None, TargetRequiredError))
+    for bad, error in bad_targets:
         with pytest.raises(error):
             method.attribute(x, target=bad)
     with pytest.raises(ChexpError, match="Valid targets: a, b"):

@@ -508,7 +508,8 @@ def randomization_study(
     out = {}
     for name in tqdm(methods, desc="randomization", disable=not progress):
         def explain(model: torch.nn.Module, name: str = name) -> torch.Tensor:
-            return build_method(name, model, autoencoder, **dict(settings.get(name, {}))).attribute(images, target).cpu()
+            method = build_method(name, model, autoencoder, **dict(settings.get(name, {})))
+            return method.attribute(images, target).cpu()
 
         out[name] = cascading_randomization(classifier, explain, steps=plan, seed=seed, progress=False)
     return out
