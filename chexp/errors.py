@@ -37,6 +37,17 @@ class UnknownTargetError(ChexpError, KeyError):
         return str(self.args[0])
 
 
+class TargetRequiredError(UnknownTargetError):
+    """``target=None`` for a model with several outputs: which one to explain is ambiguous."""
+
+    def __init__(self, valid: Iterable[str]) -> None:
+        super().__init__(None, valid)
+        self.args = (
+            f"target=None explains a model's only output, but this model has {len(self.valid)} "
+            f"outputs; name the one to explain. Valid targets: {', '.join(self.valid)}",
+        )
+
+
 class UnknownLayerError(ChexpError, KeyError):
     """A layer name that does not exist in the model."""
 
@@ -57,6 +68,13 @@ class UnknownNameError(ChexpError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class UnknownMethodError(UnknownNameError):
+    """An attribution method name (slug or display name) that is not in :mod:`chexp.methods`."""
+
+    def __init__(self, name: object, valid: Iterable[str]) -> None:
+        super().__init__(name, valid, "attribution method")
 
 
 class ChecksumError(ChexpError, ValueError):
@@ -92,8 +110,10 @@ __all__ = [
     "InputRangeError",
     "InputShapeError",
     "UnknownTargetError",
+    "TargetRequiredError",
     "UnknownLayerError",
     "UnknownNameError",
+    "UnknownMethodError",
     "ChecksumError",
     "CorruptFileError",
     "WeightsUnavailableError",

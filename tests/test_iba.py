@@ -21,10 +21,10 @@ from chexp.iba import (
     UnitStatistics,
     information,
     reference_attribute,
-    resolve_layer,
 )
 from chexp.iba.bottleneck import GaussianSmoothing, gaussian_kernel
 from chexp.models.base import Classifier
+from chexp.models.modules import resolve_layer
 
 pytestmark = pytest.mark.filterwarnings("ignore:IBA statistics")
 
@@ -273,7 +273,7 @@ def test_bad_inputs(data: torch.Tensor) -> None:
         iba.attribute(data[:1], target="Cardiomegaly")
     with pytest.raises(LossMismatchError, match="regression loss"):
         iba.attribute(data[:1], target=RegressionMSE(3.0))
-    with pytest.raises(TypeError, match="regression loss"):
+    with pytest.raises(LossMismatchError, match="regression loss"):
         RegressionIBA(model, "block2", stats).attribute(data[:1], target="finding")
     regressor = RegionModel(lambda m: m[:, :1], (A,), targets=("score",), output="score")
     rstats = UnitStatistics.fit(regressor, "block2", data[:32], progress=False)

@@ -110,7 +110,7 @@ def _flat(values) -> torch.Tensor:
 def test_linear_frames_gradient_and_paper_bounds_in_closed_form():
     ae, clf = LinearAE(), LinearClassifier()
     x = _images(3)
-    expl = LatentShift(clf, ae).attribute(x, target="a", n_frames=7)
+    expl = LatentShift(clf, ae, n_frames=7).explain(x, target="a")
     w = clf.w[0].detach().double()
     W = ae.W.detach().double()
     dz = W.T @ w  # d f(D(z)) / dz
@@ -138,9 +138,9 @@ def test_batch_equals_one_at_a_time():
     ae, clf = LinearAE(), LinearClassifier()
     x = _images(4, seed=3)
     ls = LatentShift(clf, ae)
-    batch = ls.attribute(x, target="b")
+    batch = ls.explain(x, target="b")
     for b in range(4):
-        single = ls.attribute(x[b : b + 1], target="b")
+        single = ls.explain(x[b : b + 1], target="b")
         assert torch.allclose(single.bounds, batch.bounds[b : b + 1], rtol=1e-5)
         assert torch.allclose(single.frames[0], batch.frames[b], atol=1e-2)
 
@@ -149,7 +149,7 @@ def test_models_left_in_their_mode():
     ae, clf = LinearAE(), LinearClassifier()
     ae.train()
     clf.eval()
-    LatentShift(clf, ae).attribute(_images(1), target="a")
+    LatentShift(clf, ae).explain(_images(1), target="a")
     assert ae.training and not clf.training
 
 
@@ -161,7 +161,7 @@ def _curve(a=3.0, c=0.0, wiggle=0.0, scale=1.0):
 def test_paper_search_on_sigmoid_curve_hits_targets_within_tolerance():
     ae, clf = _curve()
     x = _flat([300.0, 100.0, -200.0])
-    expl = LatentShift(clf, ae).attribute(x, "finding", search=PaperSearch(rtol=0.05))
+    expl = LatentShift(clf, ae, search=PaperSearch(rtol=0.05)).explain(x, "finding")
     p0 = expl.initial_prediction
     low, high = expl.predictions[:, 0], expl.predictions[:, -1]
     assert torch.all((low - 0.7 * p0).abs() <= 0.05 * 0.3 * p0 + 1e-9)
@@ -174,14 +174,14 @@ def test_unreachable_upper_target_goes_to_limit_in_one_evaluation():
     ae, clf = _curve(a=8.0)
     x = _flat([900.0])  # p0 ~ 0.999: +5 % is above 1
     search = PaperSearch(limit=50.0, halfway_if_out_of_range=False)
-    expl = LatentShift(clf, ae).attribute(x, "finding", search=search)
+    expl = LatentShift(clf, ae, search=search).explain(x, "finding")
     assert expl.bounds[0, 1].item() == 50.0 and bool(expl.at_limit[0, 1])
 
 
 def test_saturated_upper_target_aims_halfway_to_one():
     ae, clf = _curve(a=5.0)
     x = _flat([700.0])  # p0 > 0.952: +5 % is above 1, so the bound aims at (p0 + 1) / 2
-    expl = LatentShift(clf, ae).attribute(x, "finding", search=PaperSearch(rtol=0.05))
+    expl = LatentShift(clf, ae, search=PaperSearch(rtol=0.05)).explain(x, "finding")
     p0, high = expl.initial_prediction[0].item(), expl.predictions[0, -1].item()
     assert p0 > 0.952
     want = 0.5 * (p0 + 1.0)
@@ -197,9 +197,8 @@ def test_stepped_rules_match_the_sequential_reference(rule_cls):
     # a small latent scale: the bounds lie tens to hundreds of lambda units away from 0
     ae, clf = _curve(a=6.0, scale=0.03)
     x = _flat([600.0, 200.0, -100.0])
-    ls = LatentShift(clf, ae)
-    fast = ls.attribute(x, "finding", search=rule_cls())
-    exhaustive = ls.attribute(x, "finding", search=rule_cls(exhaustive=True))
+    fast = LatentShift(clf, ae, search=rule_cls()).explain(x, "finding")
+    exhaustive = LatentShift(clf, ae, search=rule_cls(exhaustive=True)).explain(x, "finding")
     seq_evals = 0
     for b in range(3):
         seq = sequential_latent_shift(clf, ae, x[b : b + 1], "finding", rule_cls())
@@ -216,7 +215,7 @@ def test_exhaustive_equals_sequential_on_a_wiggly_curve():
     ae, clf = _curve(a=0.02, wiggle=0.01)
     x = _flat([500.0, 0.0])
     rule = Gifsplanation2021Search(exhaustive=True, chunk=8)
-    expl = LatentShift(clf, ae).attribute(x, "finding", search=rule)
+    expl = LatentShift(clf, ae, search=rule).explain(x, "finding")
     for b in range(2):
         seq = sequential_latent_shift(clf, ae, x[b : b + 1], "finding", rule)
         assert expl.bounds[b].tolist() == [seq.lower, seq.upper]
@@ -239,21 +238,21 @@ def test_appendix_c_bound_by_hand():
             expected = lam
             break
         lam -= 10
-    expl = LatentShift(clf, ae).attribute(x, "finding", search=AppendixCSearch())
+    expl = LatentShift(clf, ae, search=AppendixCSearch()).explain(x, "finding")
     assert expl.bounds[0].tolist() == [expected, 0.0]
 
 
 def test_extra_sigmoid_rules_report_raw_predictions():
     ae, clf = _curve(a=0.5)
     x = _flat([400.0])
-    expl = LatentShift(clf, ae).attribute(x, "finding", search=GifsplanationCurrentSearch())
+    expl = LatentShift(clf, ae, search=GifsplanationCurrentSearch()).explain(x, "finding")
     assert expl.predictions[0, -1].item() == pytest.approx(expl.initial_prediction[0].item(), abs=1e-6)
     assert expl.predictions[0, -1].item() < 0.99  # the model's probability, not sigmoid(probability)
 
 
 def test_fixed_range_and_registry():
     ae, clf = LinearAE(), LinearClassifier()
-    expl = LatentShift(clf, ae).attribute(_images(2), "a", search=FixedRange(-3.0, 1.0), n_frames=5)
+    expl = LatentShift(clf, ae, search=FixedRange(-3.0, 1.0), n_frames=5).explain(_images(2), "a")
     assert expl.search_evaluations == 0
     assert expl.lambdas[0].tolist() == [-3.0, -2.0, -1.0, 0.0, 1.0]
     assert expl.frame_evaluations == 2 * 4  # lambda = 0 is the reconstruction, already known
@@ -292,7 +291,7 @@ def test_postprocess_threshold_and_smoothing():
 # -- outputs ----------------------------------------------------------------------------------
 def test_gif_slider_and_plots(tmp_path):
     ae, clf = LinearAE(), LinearClassifier()
-    expl = LatentShift(clf, ae).attribute(_images(2), "a", n_frames=6)
+    expl = LatentShift(clf, ae, n_frames=6).explain(_images(2), "a")
     path = save_animation(expl, tmp_path / "a.gif", index=1, scale=4)
     frames = imageio.mimread(path)
     assert len(frames) == 2 * 6 - 2 and frames[0].shape[:2] == (4 * H, 8 * H)
@@ -340,16 +339,16 @@ def test_optical_flow_recovers_a_translation():
 def test_bad_input_fails_before_any_model_runs(make, target, error):
     ae, clf = LinearAE(), LinearClassifier()
     with pytest.raises(error):
-        LatentShift(clf, ae).attribute(make(), target)
+        LatentShift(clf, ae).explain(make(), target)
     assert ae.encode_calls == 0
 
 
 def test_bad_options():
     ae, clf = LinearAE(), LinearClassifier()
     with pytest.raises(ValueError, match="n_frames"):
-        LatentShift(clf, ae).attribute(_images(1), "a", n_frames=1)
+        LatentShift(clf, ae, n_frames=1)
     with pytest.raises(UnknownNameError):
-        LatentShift(clf, ae).attribute(_images(1), "a", map_method="nope")
+        LatentShift(clf, ae, map_method="nope")
     with pytest.raises(UnknownTargetError, match="Valid targets: a, b"):
-        LatentShift(clf, ae).attribute(_images(1), "c")
+        LatentShift(clf, ae).explain(_images(1), "c")
     assert ae.encode_calls == 0

@@ -93,7 +93,7 @@ def test_phantom_cases_pair_each_image_with_its_counterfactual(models):
 def test_shift_removes_the_finding_inside_its_mask(models, finding):
     clf, ae = models
     cases = phantom_cases(clf, finding, N_CASES)
-    expl = LatentShift(clf, ae).attribute(cases.images, finding, search=PaperSearch())
+    expl = LatentShift(clf, ae, search=PaperSearch()).explain(cases.images, finding)
     # predictions move monotonically with lambda along the frames
     diffs = expl.predictions[:, 1:] - expl.predictions[:, :-1]
     assert bool((diffs >= -1e-3).all()), expl.predictions

@@ -260,15 +260,16 @@ def test_summarize_iou_known_values():
     assert s["ci_low"] <= 0.25 <= s["ci_high"] and s["iou"] == "0.25±0.13"
 
 
-def test_make_method_rejects_unknown_and_missing_autoencoder():
+def test_build_method_rejects_unknown_and_missing_autoencoder():
     from chexp.errors import UnknownNameError
+    from chexp.methods import build_method
     from chexp.models.small import SmallClassifier
 
     model = SmallClassifier(["a"], channels=(4, 4))
     with pytest.raises(UnknownNameError):
-        gs.make_method("latentshift-median", model)
+        build_method("latentshift-median", model)
     with pytest.raises(ValueError, match="autoencoder"):
-        gs.make_method("latentshift-max", model)
+        build_method("latentshift-max", model)
 
 
 def test_compute_maps_shapes_and_sign():

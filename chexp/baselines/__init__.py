@@ -1,5 +1,6 @@
-"""Baseline attribution methods, one class per method, all with the call shape
-``Method(model).attribute(images (B, 1, H, W), target) -> maps (B, 1, H, W)``.
+"""Baseline attribution methods, one :class:`~chexp.attribution.Attribution` class per method,
+all with the call shape ``Method(model).attribute(images (B, 1, H, W), target) -> maps (B, 1, H, W)``
+(their names in the papers' tables: :mod:`chexp.methods`).
 
 =====================  ==========================================================  ===========
 class                  method                                                      backend
@@ -14,7 +15,7 @@ IterativeDelete        remove top-gradient pixels and recompute (Appendix E)    
 =====================  ==========================================================  ===========
 """
 
-from .base import Attribution, TargetScore
+from .base import TargetScore
 from .gradcam import GradCAM
 from .gradient import GradientTimesInput, InputGradient
 from .guided import GuidedBackprop, count_functional_relus, module_relus
@@ -22,14 +23,7 @@ from .integrated import IntegratedGradients
 from .iterative_delete import IterativeDelete
 from .lrp import LRP
 
-#: Method name (as in the papers' tables) -> class.
-BASELINES: dict[str, type[Attribution]] = {
-    cls.name: cls
-    for cls in (InputGradient, GradientTimesInput, GuidedBackprop, IntegratedGradients, GradCAM, LRP, IterativeDelete)
-}
-
 __all__ = [
-    "Attribution",
     "TargetScore",
     "InputGradient",
     "GradientTimesInput",
@@ -38,7 +32,6 @@ __all__ = [
     "GradCAM",
     "LRP",
     "IterativeDelete",
-    "BASELINES",
     "count_functional_relus",
     "module_relus",
 ]

@@ -6,10 +6,12 @@ import torch
 from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
+from ..attribution import Attribution
 from ..errors import UnknownLayerError
 from ..models.base import Classifier
+from ..models.modules import resolve_layer
 from ..targets import Target
-from .base import Attribution, TargetScore
+from .base import TargetScore
 
 
 def last_spatial_layer(model: nn.Module, inputs: torch.Tensor) -> str:
@@ -35,38 +37,29 @@ def last_spatial_layer(model: nn.Module, inputs: torch.Tensor) -> str:
     return last[-1]
 
 
-def get_layer(model: nn.Module, name: str) -> nn.Module:
-    """The submodule called ``name`` (as in ``named_modules()``); :class:`UnknownLayerError` if none."""
-    modules = dict(model.named_modules())
-    if name not in modules or not name:
-        raise UnknownLayerError(name, [n for n in modules if n])
-    return modules[name]
-
-
 class GradCAM(Attribution):
     """Grad-CAM at one layer, bilinearly upsampled to the input size.
 
     Args:
         model: classifier to explain.
-        layer: name of the layer (as in ``model.named_modules()``, e.g. ``"net.features.norm5"``);
-            ``None`` picks the last layer with a spatial output (see :func:`last_spatial_layer`).
+        layer: name of the layer (full dotted name as in ``model.named_modules()``, e.g.
+            ``"net.features.norm5"``, or a unique suffix, see
+            :func:`~chexp.models.modules.resolve_layer`); ``None`` picks the last layer with a
+            spatial output (see :func:`last_spatial_layer`).
         relu: apply the ReLU of the original method (default ``True``).
 
-    Maps are ``(B, 1, H, W)``, >= 0 when ``relu``.
+    Maps are ``(B, 1, H, W)`` in score units (the layer's gradient-weighted activations,
+    upsampled), >= 0 when ``relu``.
     """
-
-    name = "gradcam"
 
     def __init__(self, model: Classifier, layer: str | None = None, relu: bool = True) -> None:
         super().__init__(model)
-        if layer is not None:
-            get_layer(model, layer)  # fail early on a bad name
-        self.layer = layer
+        self.layer = None if layer is None else resolve_layer(model, layer)[0]  # fails early on a bad name
         self.relu = relu
 
     def _attribute(self, inputs: torch.Tensor, target: Target) -> torch.Tensor:
         name = self.layer or last_spatial_layer(self.model, inputs[:1])
-        cam = LayerGradCam(TargetScore(self.model, target), get_layer(self.model, name))
+        cam = LayerGradCam(TargetScore(self.model, target), resolve_layer(self.model, name)[1])
         maps = cam.attribute(inputs, relu_attributions=self.relu)
         if maps.shape[1] != 1:
             maps = maps.sum(1, keepdim=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from captum.attr import Saliency
 
+from ..attribution import Attribution
 from ..models.base import Classifier
 from ..targets import Target
-from .base import Attribution, TargetScore
+from .base import TargetScore
 
 
 class InputGradient(Attribution):
@@ -20,8 +21,6 @@ class InputGradient(Attribution):
     Maps are ``(B, 1, H, W)`` in score units per intensity unit, >= 0 when ``absolute``.
     """
 
-    name = "grad"
-
     def __init__(self, model: Classifier, absolute: bool = True) -> None:
         super().__init__(model)
         self.absolute = absolute
@@ -31,9 +30,10 @@ class InputGradient(Attribution):
 
 
 class GradientTimesInput(Attribution):
-    """Gradient times input, ``x * d score / d x`` (Captum ``InputXGradient``); signed maps."""
+    """Gradient times input, ``x * d score / d x`` (Captum ``InputXGradient``).
 
-    name = "gradxinput"
+    Maps are signed ``(B, 1, H, W)`` in score units.
+    """
 
     def _attribute(self, inputs: torch.Tensor, target: Target) -> torch.Tensor:
         from captum.attr import InputXGradient

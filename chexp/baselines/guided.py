@@ -25,9 +25,10 @@ import torch.nn.functional as F
 from captum.attr import GuidedBackprop as _CaptumGuidedBackprop
 from torch import nn
 
+from ..attribution import Attribution
 from ..models.base import Classifier
 from ..targets import Target
-from .base import Attribution, TargetScore
+from .base import TargetScore
 
 _FIX_RELU = "chexp_final_relu"
 _FIX_POOL = "chexp_final_pool"
@@ -145,8 +146,6 @@ class GuidedBackprop(Attribution):
 
     Maps are signed ``(B, 1, H, W)`` (take ``abs`` for display, as the papers do).
     """
-
-    name = "guided"
 
     def __init__(
         self,

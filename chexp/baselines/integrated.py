@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from captum.attr import IntegratedGradients as _CaptumIG
 
+from ..attribution import Attribution
 from ..models.base import Classifier
 from ..targets import Target
-from .base import Attribution, TargetScore
+from .base import TargetScore
 
 
 class IntegratedGradients(Attribution):
@@ -25,8 +26,6 @@ class IntegratedGradients(Attribution):
 
     Maps are signed ``(B, 1, H, W)``; they sum to about ``score(x) - score(baseline)``.
     """
-
-    name = "integrated"
 
     def __init__(
         self,
@@ -46,9 +45,11 @@ class IntegratedGradients(Attribution):
 
     def _attribute(self, inputs: torch.Tensor, target: Target) -> torch.Tensor:
         ig = _CaptumIG(TargetScore(self.model, target))
+        rows = torch.arange(inputs.shape[0], device=inputs.device)  # repeated with the steps
         return ig.attribute(
             inputs,
             baselines=self.baseline,
+            additional_forward_args=(rows,),
             n_steps=self.n_steps,
             method=self.method,
             internal_batch_size=self.internal_batch_size,

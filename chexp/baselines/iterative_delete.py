@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import torch
 
+from ..attribution import Attribution
 from ..models.base import Classifier
 from ..progress import tqdm
 from ..targets import Target
-from .base import Attribution
 
 
 def _top_mask(values: torch.Tensor, k: int, allowed: torch.Tensor | None = None) -> torch.Tensor:
@@ -49,8 +49,6 @@ class IterativeDelete(Attribution):
 
     Maps are ``(B, 1, H, W)``, >= 0 (score units per intensity unit).
     """
-
-    name = "iterativedelete"
 
     def __init__(
         self,

@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 import torch
 
+from ..attribution import Attribution
 from ..models.base import Classifier
 from ..targets import Target
-from .base import Attribution
 from .guided import module_relus
 
 
@@ -49,8 +49,6 @@ class LRP(Attribution):
     a bias-free network) they sum to the target logit.
     """
 
-    name = "lrp"
-
     def __init__(self, model: Classifier, composite: object | Callable[[], object] | None = None) -> None:
         super().__init__(model)
         self.composite = composite
@@ -68,11 +66,11 @@ class LRP(Attribution):
         from zennit.attribution import Gradient
 
         model = self.model if self.model.output != "probability" else self.model.with_output("logit")
-        column = target.index(model)
+        columns = target.columns(model, inputs.shape[0])
         with module_relus(model), Gradient(model=model, composite=self._make_composite()) as attributor:
             def initial_relevance(scores: torch.Tensor) -> torch.Tensor:
                 one_hot = torch.zeros_like(scores)
-                one_hot[:, column] = 1.0
+                one_hot[torch.arange(len(columns), device=scores.device), columns.to(scores.device)] = 1.0
                 return one_hot * scores
 
             _, relevance = attributor(inputs, initial_relevance)

@@ -134,17 +134,17 @@ def run_pair(pair: str, opts: dict[str, Any]) -> dict[str, Any]:
     n = opts["xrv_images"] if pair == "xrv224" else opts["images"]
     clf, ae, images = _models(pair, device, n, opts["target"])
     target = opts["target"] if opts["target"] in clf.targets else next(t for t in clf.targets if t)
-    ls = LatentShift(clf, ae)
     rule = get_search(opts["rule"])
     n_frames = opts["n_frames"]
-    ls.attribute(images[:1], target, search=rule, n_frames=n_frames)  # warm-up
+    ls = LatentShift(clf, ae, search=rule, n_frames=n_frames)
+    ls.explain(images[:1], target)  # warm-up
 
     floor_t, ours_t, seq_t, evals, seq_evals, agree, max_diff = [], [], [], [], [], [], 0.0
     out_estimated = False
     step = rule.reference().lower.schedule.typical_step() if hasattr(rule, "reference") else 10.0
     for i in range(len(images)):
         x = images[i : i + 1]
-        t_ours, expl = _timed(lambda: ls.attribute(x, target, search=rule, n_frames=n_frames), opts["repeats"], device)
+        t_ours, expl = _timed(lambda: ls.explain(x, target), opts["repeats"], device)
         lams = expl.lambdas[0].tolist()
 
         def floor() -> None:
@@ -199,7 +199,7 @@ def run_pair(pair: str, opts: dict[str, Any]) -> dict[str, Any]:
             out.update(bounds_agree=float(np.mean(agree)), max_bound_diff=max_diff)
     if device.startswith("cuda") and seq_t:
         batch = images.repeat((opts["batch"] + len(images) - 1) // len(images), 1, 1, 1)[: opts["batch"]]
-        t_batch, _ = _timed(lambda: ls.attribute(batch, target, search=rule, n_frames=n_frames), opts["repeats"], device)
+        t_batch, _ = _timed(lambda: ls.explain(batch, target), opts["repeats"], device)
         out["batch"] = len(batch)
         out["batch_s"] = t_batch
         out["batch_speedup"] = (len(batch) / t_batch) / (1.0 / float(np.mean(seq_t)))

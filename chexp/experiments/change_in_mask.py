@@ -33,9 +33,10 @@ import torch
 from scipy import ndimage
 
 from ..latentshift import LatentShift, PaperSearch
-from ..latentshift.core import LatentShiftExplanation, eval_mode
+from ..latentshift.core import LatentShiftExplanation
 from ..latentshift.search import LambdaSearch
 from ..models.base import Autoencoder, Classifier
+from ..models.modules import eval_mode
 from ..phantoms import FINDINGS, PhantomConfig, generate
 from ..phantoms.config import check_finding_name
 
@@ -175,8 +176,8 @@ def change_maps(
         search: the lambda search (default :class:`~chexp.latentshift.PaperSearch`, section 4.2).
     """
     with eval_mode(classifier, autoencoder):
-        expl = LatentShift(classifier, autoencoder).attribute(
-            cases.images, cases.finding, search=search or PaperSearch()
+        expl = LatentShift(classifier, autoencoder, search=search or PaperSearch()).explain(
+            cases.images, cases.finding
         )
         x = cases.images.clone().requires_grad_(True)
         score = classifier(x)[:, classifier.target_index(cases.finding)].sum()

@@ -4,8 +4,10 @@ The notebooks ``20_ci_*`` ... ``26_ci_*`` call these functions and only save and
 
 A :class:`Setup` bundles what every experiment needs: a classifier on a device, the IBA
 bottleneck layer(s) and their per-unit statistics, fitted once on *training-stream* images and
-cached beside the model file (:func:`fitted_statistics`). :data:`METHODS` maps the method names
-of the paper's tables to builders; :meth:`Setup.explain` returns one map per method.
+cached beside the model file (:func:`fitted_statistics`). Methods are named as in the paper's
+tables, the display names of :data:`chexp.methods.METHODS` (``"Gradients"``, ``"IBA"``,
+``"Inverse IBA"`` ...); :meth:`Setup.method` builds one, :meth:`Setup.explain` returns one map
+per method.
 
 =================================  ==============================================================
 :func:`inverse_cases`              Fig. 1: cases, incl. two redundant regions (bilateral effusion)
@@ -36,17 +38,16 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..baselines import LRP, GradCAM, InputGradient, IntegratedGradients
-from ..errors import ChexpError, DataUnavailableError, UnknownNameError, UnsupportedProfileError
+from ..attribution import Attribution
+from ..errors import ChexpError, DataUnavailableError, UnsupportedProfileError
 from ..iba import (
-    IBA,
-    InverseIBA,
+    BOTTLENECK_LAYERS,
     MultiLayerIBA,
     UnitStatistics,
     fit_statistics,
@@ -54,10 +55,12 @@ from ..iba import (
     statistics_path,
 )
 from ..iba.estimator import StatisticsMismatchError
+from ..methods import LayerNeed, get_method_spec, get_method_specs
 from ..metrics import iou, perturbation_curves, summarize, top_k_mask
 from ..metrics.classification import auc_per_task, predict
 from ..metrics.perturbation import GaussianBlur, PerturbationCurves
 from ..models.base import Classifier
+from ..models.modules import resolve_layer
 from ..paths import models_dir
 from ..profiles import PhantomProfile, Profile, SampleSet
 from ..progress import tqdm
@@ -65,15 +68,12 @@ from ..progress import tqdm
 __all__ = [
     "DEFAULT_LAYER",
     "DEFAULT_LAYERS",
-    "METHODS",
     "PAPER_METHODS",
-    "Explainer",
     "PerturbationStudy",
     "Setup",
     "UnsupportedProfileError",
     "beta_sweep",
     "case_maps",
-    "check_methods",
     "fitted_statistics",
     "inverse_cases",
     "iou_study",
@@ -97,19 +97,16 @@ PAPER_METHODS: tuple[str, ...] = (
     "Grad-CAM", "Integrated gradients", "LRP", "Gradients", "IBA", "Inverse IBA", "Multi-layer IBA",
 )
 
-#: Bottleneck layer of IBA / Inverse IBA for chexp's small CNNs: ``features.block3`` has 1/16 of
-#: the input resolution (8 x 8 at 128 px), as DenseNet121's dense block 3 (14 x 14 at 224).
-DEFAULT_LAYER = "features.block3"
-#: Multi-layer IBA layers (1/4, 1/8, 1/16 of the input), as dense blocks 1, 2 and 3.
-DEFAULT_LAYERS: tuple[str, ...] = ("features.block1", "features.block2", "features.block3")
+#: Bottleneck layer of IBA / Inverse IBA for chexp's small CNNs (:data:`chexp.iba.BOTTLENECK_LAYERS`).
+DEFAULT_LAYER = BOTTLENECK_LAYERS["small-cnn"].layer
+#: Multi-layer IBA layers for chexp's small CNNs (:data:`chexp.iba.BOTTLENECK_LAYERS`).
+DEFAULT_LAYERS: tuple[str, ...] = BOTTLENECK_LAYERS["small-cnn"].layers
 
 #: Images used to fit the IBA statistics when a notebook does not say (the reference uses
 #: 10,000; a few hundred suffice for chexp's small models and keep the fit to seconds).
 DEFAULT_STATISTICS_IMAGES = 400
 
 
-class Explainer(Protocol):
-    def attribute(self, inputs: torch.Tensor, target: Any = None) -> torch.Tensor: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,54 +197,24 @@ def training_images(profile: Profile) -> Callable[[int], torch.Tensor]:
 # --------------------------------------------------------------------------------------------
 # methods
 # --------------------------------------------------------------------------------------------
-def _iba_settings(setup: Setup, options: Mapping[str, Any]) -> dict[str, Any]:
-    return {**setup.iba_settings, **{k: v for k, v in options.items() if k in _IBA_KEYS}}
-
-
-_IBA_KEYS = {"beta", "steps", "lr", "samples", "initial_alpha", "sigma", "seed", "batch_size", "progress"}
-
-
-def _build_iba(setup: Setup, options: Mapping[str, Any]) -> Explainer:
-    return IBA(setup.classifier, setup.layer, setup.statistics[setup.layer], **_iba_settings(setup, options))
-
-
-def _build_inverse(setup: Setup, options: Mapping[str, Any]) -> Explainer:
-    settings = _iba_settings(setup, options)
-    settings["beta"] = options.get("inverse_beta", settings.get("beta", 10.0))
-    return InverseIBA(setup.classifier, setup.layer, setup.statistics[setup.layer], **settings)
-
-
-def _build_multilayer(setup: Setup, options: Mapping[str, Any]) -> Explainer:
-    return MultiLayerIBA(
-        setup.classifier,
-        setup.layers,
-        statistics={layer: setup.statistics[layer] for layer in setup.layers},
-        thresholds=options.get("thresholds", 0.1),
-        combine=options.get("combine", "masked"),
-        **_iba_settings(setup, options),
-    )
-
-
-#: Method name (as in the paper) -> builder ``(setup, options) -> explainer``.
-METHODS: dict[str, Callable[[Setup, Mapping[str, Any]], Explainer]] = {
-    "Grad-CAM": lambda s, o: GradCAM(s.classifier, layer=o.get("gradcam_layer")),
-    "Integrated gradients": lambda s, o: IntegratedGradients(
-        s.classifier, n_steps=int(o.get("ig_steps", 100)), internal_batch_size=int(o.get("ig_batch", 50))
-    ),
-    "LRP": lambda s, o: LRP(s.classifier),
-    "Gradients": lambda s, o: InputGradient(s.classifier),
-    "IBA": _build_iba,
-    "Inverse IBA": _build_inverse,
-    "Multi-layer IBA": _build_multilayer,
+#: :class:`Setup` option -> (method slug, keyword of the method's class) it sets.
+SETUP_OPTIONS: dict[str, tuple[str, str]] = {
+    "gradcam_layer": ("gradcam", "layer"),
+    "ig_steps": ("integrated", "n_steps"),
+    "ig_batch": ("integrated", "internal_batch_size"),
+    "inverse_beta": ("inverse-iba", "beta"),
+    "thresholds": ("multilayer-iba", "thresholds"),
+    "combine": ("multilayer-iba", "combine"),
 }
 
+#: The CheXplain-IBA settings that differ from the classes' defaults, by method slug.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "integrated": {"internal_batch_size": 50},
+    "multilayer-iba": {"combine": "masked"},
+}
 
-def check_methods(names: Sequence[str]) -> list[str]:
-    """Validate method names against :data:`METHODS` (raises :class:`UnknownNameError`)."""
-    for name in names:
-        if name not in METHODS:
-            raise UnknownNameError(name, METHODS, "attribution method")
-    return list(names)
+#: Options that set the IBA family's settings (:attr:`Setup.iba_settings` keys).
+_IBA_KEYS = {"beta", "steps", "lr", "samples", "initial_alpha", "sigma", "seed", "batch_size", "progress"}
 
 
 @dataclass
@@ -272,16 +239,33 @@ class Setup:
     iba_settings: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
 
-    def method(self, name: str, **options: Any) -> Explainer:
-        """The explainer called ``name`` (:data:`METHODS`)."""
-        check_methods([name])
-        return METHODS[name](self, {**self.options, **options})
+    def method(self, name: str, **options: Any) -> Attribution:
+        """The method called ``name`` (display name or slug of :data:`chexp.methods.METHODS`),
+        configured by :data:`METHOD_DEFAULTS`, the setup's layers, statistics and IBA settings,
+        and ``options`` (over :attr:`options`; keys of :data:`SETUP_OPTIONS` or IBA settings)."""
+        spec = get_method_spec(name)
+        options = {**self.options, **options}
+        iba = {**self.iba_settings, **{k: v for k, v in options.items() if k in _IBA_KEYS}}
+        kwargs = {
+            **METHOD_DEFAULTS.get(spec.slug, {}),
+            **self._layer_arguments(spec.layer, iba),
+            **{kw: options[opt] for opt, (slug, kw) in SETUP_OPTIONS.items() if slug == spec.slug and opt in options},
+        }
+        return spec.build(self.classifier, **kwargs)
+
+    def _layer_arguments(self, need: LayerNeed, iba: dict[str, Any]) -> dict[str, Any]:
+        """Layer(s), statistics and IBA settings for a method that needs bottlenecks (else none)."""
+        bottlenecks = {
+            "bottleneck": {"layer": self.layer, "statistics": self.statistics[self.layer]},
+            "bottlenecks": {"layers": self.layers, "statistics": {n: self.statistics[n] for n in self.layers}},
+        }
+        return {**bottlenecks[need], **iba} if need in bottlenecks else {}
 
     def explain(
         self, images: torch.Tensor, target: Any, methods: Sequence[str] = PAPER_METHODS, progress: bool = False
     ) -> dict[str, torch.Tensor]:
         """Maps ``(B, 1, H, W)`` (on CPU) of every method for ``images`` and one ``target``."""
-        check_methods(methods)
+        get_method_specs(methods)
         x = images.to(self.device)
         out: dict[str, torch.Tensor] = {}
         for name in tqdm(methods, desc="methods", disable=not progress, leave=False):
@@ -312,8 +296,6 @@ def make_setup(
 
     Layer names are checked before the statistics are loaded or fitted.
     """
-    from ..iba import resolve_layer
-
     model = (classifier if classifier is not None else profile.classifier("probability")).to(device).eval()
     layer_name = resolve_layer(model, layer)[0]
     layer_names = tuple(resolve_layer(model, name)[0] for name in layers)
@@ -522,7 +504,7 @@ def perturbation_study(
     ``curve_points`` sets the pixels changed per step (``ceil(H * W / curve_points)``; the paper
     changes 25 of 50,176 pixels per step, about 2,000 points).
     """
-    check_methods(methods)
+    get_method_specs(methods)
     parts: dict[str, dict[str, list[PerturbationCurves]]] = {"insertion": {}, "deletion": {}}
     tasks: list[str] = []
     for task, s in tqdm(samples.items(), desc="tasks", disable=not progress):
@@ -552,7 +534,7 @@ def iou_study(
 
     Returns a long table: ``task``, ``sample``, ``method``, ``IoU``.
     """
-    check_methods(methods)
+    get_method_specs(methods)
     rows = []
     for task, s in tqdm(samples.items(), desc="tasks", disable=not progress):
         maps = setup.explain(s.images, task, methods)
@@ -643,7 +625,7 @@ def weighted_bce_study(
     Returns ``(table, long)``: the table has one row per model and columns ``<task> AUC``,
     ``<task> IoU``, ``mean AUC``, ``mean IoU``; ``long`` has the per-sample IoU.
     """
-    check_methods([method])
+    get_method_spec(method)
     rows, longs = [], []
     for name, model in models.items():
         setup = make_setup(profile, model, device, n_statistics=n_statistics, images=images, **setup_options)

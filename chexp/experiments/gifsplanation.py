@@ -1,10 +1,11 @@
 """Experiment logic of the Gifsplanation (Latent Shift) chapters of the book.
 
-Every attribution method is reached by its name in the paper's tables (:data:`METHODS`):
-``grad``, ``guided``, ``integrated``, ``gradcam``, ``lrp``, ``iterativedelete`` (the baselines
-of :mod:`chexp.baselines`) and ``latentshift-max`` / ``-mean`` / ``-minmax`` / ``-sliding``
-(:mod:`chexp.latentshift`). :func:`make_method` builds one for a classifier (and autoencoder);
-all of them have ``attribute(images (B, 1, H, W), target) -> maps (B, 1, H, W)``.
+Every attribution method is reached by its name in the paper's tables, a slug of
+:data:`chexp.methods.METHODS`: ``grad``, ``guided``, ``integrated``, ``gradcam``, ``lrp``,
+``iterativedelete`` (the baselines of :mod:`chexp.baselines`) and ``latentshift-max`` / ``-mean``
+/ ``-minmax`` / ``-sliding`` (:mod:`chexp.latentshift`). :func:`chexp.methods.build_method` builds
+one for a classifier (and autoencoder); all of them have
+``attribute(images (B, 1, H, W), target) -> maps (B, 1, H, W)``.
 
 Functions, by figure:
 
@@ -29,15 +30,14 @@ count negative evidence as important too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..baselines import BASELINES
 from ..errors import InputShapeError, UnknownNameError
 from ..latentshift import (
     MAP_METHODS,
@@ -47,6 +47,7 @@ from ..latentshift import (
     get_search,
 )
 from ..latentshift.search import SEARCH_RULES, FixedRange, LambdaSearch
+from ..methods import build_method, get_method_specs
 from ..metrics import classifier_auc, iou, summarize
 from ..metrics.randomization import (
     RandomizationResult,
@@ -58,12 +59,10 @@ from ..progress import tqdm
 
 __all__ = [
     "ALL_METHODS",
-    "METHODS",
     "PAPER_METHODS",
     "PAPER_READER_STUDY",
     "PROFILE_CLASSIFIERS",
     "BottleneckModel",
-    "LatentShiftMethod",
     "ShiftGrid",
     "auc_table",
     "bottleneck_study",
@@ -75,7 +74,6 @@ __all__ = [
     "iou_per_sample",
     "lambda_grid",
     "lambda_ranges",
-    "make_method",
     "most_findings",
     "prediction_curves",
     "randomization_study",
@@ -92,90 +90,11 @@ __all__ = [
 ]
 
 
-class AttributionMethod(Protocol):
-    name: str
-
-    def attribute(self, inputs: torch.Tensor, target: str | int) -> torch.Tensor: ...
-
-
 #: The methods of the paper's Table 1, in its order.
 PAPER_METHODS: tuple[str, ...] = ("grad", "guided", "integrated", "latentshift-max")
 #: Table 1 methods plus Grad-CAM, LRP and Iterative Delete (Appendix E).
 ALL_METHODS: tuple[str, ...] = ("grad", "guided", "integrated", "gradcam", "lrp", "iterativedelete",
                                 "latentshift-max")
-
-
-@dataclass
-class LatentShiftMethod:
-    """Latent Shift as an attribution method: ``attribute`` returns the 2D map ``(B, 1, H, W)``.
-
-    Args:
-        classifier, autoencoder: the models.
-        map_method: ``"max"`` (latentshift-max, the paper's), ``"mean"``, ``"minmax"``, ``"sliding"``.
-        search: lambda search rule (name or object; default the paper's section 4.2 rule).
-        n_frames: frames between the bounds.
-    """
-
-    classifier: Classifier
-    autoencoder: Autoencoder
-    map_method: str = "max"
-    search: str | LambdaSearch | None = None
-    n_frames: int = 10
-    last: LatentShiftExplanation | None = field(default=None, repr=False)
-
-    @property
-    def name(self) -> str:
-        return f"latentshift-{self.map_method}"
-
-    def explain(self, inputs: torch.Tensor, target: str | int) -> LatentShiftExplanation:
-        """The full explanation (frames, lambdas, predictions, map)."""
-        self.last = LatentShift(self.classifier, self.autoencoder).attribute(
-            inputs, target, search=self.search, n_frames=self.n_frames, map_method=self.map_method
-        )
-        return self.last
-
-    def attribute(self, inputs: torch.Tensor, target: str | int) -> torch.Tensor:
-        return self.explain(inputs, target).heatmap[:, None]
-
-
-def _latentshift_factory(map_name: str) -> Callable[..., AttributionMethod]:
-    def factory(classifier: Classifier, autoencoder: Autoencoder | None = None, **settings: Any) -> AttributionMethod:
-        if autoencoder is None:
-            raise ValueError(f"latentshift-{map_name} needs an autoencoder")
-        return LatentShiftMethod(classifier, autoencoder, map_name, **settings)
-
-    return factory
-
-
-def _baseline_factory(cls: type) -> Callable[..., AttributionMethod]:
-    def factory(classifier: Classifier, autoencoder: Autoencoder | None = None, **settings: Any) -> AttributionMethod:
-        return cls(classifier, **settings)
-
-    return factory
-
-
-#: Method name -> ``factory(classifier, autoencoder=None, **settings)``.
-METHODS: dict[str, Callable[..., AttributionMethod]] = {
-    **{name: _baseline_factory(cls) for name, cls in BASELINES.items()},
-    **{f"latentshift-{name}": _latentshift_factory(name) for name in MAP_METHODS},
-}
-
-
-def make_method(
-    name: str, classifier: Classifier, autoencoder: Autoencoder | None = None, **settings: Any
-) -> AttributionMethod:
-    """The attribution method called ``name`` (a key of :data:`METHODS`) for these models."""
-    try:
-        factory = METHODS[name]
-    except KeyError:
-        raise UnknownNameError(name, METHODS, "attribution method") from None
-    return factory(classifier, autoencoder, **settings)
-
-
-def _check_methods(methods: Sequence[str]) -> None:
-    for name in methods:
-        if name not in METHODS:
-            raise UnknownNameError(name, METHODS, "attribution method")
 
 
 def compute_maps(
@@ -190,7 +109,7 @@ def compute_maps(
     """``|map|`` of each method for one batch.
 
     Args:
-        methods: names in :data:`METHODS`.
+        methods: slugs (or display names) of :data:`chexp.methods.METHODS`.
         images: ``(B, 1, H, W)`` in [-1024, 1024] on the models' device.
         target: the explained output.
         settings: per-method keyword arguments (e.g. ``{"integrated": {"n_steps": 20}}``).
@@ -198,12 +117,12 @@ def compute_maps(
     Returns:
         name -> float32 array ``(B, H, W)``, >= 0, on the CPU.
     """
-    _check_methods(methods)
+    get_method_specs(methods)
     settings = settings or {}
     classifier.check_input(images)
     out: dict[str, np.ndarray] = {}
     for name in tqdm(methods, desc=f"maps ({target})", disable=not progress):
-        method = make_method(name, classifier, autoencoder, **dict(settings.get(name, {})))
+        method = build_method(name, classifier, autoencoder, **dict(settings.get(name, {})))
         maps = method.attribute(images, target)
         out[name] = maps.detach().abs().float().cpu().numpy()[:, 0]
     return out
@@ -286,7 +205,7 @@ def iou_per_sample(
     Returns:
         columns ``task``, ``method``, ``sample``, ``iou``, ``mask_pixels``, ``prediction``.
     """
-    _check_methods(methods)
+    get_method_specs(methods)
     for task, samples in samples_by_task.items():
         if task not in samples.masks:
             raise KeyError(f"the samples for {task!r} have no ground-truth masks for it")
@@ -422,7 +341,7 @@ def bottleneck_study(
         ae.eval()
         with torch.no_grad():
             latent_size = int(np.prod(ae.encode(images[:1]).shape[1:]))
-        expl = LatentShift(classifier, ae).attribute(images, target, search=search, n_frames=n_frames)
+        expl = LatentShift(classifier, ae, search=search, n_frames=n_frames).explain(images, target)
         scores = iou(expl.heatmap.cpu(), torch.from_numpy(np.asarray(masks))).numpy()
         card = getattr(ae, "card", None)
         m = BottleneckModel(int(c), latent_size, ae, float(getattr(card, "train_seconds", float("nan"))),
@@ -471,7 +390,7 @@ def lambda_ranges(
         for clf in classifiers.values():
             if task not in clf.targets:
                 continue
-            e = LatentShift(clf, autoencoder).attribute(image[:1], task, search=search, n_frames=2)
+            e = LatentShift(clf, autoencoder, search=search, n_frames=2).explain(image[:1], task)
             lows.append(float(e.bounds[0, 0]))
             highs.append(float(e.bounds[0, 1]))
         if lows:
@@ -504,7 +423,7 @@ def prediction_curves(
         for model_name, clf in classifiers.items():
             if task not in clf.targets:
                 continue
-            e = LatentShift(clf, autoencoder).attribute(image, task, search=FixedRange(lo, hi), n_frames=int(n_points))
+            e = LatentShift(clf, autoencoder, search=FixedRange(lo, hi), n_frames=int(n_points)).explain(image, task)
             frames[(model_name, task)] = e.frames[0, :, 0].cpu().numpy()
             for step, (lam, p) in enumerate(zip(e.lambdas[0].tolist(), e.predictions[0].tolist())):
                 rows.append({"model": model_name, "task": task, "step": step, "lambda": lam, "prediction": p,
@@ -547,13 +466,14 @@ def randomization_study(
     progress: bool = True,
 ) -> dict[str, RandomizationResult]:
     """Cascading randomization of the classifier for each method (the autoencoder is kept)."""
-    _check_methods(methods)
+    get_method_specs(methods)
     settings = settings or {}
     plan = [list(s) for s in (steps if steps is not None else cascade_steps(classifier))]
     out = {}
     for name in tqdm(methods, desc="randomization", disable=not progress):
         def explain(model: torch.nn.Module, name: str = name) -> torch.Tensor:
-            return make_method(name, model, autoencoder, **dict(settings.get(name, {}))).attribute(images, target).cpu()
+            method = build_method(name, model, autoencoder, **dict(settings.get(name, {})))
+            return method.attribute(images, target).cpu()
 
         out[name] = cascading_randomization(classifier, explain, steps=plan, seed=seed, progress=False)
     return out
@@ -601,7 +521,7 @@ def reduction_iou(
         masks = torch.from_numpy(np.asarray(samples.masks[task]))
         for start in range(0, len(samples), batch_size):
             x = samples.images[start : start + batch_size].to(device)
-            e = LatentShift(classifier, autoencoder).attribute(x, task, search=search, n_frames=n_frames)
+            e = LatentShift(classifier, autoencoder, search=search, n_frames=n_frames).explain(x, task)
             first.setdefault(task, e)
             for name, m in reduction_maps(e).items():
                 for j, v in enumerate(iou(torch.from_numpy(m), masks[start : start + batch_size]).tolist()):
@@ -642,7 +562,7 @@ def search_comparison(
     rows, expls = [], {}
     for r in rules:
         rule = get_search(r)
-        e = LatentShift(classifier, autoencoder).attribute(images, target, search=rule, n_frames=n_frames)
+        e = LatentShift(classifier, autoencoder, search=rule, n_frames=n_frames).explain(images, target)
         expls[r] = e
         for b in range(len(images)):
             row = {"rule": r, "image": b, "lower": float(e.bounds[b, 0]), "upper": float(e.bounds[b, 1]),

@@ -211,7 +211,7 @@ def build_packet(
         x = e.image.to(device)
         image = x[0, 0].cpu().numpy()
         maps = compute_maps(TRADITIONAL, classifier, None, x, e.target)
-        expl = ls.attribute(x, e.target)
+        expl = ls.explain(x, e.target)
         img = folder / "images"
         attribs = {"image": "images/" + _save_png(_rgb(image), img / f"{e.id}-image.png", scale)}
         overlays = {name: _overlay(image, maps[name][0]) for name in TRADITIONAL}

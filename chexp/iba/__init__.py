@@ -1,9 +1,12 @@
 """Information Bottleneck Attribution and its chest X-ray extensions (CheXplain-IBA).
 
-* :class:`IBA`, :class:`InverseIBA`, :class:`RegressionIBA`, :class:`MultiLayerIBA`:
-  ``attribute(inputs, target=...) -> (B, 1, H, W)`` maps in bits per pixel.
-* Losses as target objects: :class:`TargetBCE`, :class:`OneHotBCE`, :class:`SoftmaxCE`,
-  :class:`RegressionMSE`, :class:`RegressionMaximize`, :class:`RegressionDeviation`.
+* :class:`IBA`, :class:`InverseIBA`, :class:`RegressionIBA`, :class:`MultiLayerIBA`
+  (:class:`~chexp.attribution.Attribution` s): ``attribute(inputs, target=...) -> (B, 1, H, W)``
+  maps (bits per pixel; Multi-layer IBA: combined, in [0, 1]); the bottleneck layers of each
+  model family in :data:`BOTTLENECK_LAYERS`.
+* Losses built from targets (:func:`as_loss`): :class:`TargetBCE`, :class:`OneHotBCE`,
+  :class:`SoftmaxCE`, :class:`RegressionMSE`, :class:`RegressionMaximize`,
+  :class:`RegressionDeviation`.
 * :class:`UnitStatistics`: per-unit feature statistics, fitted once per model and layer and saved
   beside the model (:func:`statistics_path`).
 * :func:`reference_attribute`: the straightforward reference algorithm (one image at a time, the
@@ -23,7 +26,7 @@ from .bottleneck import (
     saliency,
 )
 from .estimator import StatisticsMismatchError, UnitStatistics, fit_statistics, statistics_path
-from .hooks import BottleneckLayerError, FrontCache, layer_names, resolve_layer
+from .hooks import BottleneckLayerError, FrontCache
 from .losses import (
     LossMismatchError,
     ModelLoss,
@@ -33,14 +36,18 @@ from .losses import (
     RegressionMSE,
     SoftmaxCE,
     TargetBCE,
+    as_loss,
 )
 from .methods import (
+    BOTTLENECK_LAYERS,
     COMBINERS,
     NORMALIZERS,
     IBA,
+    BottleneckLayers,
     InverseIBA,
     MultiLayerIBA,
     RegressionIBA,
+    bottleneck_layers,
     intersection,
     masked_first,
 )
@@ -50,9 +57,10 @@ __all__ = [
     "BLOCK", "KEEP", "AttributionError", "BottleneckConfig", "BottleneckResult", "GaussianSmoothing",
     "PerSampleBottleneck", "information", "optimize_bottleneck", "saliency",
     "StatisticsMismatchError", "UnitStatistics", "fit_statistics", "statistics_path",
-    "BottleneckLayerError", "FrontCache", "layer_names", "resolve_layer",
+    "BottleneckLayerError", "FrontCache",
     "LossMismatchError", "ModelLoss", "OneHotBCE", "RegressionDeviation", "RegressionMaximize",
-    "RegressionMSE", "SoftmaxCE", "TargetBCE",
+    "RegressionMSE", "SoftmaxCE", "TargetBCE", "as_loss",
+    "BOTTLENECK_LAYERS", "BottleneckLayers", "bottleneck_layers",
     "COMBINERS", "NORMALIZERS", "IBA", "InverseIBA", "MultiLayerIBA", "RegressionIBA",
     "intersection", "masked_first", "reference_attribute",
 ]

@@ -28,9 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ChexpError
+from ..models.modules import eval_mode
 from ..progress import tqdm
 from .estimator import StatisticsMismatchError, UnitStatistics
-from .hooks import FrontCache, evaluation_mode, replace_output
+from .hooks import FrontCache, replace_output
 from .losses import ModelLoss
 
 
@@ -261,7 +262,7 @@ def optimize_bottleneck(
 ) -> BottleneckResult:
     """Optimise one mask per image of ``inputs (B, 1, H, W)`` at ``layer`` (batched, lean)."""
     b, s = inputs.shape[0], config.samples
-    with evaluation_mode(model):
+    with eval_mode(model, freeze=True):
         # 1. the front, once per image, no gradients; the clean scores on the way
         cache = FrontCache(model, layer)
         with torch.no_grad(), cache.record():

@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from ..errors import ChexpError, CorruptFileError, NotFittedError
+from ..models.modules import eval_mode, resolve_layer
 from ..progress import tqdm
-from .hooks import capture_outputs, evaluation_mode, resolve_layer
+from .hooks import capture_outputs
 
 _FORMAT = 1
 
@@ -238,7 +239,7 @@ def fit_statistics(
     check = getattr(model, "check_input", None)
     store: dict[str, torch.Tensor] = {}
     bar = tqdm(total=n_samples, desc="IBA statistics", disable=not progress, leave=False)
-    with torch.no_grad(), evaluation_mode(model), capture_outputs(resolved, store) as run:
+    with torch.no_grad(), eval_mode(model, freeze=True), capture_outputs(resolved, store) as run:
         for batch in _batches(images, batch_size):
             seen = next(iter(stats.values())).count
             if seen >= n_samples:

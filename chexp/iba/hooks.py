@@ -1,8 +1,9 @@
-"""Finding a layer by name and the context managers that touch a model temporarily.
+"""The context managers with which IBA touches a model temporarily (forward hooks and patched
+``forward`` methods).
 
 Everything here restores the model on exit, also when an exception is raised: hooks are
-removed, patched ``forward`` attributes deleted, ``requires_grad`` flags and the train/eval
-mode put back.
+removed and patched ``forward`` attributes deleted. Finding layers by name and eval mode live in
+:mod:`chexp.models.modules`.
 """
 
 from __future__ import annotations
@@ -14,63 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ChexpError, UnknownLayerError
+from ..errors import ChexpError
 
 
 class BottleneckLayerError(ChexpError, ValueError):
     """A layer that cannot carry a bottleneck (not run, run twice, or not a 4-D feature map)."""
-
-
-def layer_names(model: nn.Module) -> list[str]:
-    """Names of all sub-modules, shallowest first (so that error messages show the big blocks)."""
-    names = [name for name, _ in model.named_modules() if name]
-    return sorted(names, key=lambda n: n.count("."))
-
-
-def resolve_layer(model: nn.Module, name: str) -> tuple[str, nn.Module]:
-    """Find a sub-module by its full dotted name or by a unique dotted suffix.
-
-    ``"features.denseblock3"`` finds ``model.features.denseblock3`` inside a wrapper that holds
-    the torchxrayvision model as ``.model``; ``"denseblock3"`` works as well.
-
-    Returns:
-        ``(full_name, module)``.
-
-    Raises:
-        UnknownLayerError: no such layer (the message lists the available ones), or the suffix
-            matches several layers (the message lists those).
-    """
-    modules = dict(model.named_modules())
-    if name and name in modules:
-        return name, modules[name]
-    matches = [n for n in modules if n and n.endswith("." + name)] if name else []
-    if len(matches) == 1:
-        return matches[0], modules[matches[0]]
-    if len(matches) > 1:
-        raise UnknownLayerError(f"{name} (ambiguous: it matches several layers)", matches)
-    raise UnknownLayerError(name, layer_names(model))
-
-
-@contextmanager
-def evaluation_mode(model: nn.Module, freeze: bool = True) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode (and, with ``freeze``, switch off gradients of its parameters).
-
-    Both are restored on exit. Freezing means autograd never builds a graph for parameter
-    gradients: IBA optimises only its own ``alpha``.
-    """
-    training = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    if freeze:
-        for p, _ in flags:
-            p.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        for m, mode in training:
-            m.training = mode
 
 
 @contextmanager

@@ -1,8 +1,9 @@
-"""Model losses of the IBA family, as target objects (in the style of pytorch-grad-cam).
+"""Model losses of the IBA family: what IBA optimises for a target.
 
-A loss object says what is explained: which output of the model, and how a perturbed output is
-scored. ``attribute(inputs, target=...)`` accepts one of these, or a plain class name / index
-(turned into :class:`TargetBCE`).
+The IBA family takes the target objects of every other method (:mod:`chexp.targets`: ``None``,
+a name, an index, a per-image list, a :class:`~chexp.targets.RegressionTarget`) and turns each
+into a loss with :func:`as_loss`; a loss object below can be given instead to choose the loss.
+Every loss is built from a target (``TargetBCE("Effusion")``, ``RegressionMSE(2.0, target=...)``).
 
 Classification (``model.output`` is ``"probability"`` or ``"logit"``):
 
@@ -20,7 +21,8 @@ Regression (``model.output == "score"``), the three losses of CheXplain-IBA sect
 * :class:`RegressionMSE`: ``(Phi(Z) - y)^2`` for a target score ``y``.
 * :class:`RegressionMaximize`: drive the score up; the released code minimises ``-Phi(Z)^2``
   (the paper writes ``L_RM = Phi(Z)^2`` for the quantity being maximised).
-* :class:`RegressionDeviation`: ``(Phi(Z) - Phi(X))^2``, deviation from the unperturbed score.
+* :class:`RegressionDeviation` (default for a :class:`~chexp.targets.RegressionTarget` and for
+  Regression IBA): ``(Phi(Z) - Phi(X))^2``, deviation from the unperturbed score.
 
 Every loss returns one value per image ``(B,)``: the mean over the noise draws.
 """
@@ -29,41 +31,23 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ChexpError
 from ..models.base import Classifier
-from ..targets import ClassTarget
-
-TargetLike = str | int | ClassTarget
+from ..targets import RegressionTarget, Target, TargetLike, as_target
 
 
 class LossMismatchError(ChexpError, ValueError):
     """A loss that does not fit the model's output (classification loss on a regression head...)."""
 
 
-def _index(model: Classifier, target: TargetLike) -> int:
-    if isinstance(target, ClassTarget):
-        return target.index(model)
-    return model.target_index(target)
-
-
-def _indices(model: Classifier, target: TargetLike | Sequence[TargetLike], batch: int) -> torch.Tensor:
-    if isinstance(target, (str, int, ClassTarget)) and not isinstance(target, bool):
-        return torch.full((batch,), _index(model, target), dtype=torch.long)
-    targets = list(target)  # type: ignore[arg-type]
-    if len(targets) != batch:
-        raise ValueError(f"got {len(targets)} targets for {batch} images")
-    return torch.tensor([_index(model, t) for t in targets], dtype=torch.long)
-
-
 def _per_image(value: object, rows: slice) -> object:
-    if isinstance(value, (str, int, float, ClassTarget)) or value is None:
-        return value
-    if isinstance(value, torch.Tensor) and value.dim() == 0:
+    if isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.dim() == 0):
         return value
     return value[rows]  # type: ignore[index]
 
@@ -102,8 +86,8 @@ class ModelLoss(ABC):
 class _ClassificationLoss(ModelLoss):
     needs_logits = False
 
-    def __init__(self, target: TargetLike | Sequence[TargetLike]) -> None:
-        self.target = target
+    def __init__(self, target: TargetLike) -> None:
+        self.target = as_target(target)
         self._idx: torch.Tensor | None = None
         self._kind = "logit"
         self._model: Classifier | None = None
@@ -118,7 +102,7 @@ class _ClassificationLoss(ModelLoss):
                 f"{type(self).__name__} is a classification loss but the model is a regression "
                 "head (output 'score'); use RegressionMSE, RegressionMaximize or RegressionDeviation"
             )
-        self._idx = _indices(model, self.target, batch)
+        self._idx = self.target.columns(model, batch)
         self._model = model
 
     def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -143,19 +127,19 @@ class _ClassificationLoss(ModelLoss):
 
     def select(self, rows: slice) -> ModelLoss:
         part = copy.copy(self)
-        part.target = _per_image(self.target, rows)  # type: ignore[assignment]
+        part.target = self.target.select(rows)
         return part
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.target!r})"
+        return f"{type(self).__name__}({self.target!s})"
 
 
 class TargetBCE(_ClassificationLoss):
     """BCE of the target output against 1: ``softplus(-logit)`` (or ``-log p`` without logits).
 
     Args:
-        target: output name or index (``model.targets``), a :class:`~chexp.targets.ClassTarget`,
-            or one of those per image.
+        target: a target object or shorthand (:func:`chexp.targets.as_target`): an output name
+            or index, one per image, or ``None`` for the model's only output.
     """
 
     def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
@@ -196,8 +180,8 @@ class SoftmaxCE(_ClassificationLoss):
 
 
 class _RegressionLoss(ModelLoss):
-    def __init__(self, target: str | int | None = None) -> None:
-        self.target = target
+    def __init__(self, target: TargetLike = None) -> None:
+        self.target = as_target(target)
         self._index = 0
 
     def check(self, model: Classifier, batch: int) -> None:
@@ -207,16 +191,10 @@ class _RegressionLoss(ModelLoss):
                 f"{getattr(model, 'output', None)!r}, not 'score'; use TargetBCE (or a class name) "
                 "for classifiers"
             )
-        if self.target is None:
-            named = [t for t in model.targets if t]
-            if len(model.targets) != 1:
-                raise LossMismatchError(
-                    f"the model has {len(model.targets)} outputs; name the score to explain, "
-                    f"e.g. {type(self).__name__}(target={named[0]!r}). Outputs: {', '.join(named)}"
-                )
-            self._index = 0
-        else:
-            self._index = model.target_index(self.target)
+        columns = self.target.columns(model, batch)
+        if batch and bool((columns != columns[0]).any()):
+            raise LossMismatchError(f"{type(self).__name__} explains one output for every image, got {self.target}")
+        self._index = int(columns[0]) if batch else 0
 
     def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return model.logits(x)  # type: ignore[operator]
@@ -224,8 +202,13 @@ class _RegressionLoss(ModelLoss):
     def _phi(self, scores: torch.Tensor) -> torch.Tensor:
         return scores[..., self._index]
 
+    def select(self, rows: slice) -> ModelLoss:
+        part = copy.copy(self)
+        part.target = self.target.select(rows)
+        return part
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(target={self.target!r})"
+        return f"{type(self).__name__}(target={self.target!s})"
 
 
 class RegressionMSE(_RegressionLoss):
@@ -233,10 +216,11 @@ class RegressionMSE(_RegressionLoss):
 
     Args:
         value: target score, one for all images or a sequence/tensor with one per image.
-        target: which output (name or index); ``None`` for a model with one output.
+        target: which output (a target object, name or index); ``None`` for a model with one
+            output.
     """
 
-    def __init__(self, value: float | Sequence[float] | torch.Tensor, target: str | int | None = None) -> None:
+    def __init__(self, value: float | Sequence[float] | torch.Tensor, target: TargetLike = None) -> None:
         super().__init__(target)
         self.value = value
 
@@ -254,8 +238,8 @@ class RegressionMSE(_RegressionLoss):
         return ((self._phi(scores) - y) ** 2).mean(dim=1)
 
     def select(self, rows: slice) -> ModelLoss:
-        part = copy.copy(self)
-        part.value = _per_image(self.value, rows)  # type: ignore[assignment]
+        part = super().select(rows)
+        part.value = _per_image(self.value, rows)  # type: ignore[attr-defined]
         return part
 
 
@@ -271,3 +255,13 @@ class RegressionDeviation(_RegressionLoss):
 
     def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
         return ((self._phi(scores) - self._phi(clean)[:, None]) ** 2).mean(dim=1)
+
+
+def as_loss(target: TargetLike | ModelLoss, default: Callable[[Target], ModelLoss] = TargetBCE) -> ModelLoss:
+    """The IBA loss for ``target``: a loss object passes through, a
+    :class:`~chexp.targets.RegressionTarget` gives :class:`RegressionDeviation`, any other target
+    (or shorthand, see :func:`chexp.targets.as_target`) ``default(target)``."""
+    if isinstance(target, ModelLoss):
+        return target
+    tgt = as_target(target)
+    return RegressionDeviation(tgt) if isinstance(tgt, RegressionTarget) else default(tgt)

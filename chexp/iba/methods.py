@@ -1,58 +1,103 @@
 """The IBA family: IBA, Inverse IBA, Regression IBA and Multi-layer IBA.
 
-Every method has the call shape of the other attribution methods of chexp::
+Every method is an :class:`~chexp.attribution.Attribution` with the call shape of the other
+methods of chexp::
 
     iba = IBA(model, layer="features.denseblock3")
     iba.fit(train_images)                       # or statistics=UnitStatistics.load(path)
     maps = iba.attribute(images, target="Cardiomegaly")   # (B, 1, H, W), bits per pixel
 
-``target`` is a class name / index (explained with :class:`~chexp.iba.losses.TargetBCE`) or a
-loss object of :mod:`chexp.iba.losses`. Several images are explained at once (``batch_size`` per
-optimisation), the network in front of the bottleneck is computed once per image (not once per
-step), the model's parameters get no gradients, and every image's noise comes from its own
-generator seeded with ``seed``: with the default ``pass_per_image=True`` a map does not depend
-on the other images of the batch and equals the reference algorithm's
-(:func:`~chexp.iba.reference.reference_attribute`) bit for bit.
+``target`` is any target of :mod:`chexp.targets` (``None``, a name, an index, one per image, a
+:class:`~chexp.targets.RegressionTarget`), turned into a loss by
+:func:`~chexp.iba.losses.as_loss`, or a loss object of :mod:`chexp.iba.losses`. Several images
+are explained at once (``batch_size`` per optimisation), the network in front of the bottleneck
+is computed once per image (not once per step), the model's parameters get no gradients, and
+every image's noise comes from its own generator seeded with ``seed``: with the default
+``pass_per_image=True`` a map does not depend on the other images of the batch and equals the
+reference algorithm's (:func:`~chexp.iba.reference.reference_attribute`) bit for bit.
 
 Defaults are the reference ones (Schulz et al. 2020; CheXplain-IBA): beta 10, 10 Adam steps at
 lr 1, 10 noise samples per step, initial alpha 5, smoothing sigma 1, std floor 0.01, units active
 in at most 1% of the data masked out. The map is computed from the final mask (the reference
-code reports the information of its last forward pass, one Adam step earlier).
+code reports the information of its last forward pass, one Adam step earlier). The bottleneck
+layers of each model family are listed once, in :data:`BOTTLENECK_LAYERS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from ..attribution import Attribution
+from ..errors import NotFittedError, UnknownLayerError, UnknownNameError
 from ..models.base import Classifier
+from ..models.modules import layer_names, resolve_layer
 from ..progress import tqdm
+from ..targets import Target, TargetLike
 from .bottleneck import BLOCK, KEEP, BottleneckConfig, BottleneckResult, Flow, optimize_bottleneck
-from .estimator import UnitStatistics, fit_statistics
-from .hooks import resolve_layer
-from .losses import ModelLoss, RegressionDeviation, TargetBCE, _RegressionLoss
-
-DEFAULT_LAYER = "features.denseblock3"
-DEFAULT_LAYERS = ("features.denseblock1", "features.denseblock2", "features.denseblock3")
+from .estimator import StatisticsMismatchError, UnitStatistics, fit_statistics
+from .losses import LossMismatchError, ModelLoss, RegressionDeviation, TargetBCE, _RegressionLoss, as_loss
 
 
-def _check_model(model: object) -> Classifier:
-    if not isinstance(model, Classifier):
-        raise TypeError(f"IBA explains a chexp Classifier, got {type(model).__name__}")
-    return model
+@dataclass(frozen=True)
+class BottleneckLayers:
+    """Where the IBA family puts its bottlenecks in one model family.
+
+    Attributes:
+        layer: the layer of IBA, Inverse IBA and Regression IBA.
+        layers: the layers of Multi-layer IBA, shallowest first.
+    """
+
+    layer: str
+    layers: tuple[str, ...]
 
 
-class _BottleneckMethod:
+#: Model family -> bottleneck layers. DenseNet121 (torchxrayvision): after dense block 3, the
+#: paper's choice (14 x 14 at 224 px), and after blocks 1, 2, 3 for Multi-layer IBA. chexp's small
+#: CNNs (:class:`~chexp.models.small.SmallClassifier`): ``features.block3`` has 1/16 of the input
+#: resolution (8 x 8 at 128 px) as dense block 3 has; blocks 1, 2, 3 for Multi-layer IBA.
+BOTTLENECK_LAYERS: dict[str, BottleneckLayers] = {
+    "densenet121": BottleneckLayers(
+        "features.denseblock3", ("features.denseblock1", "features.denseblock2", "features.denseblock3")
+    ),
+    "small-cnn": BottleneckLayers("features.block3", ("features.block1", "features.block2", "features.block3")),
+}
+
+
+def _has_layer(model: Classifier, name: str) -> bool:
+    try:
+        resolve_layer(model, name)
+    except UnknownLayerError:
+        return False
+    return True
+
+
+def bottleneck_layers(model: Classifier) -> BottleneckLayers:
+    """The :data:`BOTTLENECK_LAYERS` of ``model``'s family: the first family whose layers the
+    model has. :class:`~chexp.errors.UnknownLayerError` (listing the model's layers) if none."""
+    for family in BOTTLENECK_LAYERS.values():
+        if all(_has_layer(model, name) for name in family.layers):
+            return family
+    raise UnknownLayerError(
+        f"<IBA default for {type(model).__name__}: none of {', '.join(BOTTLENECK_LAYERS)}; pass layer=>",
+        layer_names(model),
+    )
+
+
+class _BottleneckMethod(Attribution):
     """Shared machinery: a model, one bottleneck layer, its statistics and the settings."""
 
     flow: Flow = KEEP
+    #: the loss a target (other than a RegressionTarget or a loss object) is explained with
+    default_loss: Callable[[Target], ModelLoss] = TargetBCE
 
     def __init__(
         self,
         model: Classifier,
-        layer: str = DEFAULT_LAYER,
+        layer: str | None = None,
         statistics: UnitStatistics | None = None,
         *,
         beta: float = 10.0,
@@ -68,8 +113,8 @@ class _BottleneckMethod:
         batch_size: int = 8,
         progress: bool = False,
     ) -> None:
-        self.model = _check_model(model)
-        self.layer_name, self.layer = resolve_layer(model, layer)
+        super().__init__(model)
+        self.layer_name, self.layer = resolve_layer(model, layer or bottleneck_layers(model).layer)
         self.config = BottleneckConfig(
             beta=beta, steps=steps, lr=lr, samples=samples, initial_alpha=initial_alpha,
             sigma=sigma, min_std=min_std, active_threshold=active_threshold, seed=seed,
@@ -82,6 +127,7 @@ class _BottleneckMethod:
         self.statistics = statistics
         if statistics is not None:
             statistics.check_model(model, self.layer_name)
+        #: diagnostics of the last :meth:`attribute` call, one per optimised chunk of images
         self.last_results: list[BottleneckResult] = []
 
     def fit(
@@ -93,45 +139,42 @@ class _BottleneckMethod:
         )[0]
         return self
 
-    def _loss(self, target: object) -> ModelLoss:
-        if isinstance(target, ModelLoss):
-            return target
-        if target is None:
-            raise ValueError(f"{type(self).__name__}.attribute needs a target (a class name or a loss object)")
-        return TargetBCE(target)  # type: ignore[arg-type]
+    def _loss(self, target: TargetLike | ModelLoss) -> ModelLoss:
+        return as_loss(target, self.default_loss)
 
-    def _prepare(self, inputs: torch.Tensor, target: object) -> tuple[ModelLoss, UnitStatistics]:
+    def _prepare(self, inputs: torch.Tensor, target: TargetLike | ModelLoss) -> tuple[torch.Tensor, ModelLoss]:
         self.model.check_input(inputs)
         if self.statistics is None:
-            from ..errors import NotFittedError
-
             raise NotFittedError(
                 f"{type(self).__name__} at {self.layer_name!r} has no statistics: call "
                 ".fit(images) or pass statistics=UnitStatistics.load(path)"
             )
         self.statistics._require()
         if self.statistics.layer is not None and self.statistics.layer != self.layer_name:
-            from .estimator import StatisticsMismatchError
-
             raise StatisticsMismatchError(
                 f"statistics of layer {self.statistics.layer!r} given for layer {self.layer_name!r}"
             )
         loss = self._loss(target)
         loss.check(self.model, inputs.shape[0])
-        return loss, self.statistics
+        return inputs, loss
 
-    def attribute(self, inputs: torch.Tensor, target: object = None) -> torch.Tensor:
+    def attribute(self, inputs: torch.Tensor, target: TargetLike | ModelLoss = None) -> torch.Tensor:
         """Attribution maps for ``inputs``.
 
         Args:
             inputs: images ``(B, 1, H, W)`` in [-1024, 1024].
-            target: a class name or index (or one per image), or a loss object of
+            target: a target (``None``: the model's only output; a class name or index, or one
+                per image; a :class:`~chexp.targets.RegressionTarget`), or a loss object of
                 :mod:`chexp.iba.losses`.
 
         Returns:
-            Maps ``(B, 1, H, W)``, information in bits per input pixel (>= 0).
+            Maps ``(B, 1, H, W)``, information in bits per input pixel (>= 0), on the inputs'
+            device.
         """
-        loss, stats = self._prepare(inputs, target)
+        return super().attribute(inputs, target)  # type: ignore[arg-type]
+
+    def _attribute(self, inputs: torch.Tensor, loss: ModelLoss) -> torch.Tensor:
+        assert self.statistics is not None
         self.last_results = []
         chunks = range(0, inputs.shape[0], self.batch_size)
         maps = []
@@ -141,7 +184,7 @@ class _BottleneckMethod:
             part = loss.select(rows)
             part.check(self.model, x.shape[0])
             result = optimize_bottleneck(
-                self.model, self.layer, x, part, stats, self.config, self.flow, self.progress
+                self.model, self.layer, x, part, self.statistics, self.config, self.flow, self.progress
             )
             self.last_results.append(result)
             maps.append(result.maps)
@@ -152,12 +195,15 @@ class IBA(_BottleneckMethod):
     """Information Bottleneck Attribution (Schulz et al. 2020): ``Z = lambda R + (1 - lambda) eps``.
 
     Minimises ``L_model + beta * I``: the smallest information that still explains the target
-    (sufficient regions).
+    (sufficient regions). A class target is explained with
+    :class:`~chexp.iba.losses.TargetBCE`, a :class:`~chexp.targets.RegressionTarget` with
+    :class:`~chexp.iba.losses.RegressionDeviation`.
 
     Args:
         model: a :class:`~chexp.models.Classifier` (classifier or regression head).
-        layer: bottleneck layer, full dotted name or a unique suffix (default
-            ``"features.denseblock3"``, the paper's choice for DenseNet121).
+        layer: bottleneck layer, full dotted name or a unique suffix; ``None``: the model
+            family's layer in :data:`BOTTLENECK_LAYERS` (DenseNet121: ``"features.denseblock3"``,
+            the paper's choice).
         statistics: fitted :class:`~chexp.iba.estimator.UnitStatistics` of that layer, or call
             :meth:`fit`.
         beta, steps, lr, samples, initial_alpha, sigma, min_std, active_threshold, seed,
@@ -165,6 +211,8 @@ class IBA(_BottleneckMethod):
         batch_size: images optimised together (their front is computed in one pass; with
             ``pass_per_image=False`` also every optimisation step runs as one pass).
         progress: show progress bars.
+
+    Maps are ``(B, 1, H, W)`` in bits per input pixel, >= 0.
     """
 
     flow = KEEP
@@ -175,7 +223,8 @@ class InverseIBA(_BottleneckMethod):
 
     Minimises ``-L_model + beta * I``: block (with as little noise as possible) every region that
     carries predictive information, so all such regions are marked, not only a sufficient set.
-    The information term is the same KL, measured with ``lambda`` (released code).
+    The information term is the same KL, measured with ``lambda`` (released code). Arguments as
+    :class:`IBA`; maps ``(B, 1, H, W)`` in bits per input pixel, >= 0.
     """
 
     flow = BLOCK
@@ -184,20 +233,22 @@ class InverseIBA(_BottleneckMethod):
 class RegressionIBA(IBA):
     """IBA for a regression head (``model.output == "score"``), Khakzar et al. 2021 section 2.2.
 
-    ``target`` is one of :class:`~chexp.iba.losses.RegressionMSE`,
-    :class:`~chexp.iba.losses.RegressionMaximize`, :class:`~chexp.iba.losses.RegressionDeviation`
-    (the default when ``target`` is ``None``).
+    Every target is explained with :class:`~chexp.iba.losses.RegressionDeviation` (``None``:
+    the model's only output); pass :class:`~chexp.iba.losses.RegressionMSE` or
+    :class:`~chexp.iba.losses.RegressionMaximize` as ``target`` for the other regression losses.
+    A classification loss raises :class:`~chexp.iba.losses.LossMismatchError`. Arguments as
+    :class:`IBA`; maps ``(B, 1, H, W)`` in bits per input pixel, >= 0.
     """
 
-    def _loss(self, target: object) -> ModelLoss:
-        if target is None:
-            return RegressionDeviation()
-        if isinstance(target, _RegressionLoss):
-            return target
-        raise TypeError(
-            "RegressionIBA needs a regression loss as target: RegressionMSE(value), "
-            f"RegressionMaximize() or RegressionDeviation(); got {target!r}"
-        )
+    default_loss = RegressionDeviation
+
+    def _loss(self, target: TargetLike | ModelLoss) -> ModelLoss:
+        if isinstance(target, ModelLoss) and not isinstance(target, _RegressionLoss):
+            raise LossMismatchError(
+                "RegressionIBA needs a regression loss as target: RegressionMSE(value), "
+                f"RegressionMaximize() or RegressionDeviation(); got {target!r}"
+            )
+        return super()._loss(target)
 
 
 # --- Multi-layer IBA ------------------------------------------------------------------------------
@@ -244,18 +295,19 @@ COMBINERS: dict[str, Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor]], 
 }
 
 
-class MultiLayerIBA:
+class MultiLayerIBA(Attribution):
     """Multi-layer IBA (Khakzar et al. 2021, Eq. 7): IBA at several layers, maps combined.
 
     Each layer gets its own bottleneck and optimisation (same loss and settings); its map is
     normalised (``normalize``, default: divided by its maximum) and thresholded at that layer's
     threshold; the thresholded maps are intersected (``combine="intersection"``, a 0/1 map) or,
     as in the released code, the shallowest map is kept where all deeper ones pass their
-    threshold (``combine="masked"``).
+    threshold (``combine="masked"``). :meth:`attribute_layers` gives the single-layer maps.
 
     Args:
         model: a :class:`~chexp.models.Classifier`.
-        layers: bottleneck layers (default: after DenseNet121 dense blocks 1, 2 and 3).
+        layers: bottleneck layers, shallowest first; ``None``: the model family's layers in
+            :data:`BOTTLENECK_LAYERS` (DenseNet121: after dense blocks 1, 2 and 3).
         statistics: one :class:`~chexp.iba.estimator.UnitStatistics` per layer (mapping by
             layer name or sequence in order), or call :meth:`fit`.
         thresholds: one per layer, applied to the normalised maps (default 0.1 each).
@@ -264,12 +316,14 @@ class MultiLayerIBA:
         method: the single-layer method to run at each layer (:class:`IBA` by default;
             :class:`InverseIBA` and :class:`RegressionIBA` work too).
         **settings: passed to ``method`` (beta, steps, samples, seed, batch_size, ...).
+
+    Maps are ``(B, 1, H, W)``: 0/1 for ``"intersection"``, in [0, 1] for ``"masked"``.
     """
 
     def __init__(
         self,
         model: Classifier,
-        layers: Sequence[str] = DEFAULT_LAYERS,
+        layers: Sequence[str] | None = None,
         statistics: Mapping[str, UnitStatistics] | Sequence[UnitStatistics] | None = None,
         *,
         thresholds: Sequence[float] | float = 0.1,
@@ -278,9 +332,11 @@ class MultiLayerIBA:
         method: type[_BottleneckMethod] = IBA,
         **settings: Any,
     ) -> None:
+        super().__init__(model)
+        if layers is None:
+            layers = bottleneck_layers(model).layers
         if len(layers) < 1:
             raise ValueError("MultiLayerIBA needs at least one layer")
-        self.model = _check_model(model)
         self.methods = [method(model, layer, None, **settings) for layer in layers]
         self.layer_names = [m.layer_name for m in self.methods]
         if isinstance(thresholds, (int, float)):
@@ -321,10 +377,18 @@ class MultiLayerIBA:
             m.statistics = stats
         return self
 
-    def attribute_layers(self, inputs: torch.Tensor, target: object = None) -> dict[str, torch.Tensor]:
-        """The single-layer maps ``(B, 1, H, W)`` (bits per pixel) by layer name."""
+    def _prepare(self, inputs: torch.Tensor, target: TargetLike | ModelLoss) -> tuple[torch.Tensor, Any]:
         for m in self.methods:  # every check before the first optimisation
             m._prepare(inputs, target)
+        return inputs, target
+
+    def attribute_layers(self, inputs: torch.Tensor, target: TargetLike | ModelLoss = None) -> dict[str, torch.Tensor]:
+        """The single-layer maps ``(B, 1, H, W)`` (bits per pixel, >= 0) by full layer name,
+        shallowest first; ``target`` as for :meth:`attribute`."""
+        x, tgt = self._prepare(inputs, target)
+        return self._layer_maps(x, tgt)
+
+    def _layer_maps(self, inputs: torch.Tensor, target: TargetLike | ModelLoss) -> dict[str, torch.Tensor]:
         return {m.layer_name: m.attribute(inputs, target) for m in self.methods}
 
     def combine_maps(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -333,10 +397,8 @@ class MultiLayerIBA:
         masks = [n > t for n, t in zip(normalized, self.thresholds)]
         return self.combine(normalized, masks)
 
-    def attribute(self, inputs: torch.Tensor, target: object = None) -> torch.Tensor:
-        """Combined map ``(B, 1, H, W)``: 0/1 for ``"intersection"``, in [0, 1] for ``"masked"``."""
-        per_layer = self.attribute_layers(inputs, target)
-        self.last_layer_maps = per_layer
+    def _attribute(self, inputs: torch.Tensor, target: TargetLike | ModelLoss) -> torch.Tensor:
+        per_layer = self._layer_maps(inputs, target)
         return self.combine_maps([per_layer[n] for n in self.layer_names])
 
 
@@ -346,6 +408,4 @@ def _lookup(value: str | Callable[..., torch.Tensor], registry: Mapping[str, Cal
     try:
         return registry[value]
     except KeyError:
-        from ..errors import UnknownNameError
-
         raise UnknownNameError(value, registry, what) from None

@@ -12,9 +12,10 @@ from __future__ import annotations
 import torch
 
 from ..models.base import Classifier
+from ..models.modules import eval_mode, resolve_layer
 from .bottleneck import KEEP, BottleneckConfig, Flow, PerSampleBottleneck, saliency
 from .estimator import UnitStatistics
-from .hooks import evaluation_mode, replace_output, resolve_layer
+from .hooks import replace_output
 from .losses import ModelLoss
 
 
@@ -34,7 +35,7 @@ def reference_attribute(
     maps = []
     grads = {p: p.grad for p in model.parameters()}
     try:
-        with evaluation_mode(model, freeze=False):
+        with eval_mode(model):
             for i in range(inputs.shape[0]):
                 x = inputs[i : i + 1]
                 part = loss.select(slice(i, i + 1))

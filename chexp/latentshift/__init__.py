@@ -3,7 +3,9 @@
 Public API::
 
     from chexp.latentshift import LatentShift, PaperSearch
-    expl = LatentShift(classifier, autoencoder).attribute(images, target="Cardiomegaly")
+    ls = LatentShift(classifier, autoencoder)          # search=PaperSearch(), n_frames=10, map "max"
+    maps = ls.attribute(images, target="Cardiomegaly") # (B, 1, H, W) latentshift-max map
+    expl = ls.explain(images, target="Cardiomegaly")
     expl.frames        # (B, T, 1, H, W), lower bound -> upper bound
     expl.heatmap       # (B, H, W) latentshift-max map
     save_animation(expl, "case.gif")
@@ -13,7 +15,7 @@ Modules: :mod:`.core` (frames and gradient), :mod:`.search` (lambda search rules
 slider data), :mod:`.reference` (the released code's sequential search, for comparison).
 """
 
-from .core import LatentShift, LatentShiftExplanation, eval_mode
+from .core import LatentShift, LatentShiftExplanation
 from .maps import MAP_METHODS, MaxMap, MeanMap, MinMaxMap, SlidingIntervalMap, get_map, postprocess
 from .search import (
     SEARCH_RULES,
@@ -31,7 +33,6 @@ from .search import (
 __all__ = [
     "LatentShift",
     "LatentShiftExplanation",
-    "eval_mode",
     "LambdaSearch",
     "PaperSearch",
     "AppendixCSearch",

@@ -14,41 +14,27 @@ the search and the frames (frames already evaluated by the search are reused).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
+from ..attribution import Attribution
 from ..errors import InputShapeError
 from ..models.base import Autoencoder, Classifier
-from ..targets import Target, as_target
+from ..models.modules import eval_mode
+from ..targets import Target, TargetLike, as_target
 from .evaluator import ShiftEvaluator
 from .maps import MapMethod, get_map, postprocess
 from .search import LambdaSearch, SearchResult, get_search
 
-__all__ = ["LatentShift", "LatentShiftExplanation", "eval_mode"]
-
-
-@contextlib.contextmanager
-def eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """Put modules in eval mode (batch-independent BatchNorm/Dropout) and restore their modes."""
-    states = [[(m, m.training) for m in module.modules()] for module in modules]
-    try:
-        for module in modules:
-            module.eval()
-        yield
-    finally:
-        for state in states:
-            for m, training in state:
-                m.training = training
+__all__ = ["LatentShift", "LatentShiftExplanation"]
 
 
 @dataclass
 class LatentShiftExplanation:
-    """What :meth:`LatentShift.attribute` returns for a batch of ``B`` images.
+    """What :meth:`LatentShift.explain` returns for a batch of ``B`` images.
 
     Attributes:
         inputs: the images ``(B, 1, H, W)`` in [-1024, 1024].
@@ -58,11 +44,14 @@ class LatentShiftExplanation:
         predictions: ``(B, T)``, the classifier's target score on each frame (its own output
             kind; never an extra sigmoid).
         initial_prediction: ``(B,)``, the score on the reconstruction (lambda = 0).
-        heatmap: the 2D map ``(B, H, W)`` (see :mod:`chexp.latentshift.maps`).
+        heatmap: the 2D map ``(B, H, W)``, >= 0, in intensity units (see
+            :mod:`chexp.latentshift.maps`); :meth:`LatentShift.attribute` returns it as
+            ``(B, 1, H, W)``.
         bounds: ``(B, 2)`` lambda bounds found by the search.
         at_limit: ``(B, 2)`` bool; True where a bound is the rule's limit, not a stop condition.
         gradient_norm: ``(B,)``, ``|dz|``.
-        target: the explained output's name; target_index: its column.
+        target: the explained output's name (names, for a per-image target).
+        target_columns: the explained output column of each image, ``(B,)``.
         search: the rule used; search_result: its raw result (rounds, evaluations).
         search_evaluations: decoder+classifier image evaluations used by the search.
         frame_evaluations: further evaluations for the output frames (the rest were reused).
@@ -82,7 +71,7 @@ class LatentShiftExplanation:
     at_limit: torch.Tensor
     gradient_norm: torch.Tensor
     target: str
-    target_index: int
+    target_columns: torch.Tensor
     search: LambdaSearch
     search_result: SearchResult
     search_evaluations: int
@@ -120,35 +109,75 @@ class LatentShiftExplanation:
         }
 
 
-class LatentShift:
+class LatentShift(Attribution):
     """Latent Shift explanations for a classifier with an autoencoder.
 
     Args:
         classifier: a :class:`~chexp.models.Classifier` (images (B, 1, H, W) in [-1024, 1024]
             -> scores (B, T)); it sees the decoded images.
         autoencoder: an :class:`~chexp.models.Autoencoder` with ``encode``/``decode``.
+        search: a :class:`~chexp.latentshift.search.LambdaSearch` (or its registry name);
+            default :class:`~chexp.latentshift.search.PaperSearch` (paper section 4.2).
+        n_frames: frames from the lower to the upper bound (>= 2).
+        map_method: the 2D map, ``"max"`` (latentshift-max, the paper's; default), ``"mean"``,
+            ``"minmax"``, ``"sliding"`` or a :class:`~chexp.latentshift.maps.MapMethod`.
+        smooth_sigma: Gaussian smoothing of the map in pixels (0: off, as in the paper).
+        threshold_percentile: keep map values above this per-image percentile.
+        max_batch: latents decoded per forward pass.
+        progress: show a progress bar of the search rounds.
+
+    :meth:`attribute` returns the 2D map ``(B, 1, H, W)`` (>= 0, intensity units);
+    :meth:`explain` the whole :class:`LatentShiftExplanation` (frames, lambda bounds,
+    predictions, evaluation counts).
 
     Example::
 
         ls = LatentShift(phantom_classifier(), phantom_autoencoder())
-        expl = ls.attribute(images, target="Cardiomegaly")   # PaperSearch, 10 frames, max map
+        expl = ls.explain(images, target="Cardiomegaly")   # PaperSearch, 10 frames, max map
         expl.frames.shape        # (B, 10, 1, H, W)
-        expl.heatmap.shape       # (B, H, W)
+        ls.attribute(images, target="Cardiomegaly").shape   # (B, 1, H, W)
+
+    Raises:
+        TypeError: the classifier is not a chexp Classifier, or the autoencoder lacks
+            ``encode``/``decode``.
+        ValueError: ``n_frames`` < 2; UnknownNameError: an unknown search or map name.
     """
 
-    def __init__(self, classifier: Classifier, autoencoder: Autoencoder) -> None:
-        for obj, kind, needed in ((classifier, "classifier", ("forward",)),
-                                  (autoencoder, "autoencoder", ("encode", "decode"))):
-            missing = [m for m in needed if not callable(getattr(obj, m, None))]
-            if missing:
-                raise TypeError(f"the {kind} has no {', '.join(missing)} method")
-        self.classifier = classifier
-        self.autoencoder = autoencoder
-
-    # -- validation ---------------------------------------------------------------------------
-    def _check(self, inputs: torch.Tensor, target: str | int | Target, n_frames: int) -> tuple[Target, int]:
+    def __init__(
+        self,
+        classifier: Classifier,
+        autoencoder: Autoencoder,
+        *,
+        search: LambdaSearch | str | None = None,
+        n_frames: int = 10,
+        map_method: str | MapMethod = "max",
+        smooth_sigma: float = 0.0,
+        threshold_percentile: float | None = None,
+        max_batch: int = 32,
+        progress: bool = False,
+    ) -> None:
+        super().__init__(classifier)
+        missing = [m for m in ("encode", "decode") if not callable(getattr(autoencoder, m, None))]
+        if missing:
+            raise TypeError(f"the autoencoder has no {', '.join(missing)} method")
         if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 2:
             raise ValueError(f"n_frames must be an integer >= 2, got {n_frames!r}")
+        self.autoencoder = autoencoder
+        self.search = get_search(search)
+        self.n_frames = n_frames
+        self.mapper = get_map(map_method)
+        self.smooth_sigma = smooth_sigma
+        self.threshold_percentile = threshold_percentile
+        self.max_batch = max_batch
+        self.progress = progress
+
+    @property
+    def classifier(self) -> Classifier:
+        """The classifier explained (:attr:`model`)."""
+        return self.model
+
+    # -- validation ---------------------------------------------------------------------------
+    def _prepare(self, inputs: torch.Tensor, target: TargetLike) -> tuple[torch.Tensor, Target]:
         check_ae = getattr(self.autoencoder, "check_input", None)
         if check_ae is not None:
             check_ae(inputs)
@@ -162,8 +191,8 @@ class LatentShift:
                 f"the classifier needs {size}x{size} images, got {inputs.shape[-2]}x{inputs.shape[-1]}"
             )
         tgt = as_target(target)
-        index = tgt.index(self.classifier)  # raises UnknownTargetError listing valid names
-        return tgt, index
+        tgt.columns(self.classifier, inputs.shape[0])  # raises UnknownTargetError listing valid names
+        return inputs, tgt
 
     # -- the method ---------------------------------------------------------------------------
     def gradient(
@@ -183,32 +212,21 @@ class LatentShift:
             (dz,) = torch.autograd.grad(search.transform(raw).sum(), z)
         return z.detach(), dz.detach(), recon.detach(), raw.detach()
 
-    def attribute(
-        self,
-        inputs: torch.Tensor,
-        target: str | int | Target,
-        *,
-        search: LambdaSearch | str | None = None,
-        n_frames: int = 10,
-        map_method: str | MapMethod = "max",
-        smooth_sigma: float = 0.0,
-        threshold_percentile: float | None = None,
-        max_batch: int = 32,
-        progress: bool = False,
-    ) -> LatentShiftExplanation:
-        """Explain ``target`` for a batch of images.
+    def _evaluator(self, inputs: torch.Tensor, target: Target) -> ShiftEvaluator:
+        """The gradient pass and an evaluator of shifts along it (call inside :func:`eval_mode`)."""
+        z, dz, recon, raw0 = self.gradient(inputs, target, self.search)
+        return ShiftEvaluator(
+            self.autoencoder, self.classifier, lambda s, rows: target(s, self.classifier, rows),
+            self.search.transform, z, dz, recon, raw0, max_batch=self.max_batch,
+        )
+
+    def explain(self, inputs: torch.Tensor, target: TargetLike = None) -> LatentShiftExplanation:
+        """Explain ``target`` for a batch of images: frames, bounds, predictions and the map.
 
         Args:
             inputs: ``(B, 1, H, W)``, values in [-1024, 1024], a size the autoencoder accepts.
-            target: output name (``"Cardiomegaly"``), column index, or a target object.
-            search: a :class:`~chexp.latentshift.search.LambdaSearch` (or its registry name);
-                default :class:`~chexp.latentshift.search.PaperSearch` (paper section 4.2).
-            n_frames: frames from the lower to the upper bound (>= 2).
-            map_method: ``"max"`` (default), ``"mean"``, ``"minmax"``, ``"sliding"`` or an object.
-            smooth_sigma: Gaussian smoothing of the map in pixels (0: off, as in the paper).
-            threshold_percentile: keep map values above this per-image percentile.
-            max_batch: latents decoded per forward pass.
-            progress: show a progress bar of the search rounds.
+            target: output name (``"Cardiomegaly"``), column index, one per image, a target
+                object, or ``None`` (the classifier's only output).
 
         Returns:
             A :class:`LatentShiftExplanation`.
@@ -217,17 +235,17 @@ class LatentShift:
             InputShapeError / InputRangeError: bad images (checked before any model runs).
             UnknownTargetError: a target the classifier does not predict.
         """
-        tgt, index = self._check(inputs, target, n_frames)
-        rule = get_search(search)
-        mapper = get_map(map_method)
+        return self._explain(*self._prepare(inputs, target))
+
+    def _attribute(self, inputs: torch.Tensor, target: Target) -> torch.Tensor:
+        return self._explain(inputs, target).heatmap[:, None]
+
+    def _explain(self, inputs: torch.Tensor, tgt: Target) -> LatentShiftExplanation:
+        rule, n_frames = self.search, self.n_frames
         output_kind = getattr(self.classifier, "output", "score")
         with eval_mode(self.classifier, self.autoencoder):
-            z, dz, recon, raw0 = self.gradient(inputs, tgt, rule)
-            ev = ShiftEvaluator(
-                self.autoencoder, self.classifier, lambda s: tgt(s, self.classifier), rule.transform,
-                z, dz, recon, raw0, max_batch=max_batch,
-            )
-            result = rule.run(ev, output_kind=output_kind, progress=progress)
+            ev = self._evaluator(inputs, tgt)
+            result = rule.run(ev, output_kind=output_kind, progress=self.progress)
             lambdas = np.stack(
                 [np.linspace(lo, hi, n_frames) for lo, hi in zip(result.lower, result.upper)]
             ) if inputs.shape[0] else np.zeros((0, n_frames))
@@ -240,50 +258,40 @@ class LatentShift:
             [torch.stack([ev.get(b, float(l)).frame for l in lambdas[b]]) for b in range(ev.batch_size)]
         )
         preds = torch.tensor([[ev.get(b, float(l)).raw for l in lambdas[b]] for b in range(ev.batch_size)])
-        heatmap = postprocess(mapper(frames, recon), smooth_sigma, threshold_percentile)
-        name = self.classifier.targets[index] if hasattr(self.classifier, "targets") else str(index)
+        heatmap = postprocess(self.mapper(frames, ev.recon), self.smooth_sigma, self.threshold_percentile)
         return LatentShiftExplanation(
             inputs=inputs.detach(),
-            reconstruction=recon,
+            reconstruction=ev.recon,
             frames=frames,
             lambdas=torch.from_numpy(lambdas),
             predictions=preds,
-            initial_prediction=raw0.double().cpu(),
+            initial_prediction=torch.tensor(ev.raw0, dtype=torch.float64),
             heatmap=heatmap,
             bounds=torch.tensor([result.lower, result.upper], dtype=torch.float64).T.reshape(-1, 2),
             at_limit=torch.tensor([result.lower_at_limit, result.upper_at_limit]).T.reshape(-1, 2),
             gradient_norm=torch.tensor(ev.slope, dtype=torch.float64).sqrt(),
-            target=name,
-            target_index=index,
+            target=tgt.label(self.classifier),
+            target_columns=tgt.columns(self.classifier, inputs.shape[0]),
             search=rule,
             search_result=result,
             search_evaluations=result.evaluations,
             frame_evaluations=frame_evals,
             passes=ev.passes,
             traces=[ev.trace(b) for b in range(ev.batch_size)],
-            map_method=mapper.name,
+            map_method=self.mapper.name,
         )
 
     def prediction_curve(
-        self,
-        inputs: torch.Tensor,
-        target: str | int | Target,
-        lambdas: Sequence[float] | torch.Tensor,
-        *,
-        search: LambdaSearch | str | None = None,
-        max_batch: int = 32,
+        self, inputs: torch.Tensor, target: TargetLike, lambdas: Sequence[float] | torch.Tensor
     ) -> torch.Tensor:
         """The target score of ``D(z + lambda * dz)`` for each lambda (paper Fig. 3).
 
         Returns:
             ``(B, L)`` scores (the classifier's own output kind).
         """
-        tgt, _ = self._check(inputs, target, 2)
-        rule = get_search(search)
+        x, tgt = self._prepare(inputs, target)
         lams = [float(l) for l in (lambdas.tolist() if isinstance(lambdas, torch.Tensor) else lambdas)]
         with eval_mode(self.classifier, self.autoencoder):
-            z, dz, recon, raw0 = self.gradient(inputs, tgt, rule)
-            ev = ShiftEvaluator(self.autoencoder, self.classifier, lambda s: tgt(s, self.classifier),
-                                rule.transform, z, dz, recon, raw0, max_batch=max_batch)
+            ev = self._evaluator(x, tgt)
             ev.evaluate([(b, l) for b in range(ev.batch_size) for l in lams])
         return torch.tensor([[ev.get(b, l).raw for l in lams] for b in range(ev.batch_size)])

@@ -19,6 +19,8 @@ import torch
 from ..models.base import Autoencoder, Classifier
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
+#: scores ``(N, T)`` and the image of each row ``(N,)`` -> target scores ``(N,)``
+TargetFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -45,7 +47,8 @@ class ShiftEvaluator:
     Args:
         autoencoder: provides :meth:`~chexp.models.Autoencoder.decode`.
         classifier: maps images ``(N, 1, H, W)`` to scores ``(N, T)``.
-        target_fn: scores ``(N, T)`` -> target scores ``(N,)``.
+        target_fn: scores ``(N, T)`` and the image (index in the batch) of each row ``(N,)``
+            -> target scores ``(N,)``.
         transform: applied to target scores for the search (identity or an extra sigmoid).
         z: latents ``(B, ...)``; dz: their gradient, same shape.
         recon: ``D(z)``, ``(B, 1, H, W)``; raw0: the classifier's target score on it ``(B,)``.
@@ -56,7 +59,7 @@ class ShiftEvaluator:
         self,
         autoencoder: Autoencoder,
         classifier: Classifier,
-        target_fn: ScoreFn,
+        target_fn: TargetFn,
         transform: ScoreFn,
         z: torch.Tensor,
         dz: torch.Tensor,
@@ -119,7 +122,7 @@ class ShiftEvaluator:
             lam = lam.view(-1, *([1] * (self.z.dim() - 1)))
             with torch.no_grad():
                 frames = self.autoencoder.decode(self.z[idx] + lam * self.dz[idx])
-                raw = self.target_fn(self.classifier(frames))
+                raw = self.target_fn(self.classifier(frames), idx)
                 value = self.transform(raw)
                 change = (frames - self.recon[idx]).abs().flatten(1).sum(1)
             raw_l = raw.double().cpu().tolist()

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from ..models.base import Autoencoder, Classifier
+from ..models.modules import eval_mode
 from ..targets import as_target
-from .core import eval_mode
 from .search import LambdaSearch, SteppedSide
 
 __all__ = ["SequentialResult", "sequential_latent_shift"]
