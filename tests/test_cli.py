@@ -4,6 +4,7 @@ option, one-line user errors, and the subcommands that used to crash."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -53,7 +54,7 @@ COMMANDS = _commands(build_parser())
 
 
 def test_the_command_tree_keeps_its_names():
-    assert {p for p in COMMANDS if len(p) == 1} == {("train",), ("bench",), ("phantoms",), ("reproduce",)}
+    assert {p for p in COMMANDS if len(p) == 1} == {("train",), ("bench",), ("methods",), ("phantoms",), ("reproduce",)}
     assert {p[1] for p in COMMANDS if len(p) == 2} == {"latent-shift", "iba", "deletion"}
 
 
@@ -241,3 +242,19 @@ def test_train_options_reach_the_configuration(cache_lookups):
     assert (config["epochs"], config["seed"]) == (2, 3)
     _, config = cache_lookups(lambda: main(["train", "cohen-autoencoder", "--latent-channels", "4", "--size", "64"]))
     assert (config["latent_channels"], config["size"]) == (4, 64)
+
+
+def test_methods_lists_the_registry(capsys):
+    """``chexp methods`` prints the registry itself: every slug once, with its needs."""
+    from chexp.methods import METHODS
+
+    assert main(["methods", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["slug"] for r in rows] == list(METHODS)
+    by_slug = {r["slug"]: r for r in rows}
+    assert by_slug["latentshift-max"]["needs"] == "an autoencoder"
+    assert by_slug["iba"]["class"] == "IBA" and "bottleneck" in by_slug["iba"]["needs"]
+    assert by_slug["grad"]["needs"] == ""
+    assert main(["methods"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == len(METHODS) + 1 and table[1].split()[:2] == ["grad", "Gradients"]

@@ -1,4 +1,4 @@
-"""The ``chexp`` command line (also ``python -m chexp``): ``train``, ``bench``, ``phantoms``, ``reproduce``.
+"""The ``chexp`` command line (also ``python -m chexp``): ``train``, ``bench``, ``methods``, ``phantoms``, ``reproduce``.
 
 Each subcommand lives in its own module, registered in :data:`SUBCOMMANDS`; the module's
 ``add_arguments(parser)`` adds the subcommand's options and description and sets
@@ -29,6 +29,7 @@ __all__ = ["SUBCOMMANDS", "LazyParser", "build_parser", "main"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train (or load from cache) one of the project's models", "chexp.cli.train"),
     "bench": ("speed benchmarks (table; --json for one JSON line)", "chexp.cli.bench"),
+    "methods": ("list the attribution methods (slug, display name, what each needs)", "chexp.cli.methods"),
     "phantoms": ("save a grid of phantom radiographs with their masks", "chexp.cli.phantoms"),
     "reproduce": ("run every notebook with papermill and build the book", "chexp.reproduce"),
 }
