@@ -105,6 +105,15 @@ class UnsupportedProfileError(ChexpError, ValueError):
     """An experiment that has no data or models for the profile (the message says what is missing)."""
 
 
+class InvalidParameterError(ChexpError, ValueError):
+    """A parameter value outside what the function accepts (the message names the parameter,
+    the value and what is allowed): a negative count, an empty list, an unknown option value."""
+
+
+class InvalidTypeError(ChexpError, TypeError):
+    """An argument of the wrong kind (for example a model without the interface a method needs)."""
+
+
 __all__ = [
     "ChexpError",
     "InputRangeError",
@@ -121,4 +130,6 @@ __all__ = [
     "NotFittedError",
     "InvalidMaskError",
     "UnsupportedProfileError",
+    "InvalidParameterError",
+    "InvalidTypeError",
 ]
