@@ -10,9 +10,10 @@ Public API::
     expl.heatmap       # (B, H, W) latentshift-max map
     save_animation(expl, "case.gif")
 
-Modules: :mod:`.core` (frames and gradient), :mod:`.search` (lambda search rules),
-:mod:`.maps` (2D maps), :mod:`.animation` (GIF/MP4, optical flow), :mod:`.slider` (notebook
-slider data), :mod:`.reference` (the released code's sequential search, for comparison).
+Modules: :mod:`.core` (frames and gradient), :mod:`.search` (lambda search rules; the paper's
+rule in :mod:`.search.paper`), :mod:`.maps` (2D maps), :mod:`.animation` (GIF/MP4, optical flow),
+:mod:`.slider` (notebook slider data), :mod:`.reference` (the released code's sequential search,
+for comparison).
 """
 
 from .core import LatentShift, LatentShiftExplanation

@@ -1,0 +1,29 @@
+"""A given lambda range, no search (the released code's ``fixrange``)."""
+
+from __future__ import annotations
+
+from .rule import LambdaSearch, SearchResult
+from .stepped import SteppedSearch
+
+__all__ = ["FixedRange"]
+
+
+class FixedRange(LambdaSearch):
+    """A given range, no search (the reference code's ``fixrange``)."""
+
+    name = "fixed"
+
+    def __init__(self, lower: float, upper: float = 0.0) -> None:
+        if not lower <= upper:
+            raise ValueError(f"FixedRange needs lower <= upper, got {lower} > {upper}")
+        self.fixed = (float(lower), float(upper))
+
+    def reference(self) -> SteppedSearch:
+        raise NotImplementedError("a fixed range has no sequential search")
+
+    def run(self, ev, output_kind="probability", progress=False) -> SearchResult:
+        n = ev.batch_size
+        return SearchResult([self.fixed[0]] * n, [self.fixed[1]] * n, [False] * n, [False] * n, [True] * n)
+
+    def __repr__(self) -> str:
+        return f"FixedRange{self.fixed}"

@@ -1,0 +1,197 @@
+"""Stepped sides: the released code's lambda grid and stop conditions, searched in batches.
+
+A :class:`SteppedSide` is a released-code walk: lambda steps from 0 along its
+:class:`~.schedules.Schedule`'s grid and stops at the first grid point where one of its
+:class:`~.stops.StopCondition` s (or the limit) holds. Its walker finds that grid index without
+walking step by step: a Newton-guided search over grid indices (exact when the stop predicate is
+monotone along the grid, i.e. the prediction curve falls then possibly rises), or, with
+``exhaustive=True``, a scan of the grid in batched chunks (exactly the sequential result for any
+curve). :class:`SteppedSearch` is a rule made of such sides.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from ..evaluator import ShiftEvaluator
+from .rule import LambdaSearch
+from .schedules import Schedule
+from .sides import LOWER, Side, Walker
+from .stops import ImageChangedBy, StopCondition
+
+__all__ = ["SteppedSide", "SteppedSearch"]
+
+
+@dataclass(frozen=True)
+class SteppedSide(Side):
+    """A stepped walk as in the released code: a lambda grid and stop conditions.
+
+    Args:
+        direction: -1 (lower) or +1 (upper).
+        schedule: how lambda steps (grid from 0 up to the first point at ``|lambda| >= limit``).
+        stops: stop conditions checked at each grid point (the limit is always one).
+        limit: largest ``|lambda|``.
+        exhaustive: scan the grid in batched chunks (exactly the sequential result for any
+            prediction curve) instead of the Newton-guided index search (exact when the stop
+            predicate is monotone along the grid).
+        chunk: grid points per image per round when ``exhaustive``.
+    """
+
+    direction: int
+    schedule: Schedule
+    stops: tuple[StopCondition, ...]
+    limit: float = 1000.0
+    exhaustive: bool = False
+    chunk: int = 16
+
+    def grid(self) -> list[float]:
+        return _grid_cache(self.schedule, self.direction, self.limit)
+
+    def stop_at(self, value, previous, value0, change, recon_abs_sum, lam) -> bool:
+        if self.direction * lam >= self.limit:
+            return True
+        return any(s.stops(value, previous, value0, change, recon_abs_sum, self.direction) for s in self.stops)
+
+    def threshold(self, value0: float) -> float | None:
+        levels = [t for s in self.stops if (t := s.threshold(value0, self.direction)) is not None]
+        if not levels:
+            return None
+        return max(levels) if self.direction == LOWER else min(levels)
+
+    def walker(self, ev, image, value_range):
+        return _SteppedWalker(ev, image, self)
+
+
+_GRIDS: dict[tuple[Schedule, int, float], list[float]] = {}
+
+
+def _grid_cache(schedule: Schedule, direction: int, limit: float) -> list[float]:
+    key = (schedule, direction, limit)
+    if key not in _GRIDS:
+        _GRIDS[key] = schedule.grid(direction, limit)
+    return _GRIDS[key]
+
+
+class _SteppedWalker(Walker):
+    def __init__(self, ev: ShiftEvaluator, image: int, side: SteppedSide) -> None:
+        super().__init__(ev, image, side.direction)
+        self.side = side
+        self.grid = side.grid()
+        self.abs_grid = [abs(l) for l in self.grid]
+        self.n = len(self.grid) - 1
+        self.value0 = ev.value0[image]
+        self.y = side.threshold(self.value0)
+        self.last_gap: int | None = None
+        self.lo, self.hi = 0, self.n
+        self.update()
+
+    def _entry(self, i: int):
+        lam = self.grid[i]
+        return self.ev.get(self.image, lam) if self.ev.known(self.image, lam) else None
+
+    def _pred(self, i: int) -> bool | None:
+        if i >= self.n:
+            return True
+        cur = self._entry(i)
+        if cur is None:
+            return None
+        prev = self.value0 if i == 0 else (e.value if (e := self._entry(i - 1)) is not None else None)
+        if prev is None:
+            return None
+        return self.side.stop_at(
+            cur.value, prev, self.value0, cur.change, self.ev.recon_abs_sum[self.image], self.grid[i]
+        )
+
+    def update(self) -> None:
+        preds = {i: p for i in range(self.n + 1) if (p := self._pred(i)) is not None}
+        if preds.get(0):  # pred(0) is always known: lambda = 0 is cached
+            self._finish(0)
+            return
+        if self.side.exhaustive:
+            lo = 0
+            while lo + 1 in preds and not preds[lo + 1]:
+                lo += 1
+            if lo + 1 in preds:  # the first true predicate of the known prefix
+                self._finish(lo + 1)
+            self.lo = lo
+            return
+        hi = min(i for i, p in preds.items() if p)
+        lo = max(i for i, p in preds.items() if not p and i < hi)
+        self.lo, self.hi = lo, hi
+        if hi == lo + 1:
+            self._finish(hi)
+
+    def _finish(self, index: int) -> None:
+        self.done = True
+        self.bound = self.grid[index]
+        self.reached_limit = False
+        if index == self.n:
+            cur = self._entry(index)
+            prev = self._value(index - 1)
+            self.reached_limit = cur is None or prev is None or not any(
+                s.stops(cur.value, prev, self.value0, cur.change, self.ev.recon_abs_sum[self.image], self.direction)
+                for s in self.side.stops
+            )
+
+    def _value(self, i: int) -> float | None:
+        if i == 0:
+            return self.value0
+        e = self._entry(i)
+        return None if e is None else e.value
+
+    def propose(self) -> list[float]:
+        if self.done:
+            return []
+        self.rounds += 1
+        if self.side.exhaustive:
+            start = self.lo + 1
+            return [self.grid[i] for i in range(max(start, 1), min(start + self.side.chunk, self.n + 1))]
+        lo, hi = self.lo, self.hi
+        c = None
+        gap = hi - lo
+        slow = self.last_gap is not None and gap > self.last_gap // 2
+        self.last_gap = gap
+        estimates: list[float] = []
+        if self.y is not None and not slow:
+            a_l, a_v = self.grid[lo], self._value(lo)
+            slope = None
+            if lo == 0:
+                slope = self.ev.slope[self.image]
+            else:
+                prev = next((j for j in range(lo - 1, -1, -1) if self._value(j) is not None), None)
+                if prev is not None:
+                    slope = (a_v - self._value(prev)) / (a_l - self.grid[prev])
+            if slope is not None and slope > 0 and math.isfinite(slope):
+                estimates.append(a_l + (self.y - a_v) / slope)
+        if not slow:
+            # image-change stops: the change grows about linearly with |lambda|
+            for cond in self.side.stops:
+                if isinstance(cond, ImageChangedBy):
+                    goal = cond.fraction * self.ev.recon_abs_sum[self.image]
+                    known = [(l, e.change) for l, e in self.ev.cache[self.image].items()
+                             if self.direction * l > 0 and e.change > 0]
+                    if known:
+                        l, ch = min(known, key=lambda t: abs(math.log(t[1] / goal)) if goal > 0 else 0.0)
+                        estimates.append(l * goal / ch)
+        if estimates:
+            c = bisect.bisect_left(self.abs_grid, min(abs(e) for e in estimates))
+        if c is None:
+            c = (lo + hi) // 2
+        c = min(max(c, lo + 1), hi - 1)
+        want = [j for j in (c - 2, c - 1, c) if j >= max(lo, 1) and self._entry(j) is None]
+        return [self.grid[j] for j in want]
+
+
+class SteppedSearch(LambdaSearch):
+    """A search made of :class:`SteppedSide` s (the released code's rules)."""
+
+    def __init__(
+        self, lower: SteppedSide | None, upper: SteppedSide | None = None, extra_sigmoid: bool = False,
+        name: str = "stepped",
+    ) -> None:
+        self.lower, self.upper, self.extra_sigmoid, self.name = lower, upper, extra_sigmoid, name
+
+    def reference(self) -> SteppedSearch:
+        return self
