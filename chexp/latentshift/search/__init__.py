@@ -41,8 +41,8 @@ Modules:
 * solvers, one per kind of side (:mod:`.sides`: the :class:`Side` / walker interface):
   :mod:`.threshold` (:class:`ThresholdSide`, a continuous level: Newton step from the known slope
   ``g'(0) = |dz|^2``, secant, safeguarded secant) and :mod:`.stepped` (:class:`SteppedSide`, the
-  released code's grid and stop conditions: Newton-guided search over grid indices, or a batched
-  chunked scan with ``exhaustive=True``);
+  released code's grid and stop conditions: a batched scan of the grid from 0 in growing chunks,
+  capped by Newton-guided probes, which returns the released walk's first stop on any curve);
 * building blocks of the stepped rules: :mod:`.stops` (stop conditions) and :mod:`.schedules`
   (lambda steps).
 

@@ -27,7 +27,7 @@ class AppendixCSearch(SteppedSearch):
     than ``max_fall`` below its start, or lambda <= -``limit``. Upper bound 0."""
 
     def __init__(self, step: float = 10.0, max_fall: float = 0.5, limit: float = 1000.0,
-                 exhaustive: bool = False, chunk: int = 16) -> None:
+                 exhaustive: bool = False, chunk: int = 8) -> None:
         lower = SteppedSide(LOWER, ConstantStep(step), (StopsMoving(), ChangedBy(max_fall)), limit, exhaustive, chunk)
         super().__init__(lower, name="appendix-c")
 
@@ -38,7 +38,7 @@ class Gifsplanation2021Search(SteppedSearch):
     start - 0.5, or at -1000; upper side stops when it falls, rises above start + 0.05, or at +1000."""
 
     def __init__(self, max_fall: float = 0.5, max_rise: float = 0.05, limit: float = 1000.0,
-                 exhaustive: bool = False, chunk: int = 16) -> None:
+                 exhaustive: bool = False, chunk: int = 8) -> None:
         schedule = FineThenCoarse(1.0, 10.0)
         lower = SteppedSide(LOWER, schedule, (StopsMoving(), ChangedBy(max_fall)), limit, exhaustive, chunk)
         upper = SteppedSide(UPPER, schedule, (StopsMoving(), ChangedBy(max_rise)), limit, exhaustive, chunk)
@@ -51,7 +51,7 @@ class GifsplanationCurrentSearch(SteppedSearch):
     stops when the prediction rises, falls below start - 0.15, or at -1000."""
 
     def __init__(self, max_fall: float = 0.15, limit: float = 1000.0, extra_sigmoid: bool = True,
-                 exhaustive: bool = False, chunk: int = 16) -> None:
+                 exhaustive: bool = False, chunk: int = 8) -> None:
         stops = (StopsMoving(), ChangedBy(max_fall))
         lower = SteppedSide(LOWER, FineThenCoarse(1.0, 10.0), stops, limit, exhaustive, chunk)
         super().__init__(lower, extra_sigmoid=extra_sigmoid, name="gifsplanation-current")
@@ -65,7 +65,7 @@ class LatentShiftPackageSearch(SteppedSearch):
 
     def __init__(self, pred_diff: float = 0.8, floor: float = 0.05, max_pixel_diff: float = 0.05,
                  limit: float = 3000.0, step: float = 10.0, extra_sigmoid: bool = True,
-                 exhaustive: bool = False, chunk: int = 16) -> None:
+                 exhaustive: bool = False, chunk: int = 8) -> None:
         stops = (StopsMoving(), FallsBelow(floor), ChangedBy(pred_diff), ImageChangedBy(max_pixel_diff))
         lower = SteppedSide(LOWER, AcceleratingStep(step, 10.0), stops, limit, exhaustive, chunk)
         super().__init__(lower, extra_sigmoid=extra_sigmoid, name="latentshift-0.0.6")

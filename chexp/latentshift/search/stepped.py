@@ -2,11 +2,15 @@
 
 A :class:`SteppedSide` is a released-code walk: lambda steps from 0 along its
 :class:`~.schedules.Schedule`'s grid and stops at the first grid point where one of its
-:class:`~.stops.StopCondition` s (or the limit) holds. Its walker finds that grid index without
-walking step by step: a Newton-guided search over grid indices (exact when the stop predicate is
-monotone along the grid, i.e. the prediction curve falls then possibly rises), or, with
-``exhaustive=True``, a scan of the grid in batched chunks (exactly the sequential result for any
-curve). :class:`SteppedSearch` is a rule made of such sides.
+:class:`~.stops.StopCondition` s (or the limit) holds. On a curve with local rises a stop test
+can switch from false to true and back many times, so only the first switch is the walk's
+bound, and confirming it takes the test at every grid point before it. The walker therefore
+scans the grid from 0 in batched chunks (``chunk`` points in the first round, twice as many in
+each next one), and meanwhile aims a few probes at the level where the walk would stop on a
+monotone curve (Newton-guided over grid indices): a probe where the test holds caps the scan, so
+on a monotone curve the scan stops there instead of overshooting. ``exhaustive=True`` scans in
+rounds of ``chunk`` points without probes (fewest evaluations, most rounds). Either way the bound
+is the sequential walk's on any curve. :class:`SteppedSearch` is a rule made of such sides.
 """
 
 from __future__ import annotations
@@ -33,10 +37,9 @@ class SteppedSide(Side):
         schedule: how lambda steps (grid from 0 up to the first point at ``|lambda| >= limit``).
         stops: stop conditions checked at each grid point (the limit is always one).
         limit: largest ``|lambda|``.
-        exhaustive: scan the grid in batched chunks (exactly the sequential result for any
-            prediction curve) instead of the Newton-guided index search (exact when the stop
-            predicate is monotone along the grid).
-        chunk: grid points per image per round when ``exhaustive``.
+        exhaustive: scan the grid in rounds of ``chunk`` points, without the Newton-guided
+            probes or the growing chunks (same bounds; fewer evaluations, more rounds).
+        chunk: grid points per image in the first scan round (every round if ``exhaustive``).
     """
 
     direction: int
@@ -44,7 +47,7 @@ class SteppedSide(Side):
     stops: tuple[StopCondition, ...]
     limit: float = 1000.0
     exhaustive: bool = False
-    chunk: int = 16
+    chunk: int = 8
 
     def grid(self) -> list[float]:
         return _grid_cache(self.schedule, self.direction, self.limit)
@@ -85,6 +88,10 @@ class _SteppedWalker(Walker):
         self.y = side.threshold(self.value0)
         self.last_gap: int | None = None
         self.lo, self.hi = 0, self.n
+        #: the stop test is known false at grid points 1..prefix (the walk passes them)
+        self.prefix = 0
+        #: grid points of the next scan of the prefix (doubles each round unless exhaustive)
+        self.scan = side.chunk
         self.update()
 
     def _entry(self, i: int):
@@ -109,28 +116,23 @@ class _SteppedWalker(Walker):
         if preds.get(0):  # pred(0) is always known: lambda = 0 is cached
             self._finish(0)
             return
-        if self.side.exhaustive:
-            lo = 0
-            while lo + 1 in preds and not preds[lo + 1]:
-                lo += 1
-            if lo + 1 in preds:  # the first true predicate of the known prefix
-                self._finish(lo + 1)
-            self.lo = lo
-            return
         hi = min(i for i, p in preds.items() if p)
-        lo = max(i for i, p in preds.items() if not p and i < hi)
-        self.lo, self.hi = lo, hi
-        if hi == lo + 1:
+        while self.prefix + 1 < hi and self.prefix + 1 in preds:
+            self.prefix += 1
+        # the walk's stop is the first true test: every grid point before it must be known false;
+        # the limit point is evaluated too, to tell a stop there from the limit
+        if self.prefix + 1 == hi and (hi < self.n or self._entry(hi) is not None):
             self._finish(hi)
+            return
+        self.lo, self.hi = max(i for i, p in preds.items() if not p and i < hi), hi
 
     def _finish(self, index: int) -> None:
         self.done = True
         self.bound = self.grid[index]
         self.reached_limit = False
-        if index == self.n:
-            cur = self._entry(index)
-            prev = self._value(index - 1)
-            self.reached_limit = cur is None or prev is None or not any(
+        if index == self.n:  # the limit, unless a stop condition holds there too
+            cur, prev = self._entry(index), self._value(index - 1)
+            self.reached_limit = not any(
                 s.stops(cur.value, prev, self.value0, cur.change, self.ev.recon_abs_sum[self.image], self.direction)
                 for s in self.side.stops
             )
@@ -145,9 +147,17 @@ class _SteppedWalker(Walker):
         if self.done:
             return []
         self.rounds += 1
-        if self.side.exhaustive:
-            start = self.lo + 1
-            return [self.grid[i] for i in range(max(start, 1), min(start + self.side.chunk, self.n + 1))]
+        scan = range(self.prefix + 1, min(self.prefix + self.scan, self.hi) + 1)
+        want = {j for j in scan if self._entry(j) is None}
+        if not self.side.exhaustive:
+            self.scan *= 2
+            if self.hi > self.lo + 1:
+                want.update(self._guess())
+        return [self.grid[j] for j in sorted(want)]
+
+    def _guess(self) -> list[int]:
+        """Unknown grid indices at the predicted stop (the Newton step on the level, or the
+        image-change estimate) and the two before it (a stop test needs its predecessor)."""
         lo, hi = self.lo, self.hi
         c = None
         gap = hi - lo
@@ -180,8 +190,7 @@ class _SteppedWalker(Walker):
         if c is None:
             c = (lo + hi) // 2
         c = min(max(c, lo + 1), hi - 1)
-        want = [j for j in (c - 2, c - 1, c) if j >= max(lo, 1) and self._entry(j) is None]
-        return [self.grid[j] for j in want]
+        return [j for j in (c - 2, c - 1, c) if j >= max(lo, 1) and self._entry(j) is None]
 
 
 class SteppedSearch(LambdaSearch):
