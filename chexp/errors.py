@@ -114,6 +114,28 @@ class InvalidTypeError(ChexpError, TypeError):
     """An argument of the wrong kind (for example a model without the interface a method needs)."""
 
 
+class PhantomConfigError(ChexpError, ValueError):
+    """A :class:`~chexp.phantoms.PhantomConfig` value is out of range (prevalence, probability
+    or size), or an argument of :func:`~chexp.phantoms.generate` is."""
+
+
+class StatisticsMismatchError(ChexpError, ValueError):
+    """IBA statistics fitted for another model, another layer, or a feature map of another shape."""
+
+
+class BottleneckLayerError(ChexpError, ValueError):
+    """A layer that cannot carry an IBA bottleneck (not run, run twice, or not a 4-D feature map)."""
+
+
+class AttributionError(ChexpError, ValueError):
+    """An IBA optimisation produced non-finite values (NaN in the model output or statistics)."""
+
+
+class LossMismatchError(ChexpError, ValueError):
+    """An IBA loss that does not fit the model's output (classification loss on a regression
+    head...)."""
+
+
 __all__ = [
     "ChexpError",
     "InputRangeError",
@@ -132,4 +154,9 @@ __all__ = [
     "UnsupportedProfileError",
     "InvalidParameterError",
     "InvalidTypeError",
+    "PhantomConfigError",
+    "StatisticsMismatchError",
+    "BottleneckLayerError",
+    "AttributionError",
+    "LossMismatchError",
 ]
