@@ -114,6 +114,11 @@ class InvalidTypeError(ChexpError, TypeError):
     """An argument of the wrong kind (for example a model without the interface a method needs)."""
 
 
+class IndexOutOfRangeError(ChexpError, IndexError):
+    """An item index past the end of a dataset or batch (an ``IndexError``, so iteration by
+    ``__getitem__`` stops there)."""
+
+
 class PhantomConfigError(ChexpError, ValueError):
     """A :class:`~chexp.phantoms.PhantomConfig` value is out of range (prevalence, probability
     or size), or an argument of :func:`~chexp.phantoms.generate` is."""
@@ -154,6 +159,8 @@ __all__ = [
     "UnsupportedProfileError",
     "InvalidParameterError",
     "InvalidTypeError",
+    "IndexOutOfRangeError",
+
     "PhantomConfigError",
     "StatisticsMismatchError",
     "BottleneckLayerError",

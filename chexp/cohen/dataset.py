@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from ..data.images import read_image
 from ..data.remote import fetch
+from ..errors import IndexOutOfRangeError, UnknownNameError
 from ..progress import tqdm
 from .manifest import COHEN, RATERS, global_column, load_manifest, zone_columns
 from .splits import SPLITS
@@ -47,9 +48,9 @@ def select_rows(
     df = load_manifest() if manifest is None else manifest
     if split is not None:
         wanted = [split] if isinstance(split, str) else list(split)
-        unknown = set(wanted) - set(SPLITS)
+        unknown = [s for s in wanted if s not in SPLITS]
         if unknown:
-            raise ValueError(f"unknown split(s) {sorted(unknown)}; valid: {SPLITS}")
+            raise UnknownNameError(unknown[0], SPLITS, "split")
         df = df[df["split"].isin(wanted)]
     if brixia_only:
         df = df[df["S_global"].notna() & df["J_global"].notna()]
@@ -122,7 +123,8 @@ class CohenDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} images")
+            raise IndexOutOfRangeError(f"index {index} out of range for {len(self)} images")
+
         image = self._images[index] if self._images is not None else self.read(index)
         item = {
             "image": torch.from_numpy(np.ascontiguousarray(image)),
