@@ -114,6 +114,11 @@ class InvalidTypeError(ChexpError, TypeError):
     """An argument of the wrong kind (for example a model without the interface a method needs)."""
 
 
+class MissingDependencyError(ChexpError, ModuleNotFoundError):
+    """An optional package that a feature needs is not installed (the message names it and how to
+    install it)."""
+
+
 class IndexOutOfRangeError(ChexpError, IndexError):
     """An item index past the end of a dataset or batch (an ``IndexError``, so iteration by
     ``__getitem__`` stops there)."""
@@ -160,6 +165,8 @@ __all__ = [
     "InvalidParameterError",
     "InvalidTypeError",
     "IndexOutOfRangeError",
+    "MissingDependencyError",
+
 
     "PhantomConfigError",
     "StatisticsMismatchError",
