@@ -48,7 +48,6 @@ class Attribution(ABC):
     def __init__(self, model: Classifier) -> None:
         if not isinstance(model, Classifier):
             raise InvalidTypeError(
-
                 f"{type(self).__name__} needs a chexp Classifier, got {type(model).__name__}; wrap "
                 "your network in a chexp.models.base.Classifier subclass"
             )

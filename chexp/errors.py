@@ -166,8 +166,6 @@ __all__ = [
     "InvalidTypeError",
     "IndexOutOfRangeError",
     "MissingDependencyError",
-
-
     "PhantomConfigError",
     "StatisticsMismatchError",
     "BottleneckLayerError",

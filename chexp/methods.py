@@ -167,7 +167,5 @@ def build_method(
     Raises:
         UnknownMethodError: an unknown name.
         InvalidParameterError: Latent Shift without an autoencoder.
-
-
     """
     return get_method_spec(name).build(model, autoencoder, **options)

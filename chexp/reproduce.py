@@ -414,7 +414,6 @@ def reproduce(
         DataUnavailableError: no notebook folder, or no notebook in it.
         MissingDependencyError: ipykernel is not installed (when ``kernel_name`` is ``None``).
     """
-
     from chexp.profiles import profile_class
     from chexp.progress import tqdm
 
@@ -484,8 +483,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_from_args(args: argparse.Namespace) -> int:
     result = _reproduce_from_args(args)  # bad option values raise ChexpErrors: chexp.cli prints them
-    if result.build
- is not None and not result.build.ok:
+    if result.build is not None and not result.build.ok:
         print(result.build.log[-6000:], file=sys.stderr)
     print(result.summary())
     return result.exit_code

@@ -198,7 +198,6 @@ def as_target(target: TargetLike) -> Target:
     ):
         return PerImageTarget(target)
     raise InvalidTypeError(
-        f"a target must be None,
- a name, an index, a list of those (one per image) or a target "
+        f"a target must be None, a name, an index, a list of those (one per image) or a target "
         f"object, got {target!r}"
     )

@@ -187,7 +187,9 @@ def _check_labels(labels: Sequence[str] | None, count: int) -> list[str]:
         raise InvalidTypeError(f"labels must be a sequence of strings, not one string ({labels!r})")
     labels = [str(label) for label in labels]
     if len(labels) != count:
-        raise InvalidParameterError(f"labels must have one entry per frame: got {len(labels)} labels for {count} frames")
+        raise InvalidParameterError(
+            f"labels must have one entry per frame: got {len(labels)} labels for {count} frames"
+        )
     return labels
 
 
@@ -246,7 +248,6 @@ def figure_slider(
     """:func:`frame_slider` for a list of matplotlib figures (closed after encoding)."""
     if isinstance(figures, np.ndarray):
         raise InvalidTypeError("figure_slider takes matplotlib figures, got a numpy array; use frame_slider for arrays")
-
     return frame_slider(
         figures, labels, description=description, width=width, interval=interval, dpi=dpi
     )

@@ -39,7 +39,6 @@ class IntegratedGradients(Attribution):
         super().__init__(model)
         if n_steps < 1:
             raise InvalidParameterError(f"n_steps must be >= 1, got {n_steps}")
-
         self.n_steps = n_steps
         self.baseline = baseline
         self.internal_batch_size = internal_batch_size

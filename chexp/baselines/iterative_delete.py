@@ -65,7 +65,6 @@ class IterativeDelete(Attribution):
             raise InvalidParameterError(f"iterations must be >= 1, got {iterations}")
         if not 0.0 < fraction <= 1.0:
             raise InvalidParameterError(f"fraction must be in (0, 1], got {fraction}")
-
         self.iterations = iterations
         self.fraction = fraction
         self.keep_top = keep_top

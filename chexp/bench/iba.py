@@ -143,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
         rerun = float((maps - maps2).abs().max())
         if rerun > 0 and device.type == "cpu":  # internal invariant: a chexp bug, not user input
             raise RuntimeError(
-f"the lean maps changed between two runs with the same seed (max |diff| {rerun:.3g})")
+                f"the lean maps changed between two runs with the same seed (max |diff| {rerun:.3g})"
+            )
         result["rerun_max_abs_diff_over_range"] = rerun / span if span > 0 else float("nan")
         lean_wall, lean_cpu = (lean1.wall + lean2.wall) / 2, (lean1.cpu + lean2.cpu) / 2
         diff = float((maps - ref).abs().max())

@@ -109,7 +109,6 @@ def _models(pair: str, device: str, n: int, target: str):
         clf, ae, size = densenet121_architecture(), resnet_ae101_architecture(), 224
     else:
         raise UnknownNameError(pair, PAIRS, "model pair")
-
     clf, ae = clf.to(device).eval(), ae.to(device).eval()
     ps = generate(max(64, 4 * n), seed=321, config=PhantomConfig(size=size))
     images = torch.from_numpy(ps.images)

@@ -124,7 +124,6 @@ class CohenDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
             raise IndexOutOfRangeError(f"index {index} out of range for {len(self)} images")
-
         image = self._images[index] if self._images is not None else self.read(index)
         item = {
             "image": torch.from_numpy(np.ascontiguousarray(image)),

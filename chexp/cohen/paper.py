@@ -107,7 +107,6 @@ def decode_siim_rle(rle: str, height: int = ANNOTATION_SIDE, width: int = ANNOTA
         position += gap
         if gap < 0 or length < 0 or position + length > flat.size:
             raise InvalidParameterError(f"rle run ({gap}, {length}) leaves the {height}x{width} image")
-
         flat[position : position + length] = True
         position += length
     return flat.reshape(width, height).T

@@ -65,7 +65,6 @@ def split_groups(
     strata = list(strata) if strata is not None else [0] * n
     if len(strata) != n:
         raise InvalidParameterError(f"strata must have one entry per group ({n}), got {len(strata)}")
-
     rng = np.random.default_rng(seed)
     first_stratum: dict[Hashable, Hashable] = {}
     sizes: dict[Hashable, int] = {}

@@ -117,7 +117,6 @@ def zone_score_map(zones: np.ndarray, scores: Sequence[float]) -> np.ndarray:
         raise InputShapeError(
             f"zones must be (6, H, W) and scores (6,), got {zones.shape} and {scores.shape}"
         )
-
     return np.tensordot(scores, zones.astype(np.float32), axes=1)
 
 

@@ -97,7 +97,6 @@ def read_image(path: str | Path, size: int | None = 224) -> np.ndarray:
 
     Raises:
         DataUnavailableError: no such file (a ``FileNotFoundError``).
-
         CorruptFileError: the file cannot be decoded, or has an unsupported pixel type.
     """
     return center_crop_resize(read_raw(path), size)

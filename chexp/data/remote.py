@@ -137,7 +137,6 @@ def fetch(source: str | RemoteSource, path: str, sha256: str, progress: bool = T
         raise InvalidParameterError(
             f"sha256 must be the hex digest of {src.name}/{path}, got {sha256!r}: chexp loads only checked files"
         )
-
     local = src.local_path(path)
     if local.is_file():
         return verify(local, sha256)

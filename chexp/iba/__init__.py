@@ -13,9 +13,7 @@
   full network every step), for checks and benchmarks.
 * Errors live in :mod:`chexp.errors`; :class:`AttributionError`, :class:`LossMismatchError` and
   :class:`StatisticsMismatchError` are re-exported here.
-
 """
-
 
 from ..errors import AttributionError, LossMismatchError, StatisticsMismatchError
 from .bottleneck import (
@@ -61,7 +59,6 @@ __all__ = [
     "PerSampleBottleneck", "information", "optimize_bottleneck", "saliency",
     "StatisticsMismatchError", "UnitStatistics", "fit_statistics", "statistics_path",
     "FrontCache",
-
     "LossMismatchError", "ModelLoss", "OneHotBCE", "RegressionDeviation", "RegressionMaximize",
     "RegressionMSE", "SoftmaxCE", "TargetBCE", "as_loss",
     "BOTTLENECK_LAYERS", "BottleneckLayers", "bottleneck_layers",

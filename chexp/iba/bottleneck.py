@@ -194,7 +194,6 @@ class PerSampleBottleneck(nn.Module):
                 f"a bottleneck for batch={self.batch} images with samples={self.samples} noise draws "
                 f"expects {self.batch * self.samples} rows of features, got {r.shape[0]}"
             )
-
         lam_b = self.lam()
         # the rows of one image hold the same features: the information term needs one of them
         self.last_information = self.capacity(r[:: self.samples], lam_b)

@@ -213,7 +213,6 @@ class UnitStatistics:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if state.get("format") != _FORMAT:
                 raise CorruptFileError(f"unknown format {state.get('format')!r}, expected {_FORMAT}")
-
             stats = cls(state["layer"] or None)
             stats.count = int(state["count"])
             stats.fingerprint = state["fingerprint"] or None

@@ -230,7 +230,6 @@ class RegressionMSE(_RegressionLoss):
         if not bool(torch.isfinite(v).all()):
             raise InvalidParameterError(f"RegressionMSE value must be finite, got {self.value!r}")
 
-
     def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
         y = torch.as_tensor(self.value, dtype=scores.dtype, device=scores.device)
         y = y.view(-1, 1) if y.dim() > 0 else y

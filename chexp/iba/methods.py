@@ -376,7 +376,6 @@ class MultiLayerIBA(Attribution):
                     f"statistics must hold one UnitStatistics per layer ({len(self.methods)}), got "
                     f"{len(statistics)}"
                 )
-
             for m, stats in zip(self.methods, statistics):
                 stats.check_model(self.model, m.layer_name)
                 m.statistics = stats

@@ -105,7 +105,6 @@ def save_mp4(frames: list[np.ndarray], path: str | Path, fps: float = 8.0) -> Pa
             "MP4 needs the imageio-ffmpeg package (pip install imageio-ffmpeg); GIF works without it",
             name="imageio_ffmpeg",
         )
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames[0].shape[:2]

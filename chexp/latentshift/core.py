@@ -142,7 +142,6 @@ class LatentShift(Attribution):
             ``encode``/``decode``.
         InvalidParameterError: ``n_frames`` < 2.
         UnknownNameError: an unknown search or map name.
-
     """
 
     def __init__(
@@ -167,7 +166,6 @@ class LatentShift(Attribution):
             )
         if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 2:
             raise InvalidParameterError(f"n_frames must be an integer >= 2, got {n_frames!r}")
-
         self.autoencoder = autoencoder
         self.search = get_search(search)
         self.n_frames = n_frames

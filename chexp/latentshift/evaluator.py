@@ -70,7 +70,6 @@ class ShiftEvaluator:
     ) -> None:
         if max_batch < 1:
             raise InvalidParameterError(f"max_batch must be at least 1, got {max_batch}")
-
         self.autoencoder = autoencoder
         self.classifier = classifier
         self.target_fn = target_fn

@@ -116,7 +116,6 @@ def threshold_percentile(maps: torch.Tensor, percentile: float) -> torch.Tensor:
     """Keep values above the per-image ``percentile`` (0-100), zero the rest."""
     if not 0 <= percentile <= 100:
         raise InvalidParameterError(f"percentile must lie in [0, 100], got {percentile}")
-
     q = torch.quantile(maps.flatten(1).double(), percentile / 100.0, dim=1).to(maps.dtype)
     return maps * (maps > q.view(-1, 1, 1))
 

@@ -41,4 +41,3 @@ def lambda_slider(explanation: LatentShiftExplanation, index: int = 0, **kwargs)
     frames, labels = slider_data(explanation, index)
     kwargs.setdefault("description", "lambda")
     return widgets.frame_slider(frames, labels, **kwargs)
-

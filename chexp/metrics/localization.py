@@ -144,7 +144,6 @@ def summarize(
         raise InvalidParameterError(
             f"values must hold at least one value that is not NaN, got {np.asarray(values).size} values"
         )
-
     rng = np.random.default_rng(seed)
     means = v[rng.integers(0, v.size, size=(n_bootstrap, v.size))].mean(1)
     alpha = (1.0 - confidence) / 2

@@ -207,7 +207,6 @@ def sensitivity_n(
     ns_arr = default_sensitivity_ns(n_pix) if ns is None else np.asarray(ns, dtype=int)
     if ns_arr.size == 0 or ns_arr.min() < 1 or ns_arr.max() > n_pix:
         raise InvalidParameterError(f"ns (mask sizes) must be non-empty and lie in [1, {n_pix}], got {ns_arr}")
-
     gen = torch.Generator().manual_seed(seed)
     # n_masks random subsets of n pixels for each n: the first n of a random permutation
     masks = torch.zeros(len(ns_arr) * n_masks, n_pix, dtype=torch.bool)

@@ -103,7 +103,6 @@ def paired_differences(ratings: pd.DataFrame, question: str = "confidence") -> p
     """
     if question not in QUESTIONS.values():
         raise UnknownNameError(question, QUESTIONS.values(), "question")
-
     wide = ratings.pivot_table(
         index=["reader", "example", "target", "label"], columns="method", values=question, aggfunc="first"
     ).reset_index()

@@ -98,7 +98,6 @@ class Classifier(nn.Module, ABC):
         """A shallow copy that shares every parameter but returns scores of another kind."""
         _check_output_kind(output)
         clone = copy.copy(self)
-
         clone.output = output
         return clone
 

@@ -43,7 +43,6 @@ class Finding(ABC):
         """The density change (B, S, S) float32 of the finding in every image of the batch."""
 
 
-
 def _side_maps(a: AnatomyMaps, side: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """(lung thickness of the chosen side, its shape parameters, +1 for image-left lung else -1)."""
     s = side.reshape(-1, 1, 1).astype(bool)

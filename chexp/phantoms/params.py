@@ -31,7 +31,6 @@ class ParamSpace:
         u = np.asarray(u, dtype=np.float64)
         if u.ndim != 2 or u.shape[1] < len(self):
             raise InvalidParameterError(f"u must be uniforms of shape (B, >={len(self)}), got shape {u.shape}")
-
         values = self.low + (self.high - self.low) * u[:, : len(self)]
         return ParamBatch({n: values[:, k] for k, n in enumerate(self.names)})
 

@@ -127,7 +127,6 @@ def bottleneck_sweep(
         raise InvalidParameterError(
             f"latent_channels must be a non-empty list of positive integers, got {list(latent_channels)}"
         )
-
     return {int(c): autoencoder(int(c))
             for c in tqdm(list(latent_channels), desc="bottleneck autoencoders", disable=not progress)}
 

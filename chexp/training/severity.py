@@ -48,7 +48,6 @@ def zone_scores(
         )
     if len(thresholds) != 3 or list(thresholds) != sorted(thresholds):
         raise InvalidParameterError(f"thresholds must be three increasing shares, got {thresholds}")
-
     cols = [FINDINGS.index(f) for f in SEVERITY_FINDINGS]
     involved = masks[:, cols].any(axis=1)
     zones = np.stack([brixia_zones(lung).numpy() for lung in lungs])  # (N, 6, S, S)
