@@ -67,11 +67,13 @@ def _python_files() -> tuple[tuple[str, ast.Module], ...]:
 def _raises(tree: ast.Module) -> Iterator[tuple[str, ast.Raise, list[ast.AST]]]:
     """Every ``raise`` with its enclosing function's qualified name and its ancestors."""
 
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
     def walk(node: ast.AST, scope: list[str], parents: list[ast.AST]) -> Iterator[tuple[str, ast.Raise, list[ast.AST]]]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.Raise):
                 yield ".".join(scope) or "<module>", child, parents
-            inner = [*scope, child.name] if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else scope
+            inner = [*scope, child.name] if isinstance(child, scopes) else scope
             yield from walk(child, inner, [*parents, child])
 
     yield from walk(tree, [], [tree])
@@ -161,8 +163,9 @@ def test_errors_module_hierarchy() -> None:
         cls = getattr(chexp.errors, name)
         assert issubclass(cls, ChexpError), name
         # also the built-in a Python programmer expects, so `except ValueError` keeps working
-        builtin_bases = [b for b in cls.__mro__ if b.__module__ == "builtins" and b not in (Exception, BaseException, object)]
-        assert builtin_bases, f"{name} derives from no built-in exception besides Exception"
+        generic = (Exception, BaseException, object)
+        expected = [b for b in cls.__mro__ if b.__module__ == "builtins" and b not in generic]
+        assert expected, f"{name} derives from no built-in exception besides Exception"
 
 
 # --- real user mistakes ---------------------------------------------------------------------------
@@ -226,7 +229,7 @@ def test_bad_arguments_name_parameter_value_and_what_is_allowed(model: SmallClas
         IntegratedGradients(model, n_steps=0)
     with pytest.raises(InvalidParameterError, match=r"percentile must lie in \[0, 100\], got 150"):
         threshold_percentile(torch.zeros(1, 4, 4), 150)
-    with pytest.raises(InvalidParameterError, match=r"thresholds must be one number or one per layer \(2\), got 3"):
+    with pytest.raises(InvalidParameterError, match=r"one number or one per layer: got 3 thresholds for 2 layers"):
         MultiLayerIBA(model, ["features.block1", "features.block2"], thresholds=[0.1, 0.2, 0.3])
 
 

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from ..data.images import read_image
 from ..data.remote import fetch
-from ..errors import IndexOutOfRangeError, UnknownNameError
+from ..errors import IndexOutOfRangeError, InvalidParameterError
 from ..progress import tqdm
 from .manifest import COHEN, RATERS, global_column, load_manifest, zone_columns
 from .splits import SPLITS
@@ -48,9 +48,9 @@ def select_rows(
     df = load_manifest() if manifest is None else manifest
     if split is not None:
         wanted = [split] if isinstance(split, str) else list(split)
-        unknown = [s for s in wanted if s not in SPLITS]
+        unknown = set(wanted) - set(SPLITS)
         if unknown:
-            raise UnknownNameError(unknown[0], SPLITS, "split")
+            raise InvalidParameterError(f"split: unknown split(s) {sorted(unknown)}; valid: {', '.join(SPLITS)}")
         df = df[df["split"].isin(wanted)]
     if brixia_only:
         df = df[df["S_global"].notna() & df["J_global"].notna()]

@@ -225,7 +225,8 @@ class RegressionMSE(_RegressionLoss):
         v = torch.as_tensor(self.value, dtype=torch.float32)
         if v.dim() > 0 and v.numel() != batch:
             raise InvalidParameterError(
-                f"RegressionMSE value must be one number or one per image ({batch}), got {v.numel()} values"
+                f"RegressionMSE value must be one number or one per image: got {v.numel()} target values "
+                f"for {batch} images"
             )
         if not bool(torch.isfinite(v).all()):
             raise InvalidParameterError(f"RegressionMSE value must be finite, got {self.value!r}")

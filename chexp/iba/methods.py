@@ -350,8 +350,8 @@ class MultiLayerIBA(Attribution):
             thresholds = [float(thresholds)] * len(layers)
         if len(thresholds) != len(layers):
             raise InvalidParameterError(
-                f"thresholds must be one number or one per layer ({len(layers)}), got {len(thresholds)}: "
-                f"{list(thresholds)!r}"
+                f"thresholds must be one number or one per layer: got {len(thresholds)} thresholds for "
+                f"{len(layers)} layers ({list(thresholds)!r})"
             )
         self.thresholds = [float(t) for t in thresholds]
         self.normalize = _lookup(normalize, NORMALIZERS, "normalization")
