@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from .errors import InvalidTypeError
 from .models.base import Classifier
 from .targets import TargetLike, as_target
 
@@ -41,12 +42,12 @@ class Attribution(ABC):
             is explained (the papers explain torchxrayvision's calibrated probability).
 
     Raises:
-        TypeError: ``model`` is not a chexp :class:`~chexp.models.base.Classifier`.
+        InvalidTypeError: ``model`` is not a chexp :class:`~chexp.models.base.Classifier`.
     """
 
     def __init__(self, model: Classifier) -> None:
         if not isinstance(model, Classifier):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"{type(self).__name__} needs a chexp Classifier, got {type(model).__name__}; wrap "
                 "your network in a chexp.models.base.Classifier subclass"
             )

@@ -114,6 +114,38 @@ class InvalidTypeError(ChexpError, TypeError):
     """An argument of the wrong kind (for example a model without the interface a method needs)."""
 
 
+class MissingDependencyError(ChexpError, ModuleNotFoundError):
+    """An optional package that a feature needs is not installed (the message names it and how to
+    install it)."""
+
+
+class IndexOutOfRangeError(ChexpError, IndexError):
+    """An item index past the end of a dataset or batch (an ``IndexError``, so iteration by
+    ``__getitem__`` stops there)."""
+
+
+class PhantomConfigError(ChexpError, ValueError):
+    """A :class:`~chexp.phantoms.PhantomConfig` value is out of range (prevalence, probability
+    or size), or an argument of :func:`~chexp.phantoms.generate` is."""
+
+
+class StatisticsMismatchError(ChexpError, ValueError):
+    """IBA statistics fitted for another model, another layer, or a feature map of another shape."""
+
+
+class BottleneckLayerError(ChexpError, ValueError):
+    """A layer that cannot carry an IBA bottleneck (not run, run twice, or not a 4-D feature map)."""
+
+
+class AttributionError(ChexpError, ValueError):
+    """An IBA optimisation produced non-finite values (NaN in the model output or statistics)."""
+
+
+class LossMismatchError(ChexpError, ValueError):
+    """An IBA loss that does not fit the model's output (classification loss on a regression
+    head...)."""
+
+
 __all__ = [
     "ChexpError",
     "InputRangeError",
@@ -132,4 +164,11 @@ __all__ = [
     "UnsupportedProfileError",
     "InvalidParameterError",
     "InvalidTypeError",
+    "IndexOutOfRangeError",
+    "MissingDependencyError",
+    "PhantomConfigError",
+    "StatisticsMismatchError",
+    "BottleneckLayerError",
+    "AttributionError",
+    "LossMismatchError",
 ]

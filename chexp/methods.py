@@ -57,7 +57,7 @@ from .baselines import (
     IntegratedGradients,
     IterativeDelete,
 )
-from .errors import UnknownMethodError
+from .errors import InvalidParameterError, UnknownMethodError
 from .iba import IBA, InverseIBA, MultiLayerIBA, RegressionIBA
 from .latentshift import MAP_METHODS, LatentShift
 from .models.base import Autoencoder, Classifier
@@ -97,13 +97,13 @@ class MethodSpec:
         keyword arguments). ``autoencoder`` is used only when :attr:`needs_autoencoder`.
 
         Raises:
-            ValueError: the method needs an autoencoder and none is given.
+            InvalidParameterError: the method needs an autoencoder and none is given.
         """
         kwargs = {**self.settings, **options}
         if not self.needs_autoencoder:
             return self.cls(model, **kwargs)
         if autoencoder is None:
-            raise ValueError(f"{self.slug} needs an autoencoder")
+            raise InvalidParameterError(f"autoencoder: the method {self.slug!r} needs an autoencoder, got None")
         return self.cls(model, autoencoder, **kwargs)  # type: ignore[call-arg]
 
 
@@ -165,6 +165,7 @@ def build_method(
         ``.attribute(images, target)`` gives maps ``(B, 1, H, W)``.
 
     Raises:
-        UnknownMethodError: an unknown name; ValueError: Latent Shift without an autoencoder.
+        UnknownMethodError: an unknown name.
+        InvalidParameterError: Latent Shift without an autoencoder.
     """
     return get_method_spec(name).build(model, autoencoder, **options)

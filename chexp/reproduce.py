@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from chexp.book import REPO_ROOT, BuildResult, build_book
-from chexp.errors import UnknownNameError
+from chexp.errors import DataUnavailableError, InvalidParameterError, MissingDependencyError, UnknownNameError
 
 __all__ = [
     "NotebookRun",
@@ -146,7 +146,9 @@ def parse_param(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key.isidentifier():
-        raise ValueError(f"parameter {text!r} is not of the form name=value with a Python identifier name")
+        raise InvalidParameterError(
+            f"parameter {text!r} is not of the form name=value with a Python identifier name"
+        )
     try:
         value: Any = ast.literal_eval(raw)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -161,17 +163,17 @@ def find_notebooks(notebooks_dir: Path, only: str | Sequence[str] | None = None)
     list of those.
 
     Raises:
-        FileNotFoundError: no such folder or no notebook in it.
+        DataUnavailableError: no such folder or no notebook in it (a ``FileNotFoundError``).
         UnknownNameError: ``only`` matches no notebook.
     """
     notebooks_dir = Path(notebooks_dir)
     if not notebooks_dir.is_dir():
-        raise FileNotFoundError(f"notebook folder {notebooks_dir} does not exist")
+        raise DataUnavailableError(f"notebooks_dir: the notebook folder {notebooks_dir} does not exist")
     notebooks = sorted(
         path for path in notebooks_dir.glob("*.ipynb") if not path.name.startswith(".")
     )
     if not notebooks:
-        raise FileNotFoundError(f"no .ipynb notebooks in {notebooks_dir}")
+        raise DataUnavailableError(f"notebooks_dir: no .ipynb notebooks in {notebooks_dir}")
     if only is None:
         return notebooks
     patterns = [only] if isinstance(only, str) else list(only)
@@ -205,12 +207,14 @@ def this_python_kernel(
             environment is not changed.
 
     Raises:
-        ModuleNotFoundError: ipykernel is not installed in this interpreter.
+        MissingDependencyError: ipykernel is not installed in this interpreter (a
+            ``ModuleNotFoundError``).
     """
     if importlib.util.find_spec("ipykernel") is None:
-        raise ModuleNotFoundError(
+        raise MissingDependencyError(
             f"ipykernel is not installed for {sys.executable}; papermill needs it to run "
-            "notebooks (pip install ipykernel)"
+            "notebooks (pip install ipykernel)",
+            name="ipykernel",
         )
     pythonpath = [str(Path(path).resolve()) for path in extra_pythonpath]
     if os.environ.get("PYTHONPATH"):
@@ -365,7 +369,7 @@ def skip_notebook(source: Path, run_dir: Path, profile: str, supported: Sequence
 
 def _check_device(device: str) -> None:
     if not _DEVICE.match(device):
-        raise ValueError(f"device {device!r} is not one of cpu, cuda, cuda:N, mps")
+        raise InvalidParameterError(f"device {device!r} is not one of cpu, cuda, cuda:N, mps")
 
 
 def reproduce(
@@ -402,6 +406,13 @@ def reproduce(
 
     Returns:
         A :class:`ReproduceResult`; ``result.exit_code`` is the CLI's exit status.
+
+    Raises (before any notebook runs):
+        UnknownNameError: an unknown profile or kernel, or ``only`` matching no notebook.
+        InvalidParameterError: a bad ``device``, or a ``params`` key that is reserved or not an
+            identifier.
+        DataUnavailableError: no notebook folder, or no notebook in it.
+        MissingDependencyError: ipykernel is not installed (when ``kernel_name`` is ``None``).
     """
     from chexp.profiles import profile_class
     from chexp.progress import tqdm
@@ -411,9 +422,9 @@ def reproduce(
     params = dict(params or {})
     for key, value in params.items():
         if key in RESERVED_PARAMS:
-            raise ValueError(f"give {key!r} with {RESERVED_PARAMS[key]}, not as a -p parameter")
+            raise InvalidParameterError(f"params: give {key!r} with {RESERVED_PARAMS[key]}, not as a -p parameter")
         if not str(key).isidentifier():
-            raise ValueError(f"parameter name {key!r} is not a Python identifier")
+            raise InvalidParameterError(f"params: parameter name {key!r} is not a Python identifier")
     source_root = Path(source_root)
     notebooks = find_notebooks(Path(notebooks_dir) if notebooks_dir else source_root / "notebooks", only)
     supported = {source: notebook_profiles(source) for source in notebooks}
@@ -471,11 +482,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_from_args(args: argparse.Namespace) -> int:
-    try:
-        result = _reproduce_from_args(args)
-    except ValueError as error:  # bad option values: a message, not a traceback
-        print(f"chexp reproduce: error: {error}", file=sys.stderr)
-        return 2
+    result = _reproduce_from_args(args)  # bad option values raise ChexpErrors: chexp.cli prints them
     if result.build is not None and not result.build.ok:
         print(result.build.log[-6000:], file=sys.stderr)
     print(result.summary())

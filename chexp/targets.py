@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import TargetRequiredError
+from .errors import InvalidParameterError, InvalidTypeError, TargetRequiredError
 from .models.base import Classifier
 
 __all__ = [
@@ -159,7 +159,10 @@ class PerImageTarget(Target):
 
     def columns(self, model: Classifier, batch: int) -> torch.Tensor:
         if len(self.targets) != batch:
-            raise ValueError(f"got {len(self.targets)} targets for {batch} images")
+            raise InvalidParameterError(
+                f"a list of targets needs one target per image: got {len(self.targets)} targets for "
+                f"{batch} images"
+            )
         return self._all_columns(model)
 
     def __call__(self, scores: torch.Tensor, model: Classifier, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -194,7 +197,7 @@ def as_target(target: TargetLike) -> Target:
         isinstance(t, (str, int)) and not isinstance(t, bool) for t in target
     ):
         return PerImageTarget(target)
-    raise TypeError(
+    raise InvalidTypeError(
         f"a target must be None, a name, an index, a list of those (one per image) or a target "
         f"object, got {target!r}"
     )

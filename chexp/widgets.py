@@ -21,7 +21,7 @@ import ipywidgets as widgets
 import numpy as np
 from PIL import Image as PILImage
 
-from chexp.errors import InputRangeError, InputShapeError
+from chexp.errors import InputRangeError, InputShapeError, InvalidParameterError, InvalidTypeError
 
 __all__ = ["FrameSlider", "frame_slider", "figure_slider", "frames_to_png"]
 
@@ -36,7 +36,7 @@ def _figures_to_png(figures: Sequence[Any], dpi: int | None, close: bool) -> lis
     pngs: list[bytes] = []
     for index, fig in enumerate(figures):
         if not _is_figure(fig):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"frame {index} is a {type(fig).__name__}, expected a matplotlib Figure "
                 "(or give all frames as one numpy array)"
             )
@@ -57,7 +57,7 @@ def _array_to_uint8(frames: np.ndarray, vmin: float | None, vmax: float | None) 
     low = float(values.min()) if vmin is None else float(vmin)
     high = float(values.max()) if vmax is None else float(vmax)
     if high < low:
-        raise ValueError(f"vmax ({high}) is below vmin ({low})")
+        raise InvalidParameterError(f"vmax ({high}) must not be below vmin ({low})")
     scale = 255.0 / (high - low) if high > low else 0.0
     return np.clip(np.round((values - low) * scale), 0, 255).astype(np.uint8)
 
@@ -89,7 +89,7 @@ def frames_to_png(
     Raises:
         InputShapeError: no frames, or an array of the wrong rank / channel count.
         InputRangeError: NaN or infinite values.
-        TypeError: a sequence element that is not a matplotlib figure.
+        InvalidTypeError: a sequence element that is not a matplotlib figure.
     """
     if isinstance(frames, np.ndarray) or (
         isinstance(frames, Sequence) and len(frames) > 0 and isinstance(frames[0], np.ndarray)
@@ -109,7 +109,7 @@ def frames_to_png(
             pngs.append(buffer.getvalue())
         return pngs
     if isinstance(frames, (str, bytes)) or not isinstance(frames, Sequence):
-        raise TypeError(
+        raise InvalidTypeError(
             f"frames must be a numpy array or a sequence of matplotlib figures, got {type(frames).__name__}"
         )
     if len(frames) == 0:
@@ -184,10 +184,12 @@ def _check_labels(labels: Sequence[str] | None, count: int) -> list[str]:
     if labels is None:
         return [f"frame {index}" for index in range(count)]
     if isinstance(labels, str):
-        raise TypeError("labels must be a sequence of strings, not one string")
+        raise InvalidTypeError(f"labels must be a sequence of strings, not one string ({labels!r})")
     labels = [str(label) for label in labels]
     if len(labels) != count:
-        raise ValueError(f"got {len(labels)} labels for {count} frames: give one label per frame")
+        raise InvalidParameterError(
+            f"labels must have one entry per frame: got {len(labels)} labels for {count} frames"
+        )
     return labels
 
 
@@ -221,7 +223,7 @@ def frame_slider(
 
     Raises:
         InputShapeError: no frames or a badly shaped array.
-        ValueError: ``labels`` does not have one entry per frame.
+        InvalidParameterError: ``labels`` does not have one entry per frame.
     """
     if isinstance(frames, np.ndarray) and frames.ndim >= 1 and frames.shape[0] == 0:
         raise InputShapeError("frames is empty: give at least one frame")
@@ -245,7 +247,7 @@ def figure_slider(
 ) -> FrameSlider:
     """:func:`frame_slider` for a list of matplotlib figures (closed after encoding)."""
     if isinstance(figures, np.ndarray):
-        raise TypeError("figure_slider takes matplotlib figures; use frame_slider for arrays")
+        raise InvalidTypeError("figure_slider takes matplotlib figures, got a numpy array; use frame_slider for arrays")
     return frame_slider(
         figures, labels, description=description, width=width, interval=interval, dpi=dpi
     )

@@ -6,6 +6,7 @@ import torch
 from captum.attr import IntegratedGradients as _CaptumIG
 
 from ..attribution import Attribution
+from ..errors import InvalidParameterError
 from ..models.base import Classifier
 from ..targets import Target
 from .base import TargetScore
@@ -37,7 +38,7 @@ class IntegratedGradients(Attribution):
     ) -> None:
         super().__init__(model)
         if n_steps < 1:
-            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+            raise InvalidParameterError(f"n_steps must be >= 1, got {n_steps}")
         self.n_steps = n_steps
         self.baseline = baseline
         self.internal_batch_size = internal_batch_size

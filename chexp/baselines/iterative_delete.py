@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from ..attribution import Attribution
+from ..errors import InvalidParameterError
 from ..models.base import Classifier
 from ..progress import tqdm
 from ..targets import Target
@@ -61,9 +62,9 @@ class IterativeDelete(Attribution):
     ) -> None:
         super().__init__(model)
         if iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {iterations}")
+            raise InvalidParameterError(f"iterations must be >= 1, got {iterations}")
         if not 0.0 < fraction <= 1.0:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+            raise InvalidParameterError(f"fraction must be in (0, 1], got {fraction}")
         self.iterations = iterations
         self.fraction = fraction
         self.keep_top = keep_top

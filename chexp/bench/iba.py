@@ -20,6 +20,8 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
+from ..errors import InvalidParameterError
+
 if TYPE_CHECKING:
     import torch
 
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA device is available")
+        raise InvalidParameterError(f"--device {args.device}: no CUDA device is available; use --device cpu")
     if device.type == "cuda":  # comparable maps: deterministic cuDNN kernels, full fp32 (no TF32)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
@@ -139,8 +141,10 @@ def run(args: argparse.Namespace) -> int:
         # same seed, same maps: bit for bit on CPU (a failure). On CUDA the run uses cuDNN's
         # deterministic kernels without TF32 (see above); what still differs is reported.
         rerun = float((maps - maps2).abs().max())
-        if rerun > 0 and device.type == "cpu":
-            raise RuntimeError(f"the lean maps changed between two runs with the same seed (max |diff| {rerun:.3g})")
+        if rerun > 0 and device.type == "cpu":  # internal invariant: a chexp bug, not user input
+            raise RuntimeError(
+                f"the lean maps changed between two runs with the same seed (max |diff| {rerun:.3g})"
+            )
         result["rerun_max_abs_diff_over_range"] = rerun / span if span > 0 else float("nan")
         lean_wall, lean_cpu = (lean1.wall + lean2.wall) / 2, (lean1.cpu + lean2.cpu) / 2
         diff = float((maps - ref).abs().max())

@@ -36,6 +36,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
+from chexp.errors import InvalidParameterError
+
 PAIRS = ("phantom", "xrv224")
 
 
@@ -106,7 +108,7 @@ def _models(pair: str, device: str, n: int, target: str):
 
         clf, ae, size = densenet121_architecture(), resnet_ae101_architecture(), 224
     else:
-        raise ValueError(f"unknown pair {pair!r}; valid: {', '.join(PAIRS)}")
+        raise InvalidParameterError(f"unknown pair {pair!r}; valid: {', '.join(PAIRS)}")
     clf, ae = clf.to(device).eval(), ae.to(device).eval()
     ps = generate(max(64, 4 * n), seed=321, config=PhantomConfig(size=size))
     images = torch.from_numpy(ps.images)

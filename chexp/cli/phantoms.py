@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import ChexpError
+from ..errors import InvalidParameterError
 from .options import positive_int
 
 
@@ -19,7 +19,9 @@ def _run(args: argparse.Namespace) -> int:
     out: Path = args.out
     formats = FigureCanvasBase.get_supported_filetypes()
     if out.suffix.lstrip(".").lower() not in formats:
-        raise ChexpError(f"--out {out}: the file name must end in an image format: .{', .'.join(sorted(formats))}")
+        raise InvalidParameterError(
+            f"--out {out}: the file name must end in an image format: .{', .'.join(sorted(formats))}"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     plot_phantom_grid(generate(args.n, seed=args.seed, config=config), n=args.n, ax_or_path=out)
     print(f"wrote {out}")

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from ..data.images import read_image
 from ..data.remote import fetch
+from ..errors import IndexOutOfRangeError, InvalidParameterError
 from ..progress import tqdm
 from .manifest import COHEN, RATERS, global_column, load_manifest, zone_columns
 from .splits import SPLITS
@@ -49,7 +50,7 @@ def select_rows(
         wanted = [split] if isinstance(split, str) else list(split)
         unknown = set(wanted) - set(SPLITS)
         if unknown:
-            raise ValueError(f"unknown split(s) {sorted(unknown)}; valid: {SPLITS}")
+            raise InvalidParameterError(f"split: unknown split(s) {sorted(unknown)}; valid: {', '.join(SPLITS)}")
         df = df[df["split"].isin(wanted)]
     if brixia_only:
         df = df[df["S_global"].notna() & df["J_global"].notna()]
@@ -122,7 +123,7 @@ class CohenDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} images")
+            raise IndexOutOfRangeError(f"index {index} out of range for {len(self)} images")
         image = self._images[index] if self._images is not None else self.read(index)
         item = {
             "image": torch.from_numpy(np.ascontiguousarray(image)),

@@ -32,7 +32,7 @@ import pooch
 
 from ..data.images import box_to_mask, center_crop_resize, crop_resize_mask, read_raw
 from ..data.remote import fetch
-from ..errors import ChecksumError, DataUnavailableError, UnknownNameError
+from ..errors import ChecksumError, DataUnavailableError, InvalidParameterError, UnknownNameError
 from ..paths import MANIFEST_DIR
 from .manifest import packaged_data_dir
 
@@ -96,14 +96,17 @@ def decode_siim_rle(rle: str, height: int = ANNOTATION_SIDE, width: int = ANNOTA
     flat = np.zeros(height * width, dtype=bool)
     if rle == "-1" or not rle:
         return flat.reshape(width, height).T
-    values = np.asarray(rle.split(), dtype=np.int64)
+    try:
+        values = np.asarray(rle.split(), dtype=np.int64)
+    except ValueError:
+        raise InvalidParameterError(f"rle must hold integers or be '-1', got {rle[:60]!r}") from None
     if len(values) % 2:
-        raise ValueError(f"RLE must hold (gap, length) pairs, got {len(values)} numbers")
+        raise InvalidParameterError(f"rle must hold (gap, length) pairs, got {len(values)} numbers")
     position = 0
     for gap, length in values.reshape(-1, 2):
         position += gap
         if gap < 0 or length < 0 or position + length > flat.size:
-            raise ValueError(f"RLE run ({gap}, {length}) leaves the {height}x{width} image")
+            raise InvalidParameterError(f"rle run ({gap}, {length}) leaves the {height}x{width} image")
         flat[position : position + length] = True
         position += length
     return flat.reshape(width, height).T

@@ -15,6 +15,8 @@ import numpy as np
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
+from ..errors import InvalidParameterError
+
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.7, 0.15, 0.15)
 
@@ -58,11 +60,11 @@ def split_groups(
     """
     fractions = tuple(float(f) for f in fractions)
     if len(fractions) != len(SPLITS) or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(f"fractions must be 3 non-negative numbers summing to 1, got {fractions}")
+        raise InvalidParameterError(f"fractions must be 3 non-negative numbers summing to 1, got {fractions}")
     n = len(groups)
     strata = list(strata) if strata is not None else [0] * n
     if len(strata) != n:
-        raise ValueError(f"groups and strata differ in length ({n} vs {len(strata)})")
+        raise InvalidParameterError(f"strata must have one entry per group ({n}), got {len(strata)}")
     rng = np.random.default_rng(seed)
     first_stratum: dict[Hashable, Hashable] = {}
     sizes: dict[Hashable, int] = {}

@@ -28,7 +28,7 @@ import skimage.transform
 
 from ..data.images import crop_resize_mask
 from ..data.remote import fetch
-from ..errors import ChecksumError, DataUnavailableError, InvalidMaskError
+from ..errors import ChecksumError, DataUnavailableError, InputShapeError, InvalidMaskError
 from .manifest import COHEN, ZONES, read_binary_mask, v7labs_zip
 
 
@@ -114,7 +114,9 @@ def zone_score_map(zones: np.ndarray, scores: Sequence[float]) -> np.ndarray:
     zones = np.asarray(zones, dtype=bool)
     scores = np.asarray(scores, dtype=np.float32)
     if zones.shape[0] != len(ZONES) or scores.shape != (len(ZONES),):
-        raise ValueError(f"need 6 zones and 6 scores, got {zones.shape[0]} and {scores.shape}")
+        raise InputShapeError(
+            f"zones must be (6, H, W) and scores (6,), got {zones.shape} and {scores.shape}"
+        )
     return np.tensordot(scores, zones.astype(np.float32), axes=1)
 
 

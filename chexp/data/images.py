@@ -19,7 +19,7 @@ import skimage.io
 import skimage.transform
 import torchxrayvision as xrv
 
-from ..errors import CorruptFileError, InputRangeError
+from ..errors import CorruptFileError, DataUnavailableError, InputRangeError
 
 _MAXVAL = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
@@ -62,7 +62,7 @@ def read_raw(path: str | Path) -> np.ndarray:
     """Read a radiograph file as float32 ``(1, H, W)`` in [-1024, 1024], not cropped or resized."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no image file at {path}")
+        raise DataUnavailableError(f"path: no image file at {path}")
     try:
         if _is_dicom(path):
             return np.asarray(xrv.utils.read_xray_dcm(path), dtype=np.float32)[None]
@@ -96,7 +96,7 @@ def read_image(path: str | Path, size: int | None = 224) -> np.ndarray:
         size: output side after the center crop; ``None`` keeps the cropped size.
 
     Raises:
-        FileNotFoundError: no such file.
+        DataUnavailableError: no such file (a ``FileNotFoundError``).
         CorruptFileError: the file cannot be decoded, or has an unsupported pixel type.
     """
     return center_crop_resize(read_raw(path), size)

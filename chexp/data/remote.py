@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pooch
 
-from ..errors import ChecksumError, DataUnavailableError, UnknownNameError
+from ..errors import ChecksumError, DataUnavailableError, InvalidParameterError, UnknownNameError
 from ..paths import data_dir
 
 
@@ -134,7 +134,9 @@ def fetch(source: str | RemoteSource, path: str, sha256: str, progress: bool = T
     """
     src = get_source(source)
     if not sha256:
-        raise ValueError(f"no sha256 given for {src.name}/{path}: chexp loads only checked files")
+        raise InvalidParameterError(
+            f"sha256 must be the hex digest of {src.name}/{path}, got {sha256!r}: chexp loads only checked files"
+        )
     local = src.local_path(path)
     if local.is_file():
         return verify(local, sha256)

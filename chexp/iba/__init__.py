@@ -11,12 +11,14 @@
   beside the model (:func:`statistics_path`).
 * :func:`reference_attribute`: the straightforward reference algorithm (one image at a time, the
   full network every step), for checks and benchmarks.
+* Errors live in :mod:`chexp.errors`; :class:`AttributionError`, :class:`LossMismatchError` and
+  :class:`StatisticsMismatchError` are re-exported here.
 """
 
+from ..errors import AttributionError, LossMismatchError, StatisticsMismatchError
 from .bottleneck import (
     BLOCK,
     KEEP,
-    AttributionError,
     BottleneckConfig,
     BottleneckResult,
     GaussianSmoothing,
@@ -25,10 +27,9 @@ from .bottleneck import (
     optimize_bottleneck,
     saliency,
 )
-from .estimator import StatisticsMismatchError, UnitStatistics, fit_statistics, statistics_path
-from .hooks import BottleneckLayerError, FrontCache
+from .estimator import UnitStatistics, fit_statistics, statistics_path
+from .hooks import FrontCache
 from .losses import (
-    LossMismatchError,
     ModelLoss,
     OneHotBCE,
     RegressionDeviation,
@@ -57,7 +58,7 @@ __all__ = [
     "BLOCK", "KEEP", "AttributionError", "BottleneckConfig", "BottleneckResult", "GaussianSmoothing",
     "PerSampleBottleneck", "information", "optimize_bottleneck", "saliency",
     "StatisticsMismatchError", "UnitStatistics", "fit_statistics", "statistics_path",
-    "BottleneckLayerError", "FrontCache",
+    "FrontCache",
     "LossMismatchError", "ModelLoss", "OneHotBCE", "RegressionDeviation", "RegressionMaximize",
     "RegressionMSE", "SoftmaxCE", "TargetBCE", "as_loss",
     "BOTTLENECK_LAYERS", "BottleneckLayers", "bottleneck_layers",

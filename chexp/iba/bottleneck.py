@@ -27,16 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ChexpError
+from ..errors import AttributionError, InvalidParameterError, StatisticsMismatchError
 from ..models.modules import eval_mode
 from ..progress import tqdm
-from .estimator import StatisticsMismatchError, UnitStatistics
+from .estimator import UnitStatistics
 from .hooks import FrontCache, replace_output
 from .losses import ModelLoss
-
-
-class AttributionError(ChexpError, ValueError):
-    """The optimisation produced non-finite values (NaN in the model output or statistics)."""
 
 
 _LAMBDA_MAX = 1.0 - 1e-7
@@ -142,9 +138,11 @@ class BottleneckConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.samples < 1:
-            raise ValueError(f"steps and samples must be >= 1, got {self.steps}, {self.samples}")
+            raise InvalidParameterError(
+                f"steps and samples must be integers >= 1, got steps={self.steps}, samples={self.samples}"
+            )
         if self.lr <= 0 or self.beta < 0:
-            raise ValueError(f"lr must be > 0 and beta >= 0, got lr={self.lr}, beta={self.beta}")
+            raise InvalidParameterError(f"lr must be > 0 and beta >= 0, got lr={self.lr}, beta={self.beta}")
 
 
 class PerSampleBottleneck(nn.Module):
@@ -186,10 +184,15 @@ class PerSampleBottleneck(nn.Module):
         return information((r - self.mean) / self.std, lam) * self.active
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
-        if r.shape[0] != self.batch * self.samples or tuple(r.shape[1:]) != tuple(self.mean.shape):
-            raise ValueError(
-                f"bottleneck expects ({self.batch * self.samples}, {', '.join(map(str, self.mean.shape))}) "
-                f"features, got {tuple(r.shape)}"
+        if tuple(r.shape[1:]) != tuple(self.mean.shape):
+            raise StatisticsMismatchError(
+                f"the layer outputs feature maps {tuple(r.shape[1:])} but the statistics have shape "
+                f"{tuple(self.mean.shape)}: they belong to another layer or input size"
+            )
+        if r.shape[0] != self.batch * self.samples:
+            raise InvalidParameterError(
+                f"a bottleneck for batch={self.batch} images with samples={self.samples} noise draws "
+                f"expects {self.batch * self.samples} rows of features, got {r.shape[0]}"
             )
         lam_b = self.lam()
         # the rows of one image hold the same features: the information term needs one of them

@@ -19,16 +19,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ChexpError, CorruptFileError, NotFittedError
+from ..errors import (
+    CorruptFileError,
+    DataUnavailableError,
+    InvalidTypeError,
+    NotFittedError,
+    StatisticsMismatchError,
+)
 from ..models.modules import eval_mode, resolve_layer
 from ..progress import tqdm
 from .hooks import capture_outputs
 
 _FORMAT = 1
-
-
-class StatisticsMismatchError(ChexpError, ValueError):
-    """Statistics fitted for another model, another layer, or a feature map of another shape."""
 
 
 def model_fingerprint(model: nn.Module) -> str:
@@ -63,7 +65,11 @@ def _batches(images: torch.Tensor | Iterable[Any], batch_size: int) -> Iterable[
         elif isinstance(item, dict):
             item = item["image"]
         if not isinstance(item, torch.Tensor):
-            raise TypeError(f"expected image batches (B, 1, H, W), got {type(item).__name__}")
+            raise InvalidTypeError(
+                f"images must be a tensor (N, 1, H, W) or an iterable of image batches (B, 1, H, W) "
+                f"(or (image, ...) tuples, or dicts with an 'image' key), got a batch of type "
+                f"{type(item).__name__}"
+            )
         yield item if item.dim() == 4 else item.unsqueeze(0)
 
 
@@ -202,11 +208,11 @@ class UnitStatistics:
         """Read statistics written by :meth:`save` (``torch.load(weights_only=True)``)."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"no IBA statistics at {path}; fit them with UnitStatistics.fit")
+            raise DataUnavailableError(f"no IBA statistics at {path}; fit them with UnitStatistics.fit")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             if state.get("format") != _FORMAT:
-                raise ValueError(f"unknown format {state.get('format')!r}")
+                raise CorruptFileError(f"unknown format {state.get('format')!r}, expected {_FORMAT}")
             stats = cls(state["layer"] or None)
             stats.count = int(state["count"])
             stats.fingerprint = state["fingerprint"] or None

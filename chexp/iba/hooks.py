@@ -15,11 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ChexpError
-
-
-class BottleneckLayerError(ChexpError, ValueError):
-    """A layer that cannot carry a bottleneck (not run, run twice, or not a 4-D feature map)."""
+from ..errors import BottleneckLayerError
 
 
 @contextmanager

@@ -37,13 +37,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ChexpError
+from ..errors import InvalidParameterError, LossMismatchError
 from ..models.base import Classifier
 from ..targets import RegressionTarget, Target, TargetLike, as_target
-
-
-class LossMismatchError(ChexpError, ValueError):
-    """A loss that does not fit the model's output (classification loss on a regression head...)."""
 
 
 def _per_image(value: object, rows: slice) -> object:
@@ -228,9 +224,12 @@ class RegressionMSE(_RegressionLoss):
         super().check(model, batch)
         v = torch.as_tensor(self.value, dtype=torch.float32)
         if v.dim() > 0 and v.numel() != batch:
-            raise ValueError(f"RegressionMSE got {v.numel()} target values for {batch} images")
+            raise InvalidParameterError(
+                f"RegressionMSE value must be one number or one per image: got {v.numel()} target values "
+                f"for {batch} images"
+            )
         if not bool(torch.isfinite(v).all()):
-            raise ValueError("RegressionMSE target values must be finite")
+            raise InvalidParameterError(f"RegressionMSE value must be finite, got {self.value!r}")
 
     def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
         y = torch.as_tensor(self.value, dtype=scores.dtype, device=scores.device)

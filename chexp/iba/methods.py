@@ -32,14 +32,21 @@ from typing import Any
 import torch
 
 from ..attribution import Attribution
-from ..errors import NotFittedError, UnknownLayerError, UnknownNameError
+from ..errors import (
+    InvalidParameterError,
+    LossMismatchError,
+    NotFittedError,
+    StatisticsMismatchError,
+    UnknownLayerError,
+    UnknownNameError,
+)
 from ..models.base import Classifier
 from ..models.modules import layer_names, resolve_layer
 from ..progress import tqdm
 from ..targets import Target, TargetLike
 from .bottleneck import BLOCK, KEEP, BottleneckConfig, BottleneckResult, Flow, optimize_bottleneck
-from .estimator import StatisticsMismatchError, UnitStatistics, fit_statistics
-from .losses import LossMismatchError, ModelLoss, RegressionDeviation, TargetBCE, _RegressionLoss, as_loss
+from .estimator import UnitStatistics, fit_statistics
+from .losses import ModelLoss, RegressionDeviation, TargetBCE, _RegressionLoss, as_loss
 
 
 @dataclass(frozen=True)
@@ -121,7 +128,7 @@ class _BottleneckMethod(Attribution):
             pass_per_image=pass_per_image,
         )
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise InvalidParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.batch_size = batch_size
         self.progress = progress
         self.statistics = statistics
@@ -336,13 +343,16 @@ class MultiLayerIBA(Attribution):
         if layers is None:
             layers = bottleneck_layers(model).layers
         if len(layers) < 1:
-            raise ValueError("MultiLayerIBA needs at least one layer")
+            raise InvalidParameterError(f"MultiLayerIBA needs at least one layer, got layers={list(layers)!r}")
         self.methods = [method(model, layer, None, **settings) for layer in layers]
         self.layer_names = [m.layer_name for m in self.methods]
         if isinstance(thresholds, (int, float)):
             thresholds = [float(thresholds)] * len(layers)
         if len(thresholds) != len(layers):
-            raise ValueError(f"got {len(thresholds)} thresholds for {len(layers)} layers")
+            raise InvalidParameterError(
+                f"thresholds must be one number or one per layer: got {len(thresholds)} thresholds for "
+                f"{len(layers)} layers ({list(thresholds)!r})"
+            )
         self.thresholds = [float(t) for t in thresholds]
         self.normalize = _lookup(normalize, NORMALIZERS, "normalization")
         self.combine = _lookup(combine, COMBINERS, "combination")
@@ -355,12 +365,17 @@ class MultiLayerIBA(Attribution):
             for m in self.methods:
                 stats = statistics.get(m.layer_name)
                 if stats is None:
-                    raise ValueError(f"no statistics for layer {m.layer_name!r}; got {sorted(statistics)}")
+                    raise StatisticsMismatchError(
+                        f"statistics has no entry for layer {m.layer_name!r}; it has {sorted(statistics)}"
+                    )
                 stats.check_model(self.model, m.layer_name)
                 m.statistics = stats
         else:
             if len(statistics) != len(self.methods):
-                raise ValueError(f"got {len(statistics)} statistics for {len(self.methods)} layers")
+                raise StatisticsMismatchError(
+                    f"statistics must hold one UnitStatistics per layer ({len(self.methods)}), got "
+                    f"{len(statistics)}"
+                )
             for m, stats in zip(self.methods, statistics):
                 stats.check_model(self.model, m.layer_name)
                 m.statistics = stats

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, ImageDraw
 from skimage.registration import optical_flow_ilk, optical_flow_tvl1
 
-from ..errors import ChexpError, UnknownNameError
+from ..errors import IndexOutOfRangeError, InputShapeError, MissingDependencyError, UnknownNameError
 from .core import LatentShiftExplanation
 
 __all__ = ["to_uint8", "animation_frames", "save_gif", "save_mp4", "save_animation", "mp4_available",
@@ -62,7 +62,7 @@ def animation_frames(
         scale: integer upscaling (nearest) of small images.
     """
     if not 0 <= index < explanation.batch_size:
-        raise IndexError(f"index {index} out of range for a batch of {explanation.batch_size}")
+        raise IndexOutOfRangeError(f"index {index} out of range for a batch of {explanation.batch_size}")
     frames = to_uint8(explanation.frames[index, :, 0])
     inp = to_uint8(explanation.inputs[index, 0])
     out = []
@@ -101,7 +101,10 @@ def save_gif(frames: list[np.ndarray], path: str | Path, fps: float = 8.0) -> Pa
 def save_mp4(frames: list[np.ndarray], path: str | Path, fps: float = 8.0) -> Path:
     """Write frames as H.264 MP4 (needs ``imageio-ffmpeg``; sides padded to multiples of 16)."""
     if not mp4_available():
-        raise ChexpError("MP4 needs the imageio-ffmpeg package (pip install imageio-ffmpeg); GIF works without it")
+        raise MissingDependencyError(
+            "MP4 needs the imageio-ffmpeg package (pip install imageio-ffmpeg); GIF works without it",
+            name="imageio_ffmpeg",
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames[0].shape[:2]
@@ -146,7 +149,7 @@ def optical_flow(frames: torch.Tensor | np.ndarray, method: str = "tvl1", **kwar
     if arr.ndim == 4 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 3 or arr.shape[0] < 2:
-        raise ValueError(f"frames must be (T, H, W) with T >= 2, got {arr.shape}")
+        raise InputShapeError(f"frames must be (T, H, W) or (T, 1, H, W) with T >= 2, got {arr.shape}")
     fn = FLOW_METHODS.get(method)
     if fn is None:
         raise UnknownNameError(method, FLOW_METHODS, "optical flow method")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..attribution import Attribution
-from ..errors import InputShapeError
+from ..errors import InputShapeError, InvalidParameterError, InvalidTypeError
 from ..models.base import Autoencoder, Classifier
 from ..models.modules import eval_mode
 from ..targets import Target, TargetLike, as_target
@@ -138,9 +138,10 @@ class LatentShift(Attribution):
         ls.attribute(images, target="Cardiomegaly").shape   # (B, 1, H, W)
 
     Raises:
-        TypeError: the classifier is not a chexp Classifier, or the autoencoder lacks
+        InvalidTypeError: the classifier is not a chexp Classifier, or the autoencoder lacks
             ``encode``/``decode``.
-        ValueError: ``n_frames`` < 2; UnknownNameError: an unknown search or map name.
+        InvalidParameterError: ``n_frames`` < 2.
+        UnknownNameError: an unknown search or map name.
     """
 
     def __init__(
@@ -159,9 +160,12 @@ class LatentShift(Attribution):
         super().__init__(classifier)
         missing = [m for m in ("encode", "decode") if not callable(getattr(autoencoder, m, None))]
         if missing:
-            raise TypeError(f"the autoencoder has no {', '.join(missing)} method")
+            raise InvalidTypeError(
+                f"autoencoder must have encode and decode methods; {type(autoencoder).__name__} has no "
+                f"{' or '.join(missing)}"
+            )
         if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 2:
-            raise ValueError(f"n_frames must be an integer >= 2, got {n_frames!r}")
+            raise InvalidParameterError(f"n_frames must be an integer >= 2, got {n_frames!r}")
         self.autoencoder = autoencoder
         self.search = get_search(search)
         self.n_frames = n_frames

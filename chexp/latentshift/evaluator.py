@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import InvalidParameterError
 from ..models.base import Autoencoder, Classifier
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
@@ -68,7 +69,7 @@ class ShiftEvaluator:
         max_batch: int = 32,
     ) -> None:
         if max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+            raise InvalidParameterError(f"max_batch must be at least 1, got {max_batch}")
         self.autoencoder = autoencoder
         self.classifier = classifier
         self.target_fn = target_fn

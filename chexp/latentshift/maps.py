@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ..errors import UnknownNameError
+from ..errors import InputShapeError, InvalidParameterError, UnknownNameError
 
 __all__ = ["MapMethod", "MaxMap", "MeanMap", "MinMaxMap", "SlidingIntervalMap", "MAP_METHODS",
            "get_map", "smooth", "threshold_percentile", "postprocess"]
@@ -33,9 +33,12 @@ __all__ = ["MapMethod", "MaxMap", "MeanMap", "MinMaxMap", "SlidingIntervalMap", 
 
 def _check(frames: torch.Tensor, recon: torch.Tensor) -> None:
     if frames.dim() != 5 or frames.shape[2] != 1:
-        raise ValueError(f"frames must have shape (B, T, 1, H, W), got {tuple(frames.shape)}")
+        raise InputShapeError(f"frames must have shape (B, T, 1, H, W), got {tuple(frames.shape)}")
     if recon.shape != (frames.shape[0], 1, *frames.shape[-2:]):
-        raise ValueError(f"recon must have shape (B, 1, H, W) matching frames, got {tuple(recon.shape)}")
+        raise InputShapeError(
+            f"recon must have shape (B, 1, H, W) = {(frames.shape[0], 1, *frames.shape[-2:])} matching "
+            f"frames, got {tuple(recon.shape)}"
+        )
 
 
 class MapMethod(ABC):
@@ -78,7 +81,7 @@ class SlidingIntervalMap(MapMethod):
     def __call__(self, frames, recon):
         _check(frames, recon)
         if frames.shape[1] < 2:
-            raise ValueError("the sliding interval map needs at least 2 frames")
+            raise InputShapeError(f"the sliding interval map needs at least 2 frames, got {frames.shape[1]}")
         return (frames[:, 1:] - frames[:, :-1]).abs().mean(dim=1)[:, 0]
 
 
@@ -112,7 +115,7 @@ def smooth(maps: torch.Tensor, sigma: float) -> torch.Tensor:
 def threshold_percentile(maps: torch.Tensor, percentile: float) -> torch.Tensor:
     """Keep values above the per-image ``percentile`` (0-100), zero the rest."""
     if not 0 <= percentile <= 100:
-        raise ValueError(f"percentile must lie in [0, 100], got {percentile}")
+        raise InvalidParameterError(f"percentile must lie in [0, 100], got {percentile}")
     q = torch.quantile(maps.flatten(1).double(), percentile / 100.0, dim=1).to(maps.dtype)
     return maps * (maps > q.view(-1, 1, 1))
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import InputShapeError
 from ..models.base import Autoencoder, Classifier
 from ..models.modules import eval_mode
 from ..targets import as_target
@@ -56,7 +57,7 @@ def sequential_latent_shift(
 ) -> SequentialResult:
     """Run ``rule.reference()`` step by step on one image ``(1, 1, H, W)``."""
     if image.dim() != 4 or image.shape[0] != 1:
-        raise ValueError(f"the sequential reference takes one image (1, 1, H, W), got {tuple(image.shape)}")
+        raise InputShapeError(f"the sequential reference takes one image (1, 1, H, W), got {tuple(image.shape)}")
     reference = rule.reference()
     tgt = as_target(target)
     tgt.index(classifier)

@@ -11,7 +11,7 @@ import importlib
 
 import numpy as np
 
-from ..errors import ChexpError
+from ..errors import IndexOutOfRangeError, MissingDependencyError
 from .animation import to_uint8
 from .core import LatentShiftExplanation
 
@@ -21,7 +21,7 @@ __all__ = ["slider_data", "lambda_slider"]
 def slider_data(explanation: LatentShiftExplanation, index: int = 0) -> tuple[np.ndarray, list[str]]:
     """Frames ``(T, H, W)`` uint8 and labels ``"lambda=-120  p=0.41"`` for one image."""
     if not 0 <= index < explanation.batch_size:
-        raise IndexError(f"index {index} out of range for a batch of {explanation.batch_size}")
+        raise IndexOutOfRangeError(f"index {index} out of range for a batch of {explanation.batch_size}")
     frames = to_uint8(explanation.frames[index, :, 0])
     labels = [
         f"lambda={float(l):+.4g}  {explanation.target} p={float(p):.3f}"
@@ -35,10 +35,9 @@ def lambda_slider(explanation: LatentShiftExplanation, index: int = 0, **kwargs)
     try:
         widgets = importlib.import_module("chexp.widgets")
     except ImportError as err:  # ipywidgets missing
-        raise ChexpError(f"the lambda slider needs chexp.widgets (and ipywidgets): {err}") from err
-    frame_slider = getattr(widgets, "frame_slider", None)
-    if frame_slider is None:
-        raise ChexpError("chexp.widgets has no frame_slider")
+        raise MissingDependencyError(
+            f"the lambda slider needs ipywidgets (pip install ipywidgets): {err}", name=err.name
+        ) from err
     frames, labels = slider_data(explanation, index)
     kwargs.setdefault("description", "lambda")
-    return frame_slider(frames, labels, **kwargs)
+    return widgets.frame_slider(frames, labels, **kwargs)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import InputShapeError
+from ..errors import InputShapeError, InvalidParameterError
 from ._util import as_maps
 
 
@@ -141,7 +141,9 @@ def summarize(
     v = np.asarray(values, dtype=np.float64).ravel()
     v = v[~np.isnan(v)]
     if v.size == 0:
-        raise ValueError("no finite values to summarise")
+        raise InvalidParameterError(
+            f"values must hold at least one value that is not NaN, got {np.asarray(values).size} values"
+        )
     rng = np.random.default_rng(seed)
     means = v[rng.integers(0, v.size, size=(n_bootstrap, v.size))].mean(1)
     alpha = (1.0 - confidence) / 2

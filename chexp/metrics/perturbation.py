@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 
-from ..errors import InputShapeError
+from ..errors import InputShapeError, InvalidParameterError
 from ..models.base import Classifier
 from ..progress import tqdm
 from ..targets import Target, as_target
@@ -114,9 +114,9 @@ def perturbation_curves(
         progress: progress bar over batches.
     """
     if mode not in ("deletion", "insertion"):
-        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+        raise InvalidParameterError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     if pixels_per_step < 1:
-        raise ValueError(f"pixels_per_step must be >= 1, got {pixels_per_step}")
+        raise InvalidParameterError(f"pixels_per_step must be >= 1, got {pixels_per_step}")
     tgt = _check(model, images, maps, target)
     b = images.shape[0]
     n_pix = images[0].numel()
@@ -206,7 +206,7 @@ def sensitivity_n(
     n_pix = images[0].numel()
     ns_arr = default_sensitivity_ns(n_pix) if ns is None else np.asarray(ns, dtype=int)
     if ns_arr.size == 0 or ns_arr.min() < 1 or ns_arr.max() > n_pix:
-        raise ValueError(f"mask sizes must lie in [1, {n_pix}], got {ns_arr}")
+        raise InvalidParameterError(f"ns (mask sizes) must be non-empty and lie in [1, {n_pix}], got {ns_arr}")
     gen = torch.Generator().manual_seed(seed)
     # n_masks random subsets of n pixels for each n: the first n of a random permutation
     masks = torch.zeros(len(ns_arr) * n_masks, n_pix, dtype=torch.bool)

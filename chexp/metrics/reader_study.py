@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-from ..errors import DataUnavailableError
+from ..errors import DataUnavailableError, UnknownNameError
 
 #: Files of the study (path in the repository -> sha256).
 FILES: dict[str, str] = {
@@ -102,7 +102,7 @@ def paired_differences(ratings: pd.DataFrame, question: str = "confidence") -> p
     ``latentshift``, ``difference``.
     """
     if question not in QUESTIONS.values():
-        raise KeyError(f"unknown question {question!r}; valid: {list(QUESTIONS.values())}")
+        raise UnknownNameError(question, QUESTIONS.values(), "question")
     wide = ratings.pivot_table(
         index=["reader", "example", "target", "label"], columns="method", values=question, aggfunc="first"
     ).reset_index()

@@ -20,11 +20,16 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..errors import InputShapeError, UnknownTargetError
+from ..errors import InputShapeError, InvalidParameterError, UnknownTargetError
 from ..validation import check_images
 
 OutputKind = Literal["probability", "logit", "score"]
 OUTPUT_KINDS: tuple[str, ...] = ("probability", "logit", "score")
+
+
+def _check_output_kind(output: object) -> None:
+    if output not in OUTPUT_KINDS:
+        raise InvalidParameterError(f"output must be one of {', '.join(OUTPUT_KINDS)}, got {output!r}")
 
 
 class Classifier(nn.Module, ABC):
@@ -47,8 +52,7 @@ class Classifier(nn.Module, ABC):
         input_size: int | None = None,
     ) -> None:
         super().__init__()
-        if output not in OUTPUT_KINDS:
-            raise ValueError(f"output must be one of {OUTPUT_KINDS}, got {output!r}")
+        _check_output_kind(output)
         self.targets: tuple[str, ...] = tuple(targets)
         self.output: OutputKind = output
         self.input_size = input_size
@@ -92,8 +96,7 @@ class Classifier(nn.Module, ABC):
 
     def with_output(self, output: OutputKind) -> Classifier:
         """A shallow copy that shares every parameter but returns scores of another kind."""
-        if output not in OUTPUT_KINDS:
-            raise ValueError(f"output must be one of {OUTPUT_KINDS}, got {output!r}")
+        _check_output_kind(output)
         clone = copy.copy(self)
         clone.output = output
         return clone

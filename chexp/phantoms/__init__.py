@@ -13,7 +13,8 @@ Modules: :mod:`.config` (names, :class:`PhantomConfig`), :mod:`.anatomy` (normal
 (:class:`PhantomDataset`).
 """
 
-from .config import FINDINGS, PhantomConfig, PhantomConfigError
+from ..errors import PhantomConfigError
+from .config import FINDINGS, PhantomConfig
 from .dataset import STREAMS, PhantomSet, generate
 from .findings import FINDING_RENDERERS, MASK_EPS
 

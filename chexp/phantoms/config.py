@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..errors import ChexpError, UnknownNameError
+from ..errors import PhantomConfigError, UnknownNameError
 
 #: The findings a phantom can carry, in label-column order.
 FINDINGS: tuple[str, ...] = ("Cardiomegaly", "Effusion", "Mass", "Pneumothorax", "Support Devices")
@@ -18,10 +18,6 @@ MIN_SIZE, MAX_SIZE = 32, 1024
 
 #: P(device | no finding) when ``device_cooccurrence`` gives only P(device | finding).
 DEFAULT_P_DEVICE_WITHOUT = 0.05
-
-
-class PhantomConfigError(ChexpError, ValueError):
-    """A :class:`PhantomConfig` value is out of range (prevalence, probability or size)."""
 
 
 def check_finding_name(name: object, what: str = "finding") -> str:

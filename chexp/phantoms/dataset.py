@@ -17,7 +17,8 @@ import numpy as np
 
 from ..progress import tqdm
 from .anatomy import ANATOMY_SPACE, N_ANATOMY_UNIFORMS, derive, render_anatomy
-from .config import FINDING_INDEX, FINDINGS, PhantomConfig, PhantomConfigError, check_finding_names
+from ..errors import PhantomConfigError
+from .config import FINDING_INDEX, FINDINGS, PhantomConfig, check_finding_names
 from .exposure import add_noise, expose, noise_field
 from .findings import FINDING_RENDERERS, MASK_EPS, N_FINDING_UNIFORMS
 

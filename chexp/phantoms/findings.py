@@ -12,6 +12,7 @@ read the anatomy (lung shape, heart ellipse, markings), never another finding.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
@@ -31,14 +32,15 @@ N_FINDING_UNIFORMS = 16
 MIN_DENSITY = 0.12
 
 
-class Finding:
+class Finding(ABC):
     """Base class: ``render(params, anatomy) -> density change (B, S, S) float32``."""
 
     name: ClassVar[str]
     space: ClassVar[ParamSpace]
 
-    def render(self, p: ParamBatch, a: AnatomyMaps) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def render(self, p: ParamBatch, a: AnatomyMaps) -> np.ndarray:
+        """The density change (B, S, S) float32 of the finding in every image of the batch."""
 
 
 def _side_maps(a: AnatomyMaps, side: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import InvalidParameterError
+
 
 class ParamSpace:
     """Named parameters, each drawn uniformly from ``[low, high]``.
@@ -17,7 +19,8 @@ class ParamSpace:
     def __init__(self, ranges: Sequence[tuple[str, float, float]]) -> None:
         self.names = tuple(name for name, _, _ in ranges)
         if len(set(self.names)) != len(self.names):
-            raise ValueError("duplicate parameter names")
+            duplicates = sorted({n for n in self.names if self.names.count(n) > 1})
+            raise InvalidParameterError(f"ranges must name each parameter once, got duplicates {duplicates}")
         self.low = np.array([lo for _, lo, _ in ranges], dtype=np.float64)
         self.high = np.array([hi for _, _, hi in ranges], dtype=np.float64)
 
@@ -27,7 +30,7 @@ class ParamSpace:
     def draw(self, u: np.ndarray) -> "ParamBatch":
         u = np.asarray(u, dtype=np.float64)
         if u.ndim != 2 or u.shape[1] < len(self):
-            raise ValueError(f"need uniforms of shape (B, >={len(self)}), got {u.shape}")
+            raise InvalidParameterError(f"u must be uniforms of shape (B, >={len(self)}), got shape {u.shape}")
         values = self.low + (self.high - self.low) * u[:, : len(self)]
         return ParamBatch({n: values[:, k] for k, n in enumerate(self.names)})
 

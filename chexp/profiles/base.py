@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from ..errors import UnknownNameError
+from ..errors import InvalidParameterError, UnknownNameError
 from ..models.base import Autoencoder, Classifier, OutputKind
 from ..progress import tqdm
 
@@ -121,10 +121,12 @@ def bottleneck_sweep(
     """``{c: autoencoder(c)}`` for each bottleneck ``c`` of ``latent_channels`` (in that order).
 
     Raises:
-        ValueError: ``latent_channels`` is empty or holds a value below 1.
+        InvalidParameterError: ``latent_channels`` is empty or holds a value below 1.
     """
     if not latent_channels or any(int(c) < 1 for c in latent_channels):
-        raise ValueError(f"latent_channels must be positive integers, got {list(latent_channels)}")
+        raise InvalidParameterError(
+            f"latent_channels must be a non-empty list of positive integers, got {list(latent_channels)}"
+        )
     return {int(c): autoencoder(int(c))
             for c in tqdm(list(latent_channels), desc="bottleneck autoencoders", disable=not progress)}
 

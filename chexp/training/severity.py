@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import InputShapeError, InvalidParameterError
 from ..metrics.severity import brixia_zones
 from ..phantoms import FINDINGS
 
@@ -41,9 +42,12 @@ def zone_scores(
     """
     lungs, masks = np.asarray(lungs, bool), np.asarray(masks, bool)
     if lungs.ndim != 3 or masks.ndim != 4 or masks.shape[0] != lungs.shape[0] or masks.shape[-2:] != lungs.shape[-2:]:
-        raise ValueError(f"lungs must be (N, S, S) and masks (N, 5, S, S), got {lungs.shape} and {masks.shape}")
+        raise InputShapeError(
+            f"lungs must be (N, S, S) and masks (N, 5, S, S) with the same N and S, got {lungs.shape} "
+            f"and {masks.shape}"
+        )
     if len(thresholds) != 3 or list(thresholds) != sorted(thresholds):
-        raise ValueError(f"thresholds must be three increasing shares, got {thresholds}")
+        raise InvalidParameterError(f"thresholds must be three increasing shares, got {thresholds}")
     cols = [FINDINGS.index(f) for f in SEVERITY_FINDINGS]
     involved = masks[:, cols].any(axis=1)
     zones = np.stack([brixia_zones(lung).numpy() for lung in lungs])  # (N, 6, S, S)
