@@ -45,6 +45,8 @@ ALLOWED_BUILTIN_RAISES: dict[tuple[str, str, str], str] = {
         "module __getattr__ protocol: Python (hasattr, from-import) expects AttributeError",
     ("phantoms/params.py", "ParamBatch.__getattr__", "AttributeError"):
         "attribute protocol: hasattr/getattr expect AttributeError",
+    ("latentshift/search/rule.py", "LambdaSearch.run", "RuntimeError"):
+        "internal invariant: every walker has a round budget far below 4096 (a chexp bug)",
     ("bench/iba.py", "run", "RuntimeError"):
         "internal invariant: the lean IBA maps must be bit-identical on CPU for one seed (a chexp bug)",
 }
@@ -52,7 +54,7 @@ ALLOWED_BUILTIN_RAISES: dict[tuple[str, str, str], str] = {
 #: Files converted on other branches of issue 11 (the experiments, the lambda search package).
 #: Their plain raises are not checked here yet; each prefix must still hold at least one (see
 #: :func:`test_pending_prefixes_are_still_pending`), so an entry is removed once it is converted.
-PENDING: tuple[str, ...] = ("experiments/", "latentshift/search")
+PENDING: tuple[str, ...] = ("experiments/",)
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...errors import InvalidParameterError
 from .rule import LambdaSearch, SearchResult
 from .stepped import SteppedSearch
 
@@ -15,11 +16,13 @@ class FixedRange(LambdaSearch):
 
     def __init__(self, lower: float, upper: float = 0.0) -> None:
         if not lower <= upper:
-            raise ValueError(f"FixedRange needs lower <= upper, got {lower} > {upper}")
+            raise InvalidParameterError(f"FixedRange needs lower <= upper, got lower={lower} > upper={upper}")
         self.fixed = (float(lower), float(upper))
 
     def reference(self) -> SteppedSearch:
-        raise NotImplementedError("a fixed range has no sequential search")
+        raise InvalidParameterError(
+            "FixedRange has no sequential reference walk (it searches nothing); use a stepped rule"
+        )
 
     def run(self, ev, output_kind="probability", progress=False) -> SearchResult:
         n = ev.batch_size

@@ -94,7 +94,7 @@ class LambdaSearch(ABC):
             for _, _, w in walkers:
                 if not w.done:
                     w.update()
-            if rounds > 4096:  # defensive: every walker has a round budget far below this
+            if rounds > 4096:  # internal invariant (a chexp bug, not user input): every walker stops far earlier
                 raise RuntimeError("lambda search did not terminate")
         bar.close()
         lower = [0.0] * ev.batch_size

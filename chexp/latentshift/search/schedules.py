@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from ...errors import InvalidParameterError
 from .sides import LOWER
 
 __all__ = ["Schedule", "ConstantStep", "FineThenCoarse", "AcceleratingStep"]
@@ -23,7 +24,7 @@ class Schedule(ABC):
         while direction * lam < limit:
             new = float(self.next(lam, direction))
             if direction * new <= direction * lam:
-                raise ValueError(f"{self!r} does not move lambda away from 0 at {lam}")
+                raise InvalidParameterError(f"schedule {self!r} does not move lambda away from 0 at {lam}")
             lam = new
             out.append(lam)
         return out

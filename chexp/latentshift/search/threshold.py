@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ...errors import InvalidParameterError
 from ..evaluator import ShiftEvaluator
 from .sides import LOWER, UPPER, Side, Walker
 
@@ -48,9 +49,9 @@ class ThresholdSide(Side):
 
     def __post_init__(self) -> None:
         if self.direction not in (LOWER, UPPER):
-            raise ValueError(f"direction must be -1 or +1, got {self.direction}")
+            raise InvalidParameterError(f"direction must be -1 or +1, got {self.direction}")
         if self.change < 0 or self.limit <= 0 or self.rtol <= 0 or self.probes < 1 or self.max_rounds < 1:
-            raise ValueError(f"invalid {self!r}: change >= 0, limit > 0, rtol > 0, probes >= 1 needed")
+            raise InvalidParameterError(f"invalid {self!r}: change >= 0, limit > 0, rtol > 0, probes >= 1 needed")
 
     def target(self, value0: float) -> float:
         amount = self.change * abs(value0) if self.relative else self.change
