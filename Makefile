@@ -15,7 +15,7 @@ export CHEXP_DATA_DIR ?= $(SHARED_DATA)
 export CHEXP_SHARED_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: book test install clean
+.PHONY: book test lint install clean
 .DEFAULT_GOAL := book
 
 $(STAMP): pyproject.toml constraints.txt
@@ -31,6 +31,9 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf _build outputs
