@@ -86,12 +86,16 @@ def inverse_cases(
     return cases
 
 
-def case_maps(setup: Setup, cases: Sequence[Mapping[str, Any]], methods: Sequence[str] = ("IBA", "Inverse IBA")) -> list[dict[str, torch.Tensor]]:
+def case_maps(
+    setup: Setup, cases: Sequence[Mapping[str, Any]], methods: Sequence[str] = ("IBA", "Inverse IBA")
+) -> list[dict[str, torch.Tensor]]:
     """Maps of ``methods`` for each case of :func:`inverse_cases` (each with its own task)."""
     return [setup.explain(case["image"], case["task"], methods) for case in cases]
 
 
-def stack_cases(cases: Sequence[Mapping[str, Any]], maps: Sequence[Mapping[str, torch.Tensor]]) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[np.ndarray], list[str]]:
+def stack_cases(
+    cases: Sequence[Mapping[str, Any]], maps: Sequence[Mapping[str, torch.Tensor]]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[np.ndarray], list[str]]:
     """Cases and their maps as batches for plotting: ``(images, {method: maps}, masks, titles)``."""
     images = torch.cat([c["image"] for c in cases])
     stacked = {name: torch.cat([m[name] for m in maps]) for name in maps[0]} if maps else {}

@@ -8,7 +8,8 @@ The pipeline:
 * :func:`iou_per_sample`: the long table, one row per (task, method, sample), of any map
   function (``(images, task) -> {method: maps}``) on each task's positive images.
 * :func:`summarize_iou`: per task and method (or any grouping), ``n``, ``mean``, ``std``
-  (ddof 1) and the 95 % bootstrap CI of the mean.
+  (ddof 1), the 95 % bootstrap CI of the mean and the ``0.33±0.07`` text; this is also the
+  Gifsplanation summary (Table 1 with :func:`chexp.experiments.auc.table1`, App. B).
 
 Each paper's entry points and tables are thin layers over these two:
 
@@ -56,7 +57,7 @@ __all__ = [
 
 #: ``(images (B, 1, H, W) on the device, task) -> {method: maps (B, H, W) or (B, 1, H, W)}``,
 #: higher = more important.
-MapFunction = Callable[[torch.Tensor, str], Mapping[str, "torch.Tensor | np.ndarray"]]
+MapFunction = Callable[[torch.Tensor, str], Mapping[str, torch.Tensor | np.ndarray]]
 
 
 def map_iou(maps: Mapping[str, torch.Tensor | np.ndarray], masks: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:

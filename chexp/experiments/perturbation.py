@@ -43,8 +43,8 @@ class PerturbationStudy:
         rows = []
         for name in self.insertion:
             ins, dele = self.insertion[name].auc, self.deletion[name].auc
-            rows.append({"method": name, "insertion AUC": ins.mean(), "insertion std": ins.std(ddof=1) if len(ins) > 1 else float("nan"),
-                         "deletion AUC": dele.mean(), "deletion std": dele.std(ddof=1) if len(dele) > 1 else float("nan"),
+            rows.append({"method": name, "insertion AUC": ins.mean(), "insertion std": _std(ins),
+                         "deletion AUC": dele.mean(), "deletion std": _std(dele),
                          "insertion - deletion": ins.mean() - dele.mean(), "n": len(ins)})
         return pd.DataFrame(rows)
 
@@ -58,6 +58,11 @@ class PerturbationStudy:
                 rows.append({"method": name, "task": task, "insertion AUC": self.insertion[name].auc[keep].mean(),
                              "deletion AUC": self.deletion[name].auc[keep].mean(), "n": int(keep.sum())})
         return pd.DataFrame(rows)
+
+
+def _std(values: np.ndarray) -> float:
+    """Sample standard deviation (ddof 1); NaN for fewer than two values."""
+    return values.std(ddof=1) if len(values) > 1 else float("nan")
 
 
 def _concat_curves(parts: Sequence[PerturbationCurves]) -> PerturbationCurves:
