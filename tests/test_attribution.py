@@ -9,7 +9,7 @@ import torch
 
 from chexp.attribution import Attribution
 from chexp.errors import ChexpError, TargetRequiredError, UnknownMethodError, UnknownTargetError
-from chexp.experiments import chexplain, gifsplanation
+from chexp.experiments import iba_setup, maps
 from chexp.iba import IBA, RegressionDeviation, RegressionIBA, fit_statistics
 from chexp.methods import METHODS, MethodSpec, build_method, get_method_spec, get_method_specs
 from chexp.models.modules import eval_mode, resolve_layer
@@ -116,7 +116,7 @@ def test_registry_round_trip(models) -> None:
         assert isinstance(_build(spec, models), spec.cls)
     assert len({s.display for s in METHODS.values()}) == len(METHODS)
     # the names the experiments' tables use
-    for names in (gifsplanation.PAPER_METHODS, gifsplanation.ALL_METHODS, chexplain.PAPER_METHODS):
+    for names in (maps.PAPER_METHODS, maps.ALL_METHODS, iba_setup.PAPER_METHODS):
         assert [s.cls for s in get_method_specs(names)]
     assert get_method_spec("Gradients") is get_method_spec("grad")
     assert build_method("latentshift-mean", models["clf"], models["ae"]).mapper.name == "mean"
@@ -133,7 +133,7 @@ def test_unknown_method_is_a_chexp_error_naming_the_known_ones(models) -> None:
     with pytest.raises(UnknownMethodError):
         get_method_specs(["grad", "bogus"])
     with pytest.raises(UnknownMethodError):
-        gifsplanation.compute_maps(["grad", "bogus"], models["clf"], None, _images(), "a")
+        maps.compute_maps(["grad", "bogus"], models["clf"], None, _images(), "a")
 
 
 def test_as_target() -> None:

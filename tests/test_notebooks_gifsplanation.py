@@ -19,8 +19,11 @@ import pandas as pd
 import pytest
 import torch
 
-from chexp.experiments import gifsplanation as gs
+from chexp.experiments.iou import summarize_iou
+from chexp.experiments.maps import compute_maps
+from chexp.experiments.randomization import cascade_steps
 from chexp.experiments.reader_kit import load_packet_ratings
+from chexp.experiments.reader_study import reader_study_vs_paper
 from chexp.metrics.reader_study import QUESTIONS, wilcoxon_summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -245,7 +248,7 @@ def test_cascade_steps_group_blocks_output_end_first():
     from chexp.models.small import SmallClassifier
 
     model = SmallClassifier(["a", "b"], channels=(4, 4, 8))
-    steps = gs.cascade_steps(model)
+    steps = cascade_steps(model)
     assert steps[0] == ["classifier"]
     assert [s[0].rsplit(".", 1)[0] for s in steps[1:]] == ["features.block2", "features.block1", "features.stem"]
     assert sorted(name for step in steps for name in step) == sorted(
@@ -255,7 +258,7 @@ def test_cascade_steps_group_blocks_output_end_first():
 
 def test_summarize_iou_known_values():
     per = pd.DataFrame({"task": ["A"] * 4, "method": ["m"] * 4, "iou": [0.1, 0.2, 0.3, 0.4]})
-    s = gs.summarize_iou(per).iloc[0]
+    s = summarize_iou(per).iloc[0]
     assert s["mean"] == pytest.approx(0.25) and s["std"] == pytest.approx(np.std([0.1, 0.2, 0.3, 0.4], ddof=1))
     assert s["ci_low"] <= 0.25 <= s["ci_high"] and s["iou"] == "0.25±0.13"
 
@@ -279,8 +282,8 @@ def test_compute_maps_shapes_and_sign():
     clf = SmallClassifier(["a", "b"], channels=(4, 4, 8)).eval()
     ae = ConvAutoencoder(latent_channels=2, width=4, depth=2).eval()
     x = torch.rand(2, 1, 32, 32) * 2048 - 1024
-    maps = gs.compute_maps(["grad", "integrated", "latentshift-max"], clf, ae, x, "b",
-                           settings={"integrated": {"n_steps": 4}})
+    maps = compute_maps(["grad", "integrated", "latentshift-max"], clf, ae, x, "b",
+                        settings={"integrated": {"n_steps": 4}})
     assert set(maps) == {"grad", "integrated", "latentshift-max"}
     for m in maps.values():
         assert m.shape == (2, 32, 32) and (m >= 0).all() and np.isfinite(m).all()
@@ -290,6 +293,6 @@ def test_reader_study_vs_paper_adds_paper_numbers():
     summary = pd.DataFrame({"question": ["confidence", "confidence", "correct_feature"], "label": [1, 0, 1],
                             "n": [240] * 3, "mean": [0.15, 0.04, 0.1], "std": [1.0] * 3, "statistic": [1.0] * 3,
                             "p": [0.01] * 3})
-    out = gs.reader_study_vs_paper(summary)
+    out = reader_study_vs_paper(summary)
     assert list(out["paper_mean"][:2]) == [0.15, 0.04] and np.isnan(out["paper_mean"][2])
     assert list(out["predictions"]) == ["true positive", "false positive", "true positive"]

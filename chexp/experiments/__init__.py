@@ -1,9 +1,34 @@
-"""Experiment logic of the book's notebooks (one module per paper or topic).
+"""Experiment logic of the book's notebooks, one module per figure or topic.
 
-* :mod:`~chexp.experiments.gifsplanation`: the Gifsplanation (Latent Shift) figures and tables:
-  attribution methods by name, IoU/AUC tables (Table 1), the bottleneck study (Fig. 2, App. D),
-  prediction curves (Fig. 3), cascading randomization (Fig. 5), 2D reductions (App. B) and the
-  lambda search rules (App. C).
-* :mod:`~chexp.experiments.reader_kit`: builds a new reader-study packet (Gifsplanation
-  section 4.6) from any classifier, autoencoder and images, in the released study's format.
+Notebooks import the module of their figure (``from chexp.experiments.iou import compute_iou``).
+
+Both papers:
+
+* :mod:`~chexp.experiments.iou`: the one IoU pipeline (per-sample table, summary) and each
+  paper's IoU tables (Gifsplanation Table 1, App. B, E.1; CheXplain-IBA Tables 1-3, Fig. 4).
+* :mod:`~chexp.experiments.samples`: which tasks and images an experiment explains.
+
+Gifsplanation (Latent Shift):
+
+* :mod:`~chexp.experiments.maps`: the maps of several methods for one batch (Fig. 4, E.1).
+* :mod:`~chexp.experiments.auc`: the classifier's AUC and Table 1's layout.
+* :mod:`~chexp.experiments.bottleneck`: the bottleneck study (Fig. 2, App. D).
+* :mod:`~chexp.experiments.curves`: prediction against lambda (Fig. 1c, Fig. 3, App. C).
+* :mod:`~chexp.experiments.randomization`: cascading randomization (Fig. 5, App. H).
+* :mod:`~chexp.experiments.reader_study`: the reader study beside the paper's (section 4.6).
+* :mod:`~chexp.experiments.reader_kit`: builds a new reader-study packet (section 4.6) from any
+  classifier, autoencoder and images, in the released study's format.
+* :mod:`~chexp.experiments.reductions`: the 2D reductions of the frames (App. B).
+* :mod:`~chexp.experiments.lambda_search`: the lambda search rules (section 4.2, App. C).
+* :mod:`~chexp.experiments.reconstruction`: what the reconstruction alone changes (App. K).
+* :mod:`~chexp.experiments.change_in_mask`: how much of a change lies on the finding.
+
+CheXplain-IBA:
+
+* :mod:`~chexp.experiments.iba_setup`: the classifier, IBA layers and statistics every figure uses.
+* :mod:`~chexp.experiments.inverse`: IBA against Inverse IBA on redundant regions (Fig. 1).
+* :mod:`~chexp.experiments.perturbation`: insertion and deletion (Fig. 2).
+* :mod:`~chexp.experiments.regression`: Regression IBA, sensitivity-N, severity (Fig. 3, 3.2).
+* :mod:`~chexp.experiments.weighted_bce`: BCE against weighted BCE (Table 3).
+* :mod:`~chexp.experiments.multilayer`: Multi-layer IBA (Fig. 4).
 """

@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from scipy import ndimage
 
+from ..errors import InvalidParameterError
 from ..latentshift import LatentShift, PaperSearch
 from ..latentshift.core import LatentShiftExplanation
 from ..latentshift.search import LambdaSearch
@@ -93,7 +94,7 @@ def phantom_cases(
 
     Raises:
         UnknownNameError: ``finding`` is not a phantom finding.
-        ValueError: fewer than two such phantoms in the pool.
+        InvalidParameterError: fewer than two such phantoms in the pool.
     """
     check_finding_name(finding)
     ps = generate(pool, seed=seed, config=config)
@@ -104,7 +105,7 @@ def phantom_cases(
         scores = classifier(torch.from_numpy(ps.images[pick]))[:, classifier.target_index(finding)]
     keep = pick[(scores > threshold).cpu().numpy()][:n]
     if len(keep) < 2:
-        raise ValueError(
+        raise InvalidParameterError(
             f"only {len(keep)} of {pool} phantoms (seed {seed}) carry {finding} alone and are "
             f"detected above {threshold}; use a larger pool"
         )

@@ -41,12 +41,13 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from ..errors import CorruptFileError, DataUnavailableError, InvalidParameterError
 from ..latentshift import LatentShift, save_animation
 from ..latentshift.animation import mp4_available
 from ..metrics.reader_study import METHODS, QUESTIONS
 from ..models.base import Autoencoder, Classifier
 from ..progress import tqdm
-from .gifsplanation import compute_maps
+from .maps import compute_maps
 
 __all__ = ["TRADITIONAL", "Packet", "StudyExample", "build_packet", "load_packet_ratings", "select_examples"]
 
@@ -106,7 +107,7 @@ def select_examples(
         samples: a :class:`~chexp.profiles.SampleSet` (images, labels, targets, ids).
     """
     if n_per_label < 1:
-        raise ValueError(f"n_per_label must be at least 1, got {n_per_label}")
+        raise InvalidParameterError(f"n_per_label must be at least 1, got {n_per_label}")
     with torch.no_grad():
         scores = torch.cat([classifier(samples.images[i : i + 64].to(device)).cpu()
                             for i in range(0, len(samples), 64)]).numpy()
@@ -188,16 +189,16 @@ def build_packet(
         the :class:`Packet`.
     """
     if not examples:
-        raise ValueError("no examples: select_examples found no positive predictions to rate")
+        raise InvalidParameterError("no examples: select_examples found no positive predictions to rate")
     if video not in ("gif", "mp4"):
-        raise ValueError(f"video must be 'gif' or 'mp4', got {video!r}")
+        raise InvalidParameterError(f"video must be 'gif' or 'mp4', got {video!r}")
     if video == "mp4" and not mp4_available():
-        raise ValueError("video='mp4' needs the imageio-ffmpeg package; use video='gif'")
+        raise InvalidParameterError("video='mp4' needs the imageio-ffmpeg package; use video='gif'")
     if n_readers < 1:
-        raise ValueError(f"n_readers must be at least 1, got {n_readers}")
+        raise InvalidParameterError(f"n_readers must be at least 1, got {n_readers}")
     ids = [e.id for e in examples]
     if len(set(ids)) != len(ids):
-        raise ValueError("example ids must be unique")
+        raise InvalidParameterError("example ids must be unique")
     folder = Path(output_dir)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "reader-results").mkdir(exist_ok=True)
@@ -271,7 +272,8 @@ def load_packet_ratings(folder: str | Path) -> pd.DataFrame:
     ``correct_feature``), ready for :func:`~chexp.metrics.reader_study.wilcoxon_summary`.
 
     Raises:
-        ValueError: a sheet has a blank or out-of-range (not 1-5) rating.
+        CorruptFileError: a sheet has a blank or out-of-range (not 1-5) rating (a ``ValueError``).
+        DataUnavailableError: the folder holds no rating sheets (a ``FileNotFoundError``).
     """
     folder = Path(folder)
     with gzip.open(folder / "trial_record.json.gz", "rt", encoding="utf-8") as handle:
@@ -288,10 +290,10 @@ def load_packet_ratings(folder: str | Path) -> pd.DataFrame:
         df = pd.read_csv(sheet).rename(columns={"Example": "example", **QUESTIONS})
         values = df[list(QUESTIONS.values())]
         if values.isna().any().any() or not values.isin([1, 2, 3, 4, 5]).all().all():
-            raise ValueError(f"{sheet} has blank or out-of-range ratings (each must be 1-5)")
+            raise CorruptFileError(f"{sheet} has blank or out-of-range ratings (each must be 1-5)")
         parts.append(df.assign(read=read, reader=reader))
     if not parts:
-        raise ValueError(f"{folder / 'reader-results'} holds no rating sheets")
+        raise DataUnavailableError(f"{folder / 'reader-results'} holds no rating sheets")
     out = pd.concat(parts, ignore_index=True).merge(info, on="example", how="left", validate="m:1")
     out["method"] = np.where(out["read"] == 0, out["trial"], 1 - out["trial"])
     out["method"] = out["method"].map(METHODS)

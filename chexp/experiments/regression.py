@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..errors import UnknownNameError, UnsupportedProfileError
 from ..iba import RegressionDeviation, RegressionIBA, RegressionMaximize, RegressionMSE
 from ..iba.losses import ModelLoss
 from ..metrics import sensitivity_n, severity_correlation
@@ -41,14 +42,7 @@ from ..training import (
     phantom_training_images,
 )
 from ..training.severity import zone_scores
-from .chexplain import (
-    DEFAULT_LAYER,
-    DEFAULT_STATISTICS_IMAGES,
-    Setup,
-    UnsupportedProfileError,
-    make_setup,
-    training_images,
-)
+from .iba_setup import DEFAULT_LAYER, DEFAULT_STATISTICS_IMAGES, Setup, make_setup, training_images
 
 __all__ = [
     "LOSSES",
@@ -157,7 +151,7 @@ def regression_setup(
     profile: Profile, device: str | torch.device = "cpu", layer: str = DEFAULT_LAYER,
     n_statistics: int = DEFAULT_STATISTICS_IMAGES, iba_settings: Mapping[str, Any] | None = None,
 ) -> Setup:
-    """A :class:`~chexp.experiments.chexplain.Setup` around the profile's severity regressor
+    """A :class:`~chexp.experiments.iba_setup.Setup` around the profile's severity regressor
     (statistics fitted on its training images and cached beside it)."""
     model, images = _regressor(profile)
     return make_setup(profile, model, device, layer, (layer,), n_statistics, images, iba_settings)
@@ -175,8 +169,6 @@ def regression_maps(setup: Setup, cases: RegressionCases, losses: Sequence[str] 
     """Regression IBA maps ``(N, 1, S, S)`` (bits per pixel, CPU) per loss name."""
     for name in losses:
         if name not in LOSSES:
-            from ..errors import UnknownNameError
-
             raise UnknownNameError(name, LOSSES, "Regression IBA loss")
     method = RegressionIBA(setup.classifier, setup.layer, setup.statistics[setup.layer], **setup.iba_settings)
     x = cases.images.to(setup.device)

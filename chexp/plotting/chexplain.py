@@ -47,7 +47,8 @@ def plot_insertion_deletion(insertion: Mapping[str, PerturbationCurves], deletio
 
 
 def plot_iou(table: pd.DataFrame, title: str = "mean IoU with the ground-truth mask") -> Figure:
-    """Grouped bars of a task x method IoU table (rows: tasks and ``mean``, columns: methods)."""
+    """Grouped bars of a task x method IoU table (rows: tasks and ``mean``, columns: methods), as
+    :func:`chexp.experiments.iou.mean_iou_table` gives it."""
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(table.index)), 3.4))
     width = 0.8 / max(len(table.columns), 1)
     x = np.arange(len(table.index))

@@ -51,7 +51,7 @@ def plot_bottleneck(models: Sequence, index: int = 0, mask: np.ndarray | None = 
     """Per bottleneck: the reconstruction (top) and the latentshift-max map over the input (bottom).
 
     Args:
-        models: :class:`chexp.experiments.gifsplanation.BottleneckModel` list (with explanations).
+        models: :class:`chexp.experiments.bottleneck.BottleneckModel` list (with explanations).
         index: which study image.
         top_fraction: fraction of the map shown (the paper's Fig. 2 shows the top 5 %).
     """
@@ -107,7 +107,7 @@ def plot_curves_by_task(curves: pd.DataFrame, tasks: Sequence[str] | None = None
 
 def shift_grid_frames(grid, models: Sequence[str] | None = None, tasks: Sequence[str] | None = None,
                       pad: int = 2) -> tuple[np.ndarray, list[str]]:
-    """A uint8 mosaic per lambda step of a :class:`~chexp.experiments.gifsplanation.ShiftGrid`:
+    """A uint8 mosaic per lambda step of a :class:`~chexp.experiments.curves.ShiftGrid`:
     rows are models, columns tasks (missing pairs black). Returns frames ``(L, H', W')`` and
     one caption per step with every lambda and prediction."""
     keys = list(grid.frames)
@@ -131,7 +131,8 @@ def shift_grid_frames(grid, models: Sequence[str] | None = None, tasks: Sequence
 
 
 def plot_iou_bars(summary: pd.DataFrame, methods: Sequence[str] | None = None, ax=None):
-    """Mean IoU per task and method with the bootstrap 95 % CI as error bars."""
+    """Mean IoU per task and method with the bootstrap 95 % CI as error bars
+    (``summary``: :func:`chexp.experiments.iou.summarize_iou`'s table)."""
     ax = ax or plt.subplots(figsize=(7, 3))[1]
     methods = list(methods) if methods is not None else list(dict.fromkeys(summary["method"]))
     tasks = list(dict.fromkeys(summary["task"]))
@@ -176,7 +177,7 @@ def plot_search_rules(lambdas: np.ndarray, curve: np.ndarray, rows: pd.DataFrame
 
     Args:
         lambdas, curve: ``(L,)`` grid and predictions; rows: the image's rows of
-            :func:`~chexp.experiments.gifsplanation.search_comparison`.
+            :func:`~chexp.experiments.lambda_search.search_comparison`.
     """
     ax = ax or plt.subplots(figsize=(6, 3.2))[1]
     ax.plot(lambdas, curve, "-", color="0.3", lw=1.5, label="prediction")
