@@ -51,12 +51,6 @@ ALLOWED_BUILTIN_RAISES: dict[tuple[str, str, str], str] = {
         "internal invariant: the lean IBA maps must be bit-identical on CPU for one seed (a chexp bug)",
 }
 
-#: Files converted on other branches of issue 11 (the experiments, the lambda search package).
-#: Their plain raises are not checked here yet; each prefix must still hold at least one (see
-#: :func:`test_pending_prefixes_are_still_pending`), so an entry is removed once it is converted.
-PENDING: tuple[str, ...] = ("experiments/",)
-
-
 @functools.cache
 def _python_files() -> tuple[tuple[str, ast.Module], ...]:
     """``(path relative to chexp/, syntax tree)`` of every module of the package."""
@@ -118,7 +112,7 @@ def _plain_raises() -> list[tuple[str, str, str, int]]:
 
 
 def test_no_plain_builtin_raises_in_chexp() -> None:
-    bad = [site for site in _plain_raises() if not site[0].startswith(PENDING)]
+    bad = _plain_raises()
     assert not bad, (
         "raise a chexp.errors class (InvalidParameterError, InvalidTypeError, ... or a specific one) "
         "instead of a built-in exception or the ChexpError base, or allow-list an internal invariant "
@@ -132,13 +126,6 @@ def test_allow_list_has_no_stale_entries() -> None:
         for scope, node, _ in _raises(tree):
             used.add((rel, scope, _raised_name(node)))
     assert set(ALLOWED_BUILTIN_RAISES) <= used, set(ALLOWED_BUILTIN_RAISES) - used
-
-
-def test_pending_prefixes_are_still_pending() -> None:
-    for prefix in PENDING:
-        assert any(site[0].startswith(prefix) for site in _plain_raises()), (
-            f"chexp/{prefix}* has no plain raise left: remove it from PENDING"
-        )
 
 
 def test_every_exception_class_lives_in_errors_py() -> None:
