@@ -219,8 +219,7 @@ def cache_lookups(monkeypatch):
 
 def test_train_defaults_ask_the_cache_for_the_library_defaults(cache_lookups):
     """``chexp train NAME`` without options trains (or loads) the library's default model."""
-    from chexp.training import cohen
-    from chexp.training import phantom_autoencoder, phantom_classifier
+    from chexp.training import cohen, phantom_autoencoder, phantom_classifier
 
     library = {
         "phantom-classifier": phantom_classifier,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_iba import SIZE, A, B, C, RegionModel, paint, random_images, region_mass, single_region_model
 
 from chexp.iba import (
     IBA,
@@ -17,7 +18,6 @@ from chexp.iba import (
     UnitStatistics,
     fit_statistics,
 )
-from test_iba import SIZE, A, B, C, RegionModel, paint, random_images, region_mass, single_region_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:IBA statistics")
 

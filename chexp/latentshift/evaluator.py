@@ -10,7 +10,6 @@ classified images) and :attr:`passes` (forward passes).
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
