@@ -213,7 +213,7 @@ def generate(
     if workers > 1 and len(jobs) > 1 and "fork" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            for job, part in zip(jobs, pool.map(_render_job, jobs)):
+            for job, part in zip(jobs, pool.map(_render_job, jobs), strict=True):
                 parts.append(part)
                 bar.update(len(job[1]))
     else:
