@@ -297,7 +297,7 @@ def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_boo
             page.locator(".widget-play button").first.click()
             page.wait_for_function(
                 f"(() => {{ const f = ({_VISIBLE_FRAME_JS.strip()})(); "
-                "return f && !f.caption.startsWith('sample 1'); }})()",
+                "return f && !f.caption.startsWith('sample 1'); })()",
                 timeout=10_000,
             )
             played = page.evaluate(_VISIBLE_FRAME_JS)
