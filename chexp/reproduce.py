@@ -420,7 +420,7 @@ def reproduce(
     profile_class(profile)
     _check_device(device)
     params = dict(params or {})
-    for key, value in params.items():
+    for key in params:
         if key in RESERVED_PARAMS:
             raise InvalidParameterError(f"params: give {key!r} with {RESERVED_PARAMS[key]}, not as a -p parameter")
         if not str(key).isidentifier():

@@ -45,7 +45,7 @@ def models() -> dict[str, Any]:
     torch.manual_seed(0)
     ae = ConvAutoencoder(latent_channels=2, width=4, depth=2).eval()
     train = _images(16, seed=2)
-    stats = {k: dict(zip(LAYERS, fit_statistics(m, LAYERS, train, 16, 16, False)))
+    stats = {k: dict(zip(LAYERS, fit_statistics(m, LAYERS, train, 16, 16, False), strict=True))
              for k, m in (("clf", clf), ("single", single))}
     return {"clf": clf, "single": single, "ae": ae, "stats": stats}
 

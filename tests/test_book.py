@@ -264,7 +264,8 @@ def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_boo
 
             page.route("**/*", route)
             page.on("response", lambda r: failed_local.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            page.on("requestfailed", lambda r: failed_local.append(f"failed {r.url}") if not r.url.startswith(LOCAL_SCHEMES) else None)
+            page.on("requestfailed",
+                    lambda r: failed_local.append(f"failed {r.url}") if not r.url.startswith(LOCAL_SCHEMES) else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
 
             page.goto(f"{served_book}/notebooks/{GALLERY}.html", wait_until="load")
@@ -295,7 +296,8 @@ def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_boo
             # the slider and the image.
             page.locator(".widget-play button").first.click()
             page.wait_for_function(
-                f"(() => {{ const f = ({_VISIBLE_FRAME_JS.strip()})(); return f && !f.caption.startsWith('sample 1'); }})()",
+                f"(() => {{ const f = ({_VISIBLE_FRAME_JS.strip()})(); "
+                "return f && !f.caption.startsWith('sample 1'); })()",
                 timeout=10_000,
             )
             played = page.evaluate(_VISIBLE_FRAME_JS)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,8 @@ def test_top_level_help_imports_no_subcommand_module():
     probe = (
         "import sys\nfrom chexp.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print('LOADED', sorted(m for m in sys.modules if m.startswith(('chexp.cli.', 'chexp.bench', 'chexp.reproduce'))))\n"
+        "print('LOADED', sorted(m for m in sys.modules\n"
+        "                       if m.startswith(('chexp.cli.', 'chexp.bench', 'chexp.reproduce'))))\n"
     )
     result = _python("-c", probe)
     assert result.returncode == 0, result.stderr
@@ -219,8 +221,7 @@ def cache_lookups(monkeypatch):
 
 def test_train_defaults_ask_the_cache_for_the_library_defaults(cache_lookups):
     """``chexp train NAME`` without options trains (or loads) the library's default model."""
-    from chexp.training import cohen
-    from chexp.training import phantom_autoencoder, phantom_classifier
+    from chexp.training import cohen, phantom_autoencoder, phantom_classifier
 
     library = {
         "phantom-classifier": phantom_classifier,
@@ -234,7 +235,7 @@ def test_train_defaults_ask_the_cache_for_the_library_defaults(cache_lookups):
 
     assert set(TRAINERS) == set(library)
     for name, default in library.items():
-        assert cache_lookups(lambda: main(["train", name])) == cache_lookups(default), name
+        assert cache_lookups(partial(main, ["train", name])) == cache_lookups(default), name
 
 
 def test_train_options_reach_the_configuration(cache_lookups):

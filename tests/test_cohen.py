@@ -78,7 +78,7 @@ def test_split_reproducible_from_seed(manifest):
 def test_split_groups_small_example():
     groups = ["a", "a", "b", "c", "c", "c", "d", "e", "f", "g"]
     split = split_groups(groups, seed=3, fractions=(0.6, 0.2, 0.2))
-    assert len({s for g, s in zip(groups, split) if g == "c"}) == 1
+    assert len({s for g, s in zip(groups, split, strict=True) if g == "c"}) == 1
     assert split == split_groups(groups, seed=3, fractions=(0.6, 0.2, 0.2))
     with pytest.raises(ValueError, match="summing to 1"):
         split_groups(groups, fractions=(0.5, 0.2, 0.2))
@@ -214,7 +214,8 @@ def test_dataset_items(manifest, data_dir):
     item = ds[0]
     assert item["image"].shape == (1, 32, 32) and item["image"].dtype.is_floating_point
     assert -1024 <= float(item["image"].min()) < float(item["image"].max()) <= 1024
-    np.testing.assert_array_equal(item["zone_scores"][0].numpy(), small.iloc[0][[f"S_{z}" for z in "ABCDEF"]].to_numpy(float))
+    zone_scores = small.iloc[0][[f"S_{z}" for z in "ABCDEF"]].to_numpy(float)
+    np.testing.assert_array_equal(item["zone_scores"][0].numpy(), zone_scores)
     assert item["global_score"].tolist() == [small.iloc[0]["S_global"], small.iloc[0]["J_global"]]
     assert item["zones"].shape == (6, 32, 32)
     assert bool(item["has_mask"]) == (small.iloc[0]["lung_mask_source"] != "")

@@ -110,7 +110,8 @@ def test_rgb_png_and_jpeg(tmp_path):
     grey = _ramp(32, 32, 255, np.uint8)
     rgb = np.stack([grey] * 3, axis=-1)
     skimage.io.imsave(tmp_path / "rgb.png", rgb, check_contrast=False)
-    np.testing.assert_allclose(read_raw(tmp_path / "rgb.png")[0], (2 * grey.astype(np.float64) / 255 - 1) * 1024, atol=1e-3)
+    expected = (2 * grey.astype(np.float64) / 255 - 1) * 1024
+    np.testing.assert_allclose(read_raw(tmp_path / "rgb.png")[0], expected, atol=1e-3)
     skimage.io.imsave(tmp_path / "img.jpg", grey, quality=95, check_contrast=False)
     jpg = read_raw(tmp_path / "img.jpg")[0]
     assert np.abs(jpg - (2 * grey.astype(np.float64) / 255 - 1) * 1024).mean() < 30  # lossy, but the same range

@@ -112,7 +112,8 @@ def test_multi_layer_intersection_equals_hand_computation(data: torch.Tensor) ->
     assert bool((region_mass(combined, A) > region_mass(combined, C)).all())
     masked = MultiLayerIBA(model, ("block1", "block2"), [s1, s2], thresholds=(0.2, 0.3),
                            combine="masked", **settings).attribute(x, target="finding")
-    torch.testing.assert_close(masked, m1 / m1.amax(dim=(2, 3), keepdim=True) * ((m2 / m2.amax(dim=(2, 3), keepdim=True)) > 0.3))
+    expected = m1 / m1.amax(dim=(2, 3), keepdim=True) * ((m2 / m2.amax(dim=(2, 3), keepdim=True)) > 0.3)
+    torch.testing.assert_close(masked, expected)
 
 
 def test_multi_layer_bad_settings(data: torch.Tensor) -> None:

@@ -208,7 +208,7 @@ def test_stepped_rules_match_the_sequential_reference(rule_cls):
     # evaluates them in a few rounds, overshooting by a few points
     ref = rule_cls().reference()
     walk = sum(side.grid().index(bound) for b in range(3)
-               for side, bound in zip((ref.lower, ref.upper), fast.bounds[b].tolist()) if side is not None)
+               for side, bound in zip((ref.lower, ref.upper), fast.bounds[b].tolist(), strict=True) if side is not None)
     assert walk <= fast.search_evaluations <= walk + 3 * 8
     assert fast.search_result.rounds <= 5
 

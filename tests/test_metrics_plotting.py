@@ -20,7 +20,9 @@ def test_plots_draw_their_data():
     ax = plot_perturbation_curves({"grad": c})
     np.testing.assert_allclose(ax.lines[0].get_ydata(), 1 - f)
     assert "0.500" in ax.get_legend().get_texts()[0].get_text()
-    r = RandomizationResult(["original", "fc"], np.ones((2, 3)), np.array([[1.0] * 3, [0.2] * 3]), np.ones((2, 3)), None)
+    r = RandomizationResult(
+        ["original", "fc"], np.ones((2, 3)), np.array([[1.0] * 3, [0.2] * 3]), np.ones((2, 3)), None
+    )
     ax = plot_randomization({"grad": r})
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [1.0, 0.2])
     ratings = pd.DataFrame({"target": ["A"] * 4, "label": [1, 1, 0, 0],

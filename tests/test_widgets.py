@@ -73,7 +73,7 @@ def test_rgb_and_uint8_frames_round_trip() -> None:
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, size=(3, 5, 7, 3), dtype=np.uint8)
     slider = frame_slider(frames, labels=["a", "b", "c"])
-    for frame, child in zip(frames, slider.images.children):
+    for frame, child in zip(frames, slider.images.children, strict=True):
         np.testing.assert_array_equal(_decode(child.value), frame)
 
 

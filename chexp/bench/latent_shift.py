@@ -33,6 +33,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from multiprocessing import get_context
 from typing import Any
 
@@ -144,19 +145,19 @@ def run_pair(pair: str, opts: dict[str, Any]) -> dict[str, Any]:
     floor_t, ours_t, seq_t, evals, seq_evals, agree, max_diff = [], [], [], [], [], [], 0.0
     out_estimated = False
     step = rule.reference().lower.schedule.typical_step() if hasattr(rule, "reference") else 10.0
+
+    def floor(x: torch.Tensor, lams: list[float]) -> None:
+        z, dz, recon, raw = ls.gradient(x, rule_target(clf, target), rule)
+        lam = torch.tensor(lams, dtype=z.dtype, device=z.device).view(-1, *([1] * (z.dim() - 1)))
+        with torch.no_grad():
+            frames = ae.decode(z + lam * dz)
+            clf(frames)
+
     for i in range(len(images)):
         x = images[i : i + 1]
-        t_ours, expl = _timed(lambda: ls.explain(x, target), opts["repeats"], device)
+        t_ours, expl = _timed(partial(ls.explain, x, target), opts["repeats"], device)
         lams = expl.lambdas[0].tolist()
-
-        def floor() -> None:
-            z, dz, recon, raw = ls.gradient(x, rule_target(clf, target), rule)
-            lam = torch.tensor(lams, dtype=z.dtype, device=z.device).view(-1, *([1] * (z.dim() - 1)))
-            with torch.no_grad():
-                frames = ae.decode(z + lam * dz)
-                clf(frames)
-
-        t_floor, _ = _timed(floor, opts["repeats"], device)
+        t_floor, _ = _timed(partial(floor, x, lams), opts["repeats"], device)
         floor_t.append(t_floor)
         ours_t.append(t_ours)
         evals.append(expl.evaluations)
@@ -170,10 +171,10 @@ def run_pair(pair: str, opts: dict[str, Any]) -> dict[str, Any]:
             if opts.get("sequential_step", "resolving") == "resolving":
                 walk = ResolvingWalk(rule, expl.bounds[0].tolist(), opts.get("resolve", 0.1))
                 side_steps = walk.steps
-            t_seq, seq = _timed(lambda: sequential_latent_shift(clf, ae, x, target, walk, n_frames), 1, device)
+            t_seq, seq = _timed(partial(sequential_latent_shift, clf, ae, x, target, walk, n_frames), 1, device)
             seq_t.append(t_seq)
             seq_evals.append(seq.evaluations)
-            for ours_b, seq_b, s_step in zip(expl.bounds[0].tolist(), (seq.lower, seq.upper), side_steps):
+            for ours_b, seq_b, s_step in zip(expl.bounds[0].tolist(), (seq.lower, seq.upper), side_steps, strict=True):
                 diff = abs(ours_b - seq_b)
                 max_diff = max(max_diff, diff)
                 agree.append(diff <= s_step + 0.1 * abs(seq_b))
@@ -220,13 +221,13 @@ class ResolvingWalk:
 
         self.name = f"{rule.name}-resolving"
         ref = rule.reference()
-        pairs = list(zip((ref.lower, ref.upper), bounds))
+        pairs = list(zip((ref.lower, ref.upper), bounds, strict=True))
         # a bound at 0 (a side that does not move) would otherwise give a zero step
         self.steps = tuple(max(fraction * abs(b), (side.limit if side else 1.0) * 1e-6) for side, b in pairs)
         # a walk of at most 1000 steps (~100x the bound; the grid is built in full up to the limit)
         sides = [None if side is None else
                  dataclasses.replace(side, schedule=ConstantStep(st), limit=min(side.limit, 1000 * st))
-                 for (side, _), st in zip(pairs, self.steps)]
+                 for (side, _), st in zip(pairs, self.steps, strict=True)]
         self._ref = SteppedSearch(sides[0], sides[1], extra_sigmoid=ref.extra_sigmoid, name=self.name)
 
         for side in (self._ref.lower, self._ref.upper):  # build the (cached) grids before any timing
@@ -249,7 +250,7 @@ def _estimate_sequential(ls, x, target, rule, expl, n_frames, device) -> tuple[f
         if side is None:
             continue
         grid = side.grid()
-        steps += next((k for k, l in enumerate(grid) if abs(l) >= abs(bound) - 1e-9), len(grid) - 1)
+        steps += next((k for k, lam in enumerate(grid) if abs(lam) >= abs(bound) - 1e-9), len(grid) - 1)
     steps += n_frames - 2
     z, dz, _, _ = ls.gradient(x, rule_target(ls.classifier, target), rule)
     t_grad, _ = _timed(lambda: ls.gradient(x, rule_target(ls.classifier, target), rule), 1, device)

@@ -1,4 +1,5 @@
-"""The ``chexp`` command line (also ``python -m chexp``): ``train``, ``bench``, ``methods``, ``phantoms``, ``reproduce``.
+"""The ``chexp`` command line (also ``python -m chexp``): ``train``, ``bench``, ``methods``, ``phantoms``,
+``reproduce``.
 
 Each subcommand lives in its own module, registered in :data:`SUBCOMMANDS`; the module's
 ``add_arguments(parser)`` adds the subcommand's options and description and sets

@@ -141,7 +141,7 @@ def build_manifest(
     files = sorted(p.name for p in image_dir.iterdir() if p.is_file())
     meta = _fetch_csv(METADATA, dtype={"patientid": str, "offset": str})
     meta = meta[meta["filename"].isin(files) & meta["view"].isin(FRONTAL_VIEWS)]
-    links = [(f"file:{f}", f"patient:{p}") for f, p in zip(meta["filename"], meta["patientid"])]
+    links = [(f"file:{f}", f"patient:{p}") for f, p in zip(meta["filename"], meta["patientid"], strict=True)]
     roots = connected_groups(links)
     group_members: dict[str, list[str]] = {}
     for p in dict.fromkeys(meta["patientid"]):

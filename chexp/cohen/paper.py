@@ -121,7 +121,7 @@ def encode_siim_rle(mask: np.ndarray) -> str:
         return "-1"
     starts, ends = edges[0::2], edges[1::2]
     gaps = starts - np.concatenate([[0], ends[:-1]])
-    return " ".join(f"{g} {e - s}" for g, s, e in zip(gaps, starts, ends))
+    return " ".join(f"{g} {e - s}" for g, s, e in zip(gaps, starts, ends, strict=True))
 
 
 # --------------------------------------------------------------------------------------------

@@ -31,10 +31,10 @@ def connected_groups(pairs: Iterable[tuple[Hashable, Hashable]]) -> dict[Hashabl
     graph = coo_array((np.ones(len(links)), (links[:, 0], links[:, 1])), shape=(len(items), len(items)))
     _, component = connected_components(graph, directed=False)
     smallest: dict[int, Hashable] = {}
-    for x, c in zip(items, component):
+    for x, c in zip(items, component, strict=True):
         if c not in smallest or str(x) < str(smallest[c]):
             smallest[c] = x
-    return {x: smallest[c] for x, c in zip(items, component)}
+    return {x: smallest[c] for x, c in zip(items, component, strict=True)}
 
 
 def split_groups(
@@ -68,7 +68,7 @@ def split_groups(
     rng = np.random.default_rng(seed)
     first_stratum: dict[Hashable, Hashable] = {}
     sizes: dict[Hashable, int] = {}
-    for g, s in zip(groups, strata):
+    for g, s in zip(groups, strata, strict=True):
         first_stratum.setdefault(g, s)
         sizes[g] = sizes.get(g, 0) + 1
     assignment: dict[Hashable, str] = {}

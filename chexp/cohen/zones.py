@@ -31,7 +31,6 @@ from ..data.remote import fetch
 from ..errors import ChecksumError, DataUnavailableError, InputShapeError, InvalidMaskError
 from .manifest import COHEN, ZONES, read_binary_mask, v7labs_zip
 
-
 #: second-largest component must be at least this share of the largest to count as a lung
 MIN_LUNG_RATIO = 0.2
 

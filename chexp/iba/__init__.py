@@ -42,8 +42,8 @@ from .losses import (
 from .methods import (
     BOTTLENECK_LAYERS,
     COMBINERS,
-    NORMALIZERS,
     IBA,
+    NORMALIZERS,
     BottleneckLayers,
     InverseIBA,
     MultiLayerIBA,

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from contextlib import nullcontext
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -33,7 +33,6 @@ from ..progress import tqdm
 from .estimator import UnitStatistics
 from .hooks import FrontCache, replace_output
 from .losses import ModelLoss
-
 
 _LAMBDA_MAX = 1.0 - 1e-7
 

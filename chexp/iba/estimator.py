@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -253,7 +254,7 @@ def fit_statistics(
             batch = batch[: n_samples - seen].to(device)
             if check is not None:
                 check(batch)
-            run(lambda: model(batch))
+            run(partial(model, batch))
             for name, feats in store.items():
                 stats[name].update(feats)
             bar.update(batch.shape[0])

@@ -42,7 +42,9 @@ class _StopForward(Exception):
 
 
 @contextmanager
-def capture_outputs(layers: dict[str, nn.Module], store: dict[str, torch.Tensor]) -> Iterator[Callable[[Callable[[], Any]], None]]:
+def capture_outputs(
+    layers: dict[str, nn.Module], store: dict[str, torch.Tensor]
+) -> Iterator[Callable[[Callable[[], Any]], None]]:
     """Record the outputs of ``layers`` into ``store``; the forward stops once all are recorded.
 
     Yields a function ``run(call)`` that evaluates ``call()`` (a model forward) and swallows the
@@ -112,55 +114,17 @@ class FrontCache:
     @contextmanager
     def record(self) -> Iterator[None]:
         """Record during the forward passes run inside this context (run exactly one)."""
-        stack: list[tuple[nn.Module, int]] = []
-        children: dict[int | None, list[tuple[int, nn.Module, Any]]] = {}
-        counter = [0]
-        state: dict[str, Any] = {"started": False, "layer_calls": 0, "front_ids": set()}
+        recording = _Recording(self)
         handles = []
-
-        def pre(module: nn.Module, args: Any) -> None:
-            counter[0] += 1
-            call_id = counter[0]
-            if module is self.layer:
-                state["layer_calls"] += 1
-                if state["layer_calls"] == 1:
-                    active = {cid for _, cid in stack} | {None}
-                    records = [r for pid in active for r in children.get(pid, [])]
-                    records.sort(key=lambda r: r[0])
-                    self.front = [(m, out) for _, m, out in records]
-                    state["front_ids"] = {id(m) for m, _ in self.front}
-                    state["started"] = True
-            elif state["started"] and id(module) in state["front_ids"]:
-                self.replayable = False
-                self.reason = f"module {type(module).__name__} runs both before and after the bottleneck"
-            stack.append((module, call_id))
-
-        def post(module: nn.Module, args: Any, output: Any) -> None:
-            _, call_id = stack.pop()
-            children.pop(call_id, None)  # nested records are not maximal
-            if module is self.layer:
-                if state["layer_calls"] == 1:
-                    self.layer_output = output
-                return
-            if not state["started"]:
-                parent = stack[-1][1] if stack else None
-                children.setdefault(parent, []).append((call_id, module, output))
-
         for m in self.model.modules():
-            handles.append(m.register_forward_pre_hook(pre))
-            handles.append(m.register_forward_hook(post))
+            handles.append(m.register_forward_pre_hook(recording.pre))
+            handles.append(m.register_forward_hook(recording.post))
         try:
             yield
         finally:
             for h in handles:
                 h.remove()
-        if state["layer_calls"] == 0:
-            raise BottleneckLayerError("the bottleneck layer was not run by the model's forward pass")
-        if state["layer_calls"] > 1:
-            raise BottleneckLayerError(
-                f"the bottleneck layer runs {state['layer_calls']} times in one forward pass; "
-                "choose a layer that runs once"
-            )
+        recording.check_layer_ran_once()
 
     @contextmanager
     def replay(self, layer_output: torch.Tensor) -> Iterator[None]:
@@ -196,3 +160,60 @@ class FrontCache:
                     m.__dict__.pop("forward", None)
                 else:
                     m.forward = previous  # type: ignore[method-assign]
+
+
+class _Recording:
+    """The state of one :meth:`FrontCache.record`: the stack of running module calls and, per
+    running caller, its finished child calls; fills ``cache`` when its ``layer`` starts."""
+
+    def __init__(self, cache: FrontCache) -> None:
+        self.cache = cache
+        self.stack: list[tuple[nn.Module, int]] = []
+        self.children: dict[int | None, list[tuple[int, nn.Module, Any]]] = {}
+        self.calls = 0
+        self.started = False
+        self.layer_calls = 0
+        self.front_ids: set[int] = set()
+
+    def pre(self, module: nn.Module, args: Any) -> None:
+        """Forward pre-hook: a module call starts."""
+        self.calls += 1
+        call_id = self.calls
+        if module is self.cache.layer:
+            self.layer_calls += 1
+            if self.layer_calls == 1:
+                self._start_layer()
+        elif self.started and id(module) in self.front_ids:
+            self.cache.replayable = False
+            self.cache.reason = f"module {type(module).__name__} runs both before and after the bottleneck"
+        self.stack.append((module, call_id))
+
+    def _start_layer(self) -> None:
+        """The layer's first call: the finished calls of every running caller are the front."""
+        active = {cid for _, cid in self.stack} | {None}
+        records = [r for pid in active for r in self.children.get(pid, [])]
+        records.sort(key=lambda r: r[0])
+        self.cache.front = [(m, out) for _, m, out in records]
+        self.front_ids = {id(m) for m, _ in self.cache.front}
+        self.started = True
+
+    def post(self, module: nn.Module, args: Any, output: Any) -> None:
+        """Forward hook: a module call ends."""
+        _, call_id = self.stack.pop()
+        self.children.pop(call_id, None)  # nested records are not maximal
+        if module is self.cache.layer:
+            if self.layer_calls == 1:
+                self.cache.layer_output = output
+            return
+        if not self.started:
+            parent = self.stack[-1][1] if self.stack else None
+            self.children.setdefault(parent, []).append((call_id, module, output))
+
+    def check_layer_ran_once(self) -> None:
+        if self.layer_calls == 0:
+            raise BottleneckLayerError("the bottleneck layer was not run by the model's forward pass")
+        if self.layer_calls > 1:
+            raise BottleneckLayerError(
+                f"the bottleneck layer runs {self.layer_calls} times in one forward pass; "
+                "choose a layer that runs once"
+            )

@@ -376,7 +376,7 @@ class MultiLayerIBA(Attribution):
                     f"statistics must hold one UnitStatistics per layer ({len(self.methods)}), got "
                     f"{len(statistics)}"
                 )
-            for m, stats in zip(self.methods, statistics):
+            for m, stats in zip(self.methods, statistics, strict=True):
                 stats.check_model(self.model, m.layer_name)
                 m.statistics = stats
 
@@ -388,7 +388,7 @@ class MultiLayerIBA(Attribution):
         """Estimate the statistics of all layers in one pass over ``images``; returns ``self``."""
         fitted = fit_statistics(self.model, self.layer_names, images, n_samples, batch_size,
                                 self.methods[0].progress)
-        for m, stats in zip(self.methods, fitted):
+        for m, stats in zip(self.methods, fitted, strict=True):
             m.statistics = stats
         return self
 
@@ -409,7 +409,7 @@ class MultiLayerIBA(Attribution):
     def combine_maps(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
         """Normalise, threshold and combine per-layer maps (shallowest first)."""
         normalized = [self.normalize(m) for m in maps]
-        masks = [n > t for n, t in zip(normalized, self.thresholds)]
+        masks = [n > t for n, t in zip(normalized, self.thresholds, strict=True)]
         return self.combine(normalized, masks)
 
     def _attribute(self, inputs: torch.Tensor, target: TargetLike | ModelLoss) -> torch.Tensor:
@@ -417,7 +417,9 @@ class MultiLayerIBA(Attribution):
         return self.combine_maps([per_layer[n] for n in self.layer_names])
 
 
-def _lookup(value: str | Callable[..., torch.Tensor], registry: Mapping[str, Callable[..., torch.Tensor]], what: str) -> Callable[..., torch.Tensor]:
+def _lookup(
+    value: str | Callable[..., torch.Tensor], registry: Mapping[str, Callable[..., torch.Tensor]], what: str
+) -> Callable[..., torch.Tensor]:
     if callable(value):
         return value
     try:

@@ -9,6 +9,8 @@ engine, so that for the same seed both must give the same maps.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from ..models.base import Classifier
@@ -46,12 +48,7 @@ def reference_attribute(
                 bottleneck = PerSampleBottleneck(1, statistics, config, flow, x.device)
                 optimizer = torch.optim.Adam([bottleneck.alpha], lr=config.lr)
                 seen: list[torch.Tensor] = []
-
-                def apply(r: torch.Tensor) -> torch.Tensor:
-                    seen[:] = [r[:1].detach()]
-                    return bottleneck(r)
-
-                with replace_output(module, apply):
+                with replace_output(module, partial(_apply_and_keep_first, bottleneck, seen)):
                     for _ in range(config.steps):
                         optimizer.zero_grad()
                         scores = part.scores(model, batch)
@@ -65,3 +62,10 @@ def reference_attribute(
         for p, g in grads.items():
             p.grad = g
     return torch.cat(maps)
+
+
+def _apply_and_keep_first(bottleneck: PerSampleBottleneck, seen: list[torch.Tensor], r: torch.Tensor) -> torch.Tensor:
+    """``bottleneck(r)``; the first sample of the layer output ``r`` is kept in ``seen`` (replaced
+    at every forward pass)."""
+    seen[:] = [r[:1].detach()]
+    return bottleneck(r)

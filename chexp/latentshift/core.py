@@ -251,17 +251,17 @@ class LatentShift(Attribution):
             ev = self._evaluator(inputs, tgt)
             result = rule.run(ev, output_kind=output_kind, progress=self.progress)
             lambdas = np.stack(
-                [np.linspace(lo, hi, n_frames) for lo, hi in zip(result.lower, result.upper)]
+                [np.linspace(lo, hi, n_frames) for lo, hi in zip(result.lower, result.upper, strict=True)]
             ) if inputs.shape[0] else np.zeros((0, n_frames))
             lambdas[:, 0] = result.lower  # exact floats, so the search's frames are found in the cache
             lambdas[:, -1] = result.upper
             before = ev.evaluations
-            ev.evaluate([(b, float(l)) for b in range(ev.batch_size) for l in lambdas[b]])
+            ev.evaluate([(b, float(lam)) for b in range(ev.batch_size) for lam in lambdas[b]])
             frame_evals = ev.evaluations - before
         frames = torch.stack(
-            [torch.stack([ev.get(b, float(l)).frame for l in lambdas[b]]) for b in range(ev.batch_size)]
+            [torch.stack([ev.get(b, float(lam)).frame for lam in lambdas[b]]) for b in range(ev.batch_size)]
         )
-        preds = torch.tensor([[ev.get(b, float(l)).raw for l in lambdas[b]] for b in range(ev.batch_size)])
+        preds = torch.tensor([[ev.get(b, float(lam)).raw for lam in lambdas[b]] for b in range(ev.batch_size)])
         heatmap = postprocess(self.mapper(frames, ev.recon), self.smooth_sigma, self.threshold_percentile)
         return LatentShiftExplanation(
             inputs=inputs.detach(),
@@ -294,8 +294,8 @@ class LatentShift(Attribution):
             ``(B, L)`` scores (the classifier's own output kind).
         """
         x, tgt = self._prepare(inputs, target)
-        lams = [float(l) for l in (lambdas.tolist() if isinstance(lambdas, torch.Tensor) else lambdas)]
+        lams = [float(lam) for lam in (lambdas.tolist() if isinstance(lambdas, torch.Tensor) else lambdas)]
         with eval_mode(self.classifier, self.autoencoder):
             ev = self._evaluator(x, tgt)
-            ev.evaluate([(b, l) for b in range(ev.batch_size) for l in lams])
-        return torch.tensor([[ev.get(b, l).raw for l in lams] for b in range(ev.batch_size)])
+            ev.evaluate([(b, lam) for b in range(ev.batch_size) for lam in lams])
+        return torch.tensor([[ev.get(b, lam).raw for lam in lams] for b in range(ev.batch_size)])

@@ -10,7 +10,6 @@ classified images) and :attr:`passes` (forward passes).
 from __future__ import annotations
 
 import warnings
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -119,21 +118,21 @@ class ShiftEvaluator:
         for start in range(0, len(todo), self.max_batch):
             chunk = todo[start : start + self.max_batch]
             idx = torch.tensor([b for b, _ in chunk], device=self.z.device)
-            lam = torch.tensor([l for _, l in chunk], dtype=self.z.dtype, device=self.z.device)
-            lam = lam.view(-1, *([1] * (self.z.dim() - 1)))
+            lams = torch.tensor([lam for _, lam in chunk], dtype=self.z.dtype, device=self.z.device)
+            lams = lams.view(-1, *([1] * (self.z.dim() - 1)))
             with torch.no_grad():
-                frames = self.autoencoder.decode(self.z[idx] + lam * self.dz[idx])
+                frames = self.autoencoder.decode(self.z[idx] + lams * self.dz[idx])
                 raw = self.target_fn(self.classifier(frames), idx)
                 value = self.transform(raw)
                 change = (frames - self.recon[idx]).abs().flatten(1).sum(1)
             raw_l = raw.double().cpu().tolist()
             value_l = value.double().cpu().tolist()
             change_l = change.double().cpu().tolist()
-            for k, (b, l) in enumerate(chunk):
-                self.cache[b][l] = Evaluated(frames[k], raw_l[k], value_l[k], change_l[k])
+            for k, (b, lam) in enumerate(chunk):
+                self.cache[b][lam] = Evaluated(frames[k], raw_l[k], value_l[k], change_l[k])
             self.evaluations += len(chunk)
             self.passes += 1
 
     def trace(self, image: int) -> list[tuple[float, float]]:
         """Every evaluated ``(lambda, raw score)`` of one image, sorted by lambda."""
-        return sorted((l, e.raw) for l, e in self.cache[image].items())
+        return sorted((lam, e.raw) for lam, e in self.cache[image].items())

@@ -91,7 +91,7 @@ def sequential_latent_shift(
         lambdas[0], lambdas[-1] = lower, upper
         for lam in lambdas:
             compute(float(lam))
-    frames = torch.cat([cache[float(l)][0] for l in lambdas])
-    preds = np.array([cache[float(l)][1] for l in lambdas])
+    frames = torch.cat([cache[float(lam)][0] for lam in lambdas])
+    preds = np.array([cache[float(lam)][1] for lam in lambdas])
     # the reference counts lambda = 0 as an evaluation too (it decodes it once more)
     return SequentialResult(lower, upper, lambdas, preds, frames, count)

@@ -24,8 +24,8 @@ def slider_data(explanation: LatentShiftExplanation, index: int = 0) -> tuple[np
         raise IndexOutOfRangeError(f"index {index} out of range for a batch of {explanation.batch_size}")
     frames = to_uint8(explanation.frames[index, :, 0])
     labels = [
-        f"lambda={float(l):+.4g}  {explanation.target} p={float(p):.3f}"
-        for l, p in zip(explanation.lambdas[index], explanation.predictions[index])
+        f"lambda={float(lam):+.4g}  {explanation.target} p={float(p):.3f}"
+        for lam, p in zip(explanation.lambdas[index], explanation.predictions[index], strict=True)
     ]
     return frames, labels
 

@@ -59,7 +59,11 @@ def predict(
 
 
 def classifier_auc(
-    model: Classifier, images: torch.Tensor, labels: np.ndarray | torch.Tensor, batch_size: int = 32, progress: bool = True
+    model: Classifier,
+    images: torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    batch_size: int = 32,
+    progress: bool = True,
 ) -> dict[str, float]:
     """AUC per target of ``model`` on ``images`` ``(N, 1, H, W)`` with ``labels`` ``(N, T)``."""
     return auc_per_task(predict(model, images, batch_size, progress).numpy(), labels, model.targets)

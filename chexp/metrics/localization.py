@@ -148,4 +148,5 @@ def summarize(
     means = v[rng.integers(0, v.size, size=(n_bootstrap, v.size))].mean(1)
     alpha = (1.0 - confidence) / 2
     lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return Summary(float(v.mean()), float(v.std(ddof=ddof)) if v.size > ddof else float("nan"), float(lo), float(hi), int(v.size), confidence)
+    std = float(v.std(ddof=ddof)) if v.size > ddof else float("nan")
+    return Summary(float(v.mean()), std, float(lo), float(hi), int(v.size), confidence)

@@ -144,12 +144,16 @@ def perturbation_curves(
     return PerturbationCurves(fractions, sc, auc, mode)
 
 
-def deletion(model: Classifier, images: torch.Tensor, maps: torch.Tensor, target: str | int | Target, **kwargs: object) -> PerturbationCurves:
+def deletion(
+    model: Classifier, images: torch.Tensor, maps: torch.Tensor, target: str | int | Target, **kwargs: object
+) -> PerturbationCurves:
     """Deletion curves (lower AUC = better map); see :func:`perturbation_curves`."""
     return perturbation_curves(model, images, maps, target, mode="deletion", **kwargs)  # type: ignore[arg-type]
 
 
-def insertion(model: Classifier, images: torch.Tensor, maps: torch.Tensor, target: str | int | Target, **kwargs: object) -> PerturbationCurves:
+def insertion(
+    model: Classifier, images: torch.Tensor, maps: torch.Tensor, target: str | int | Target, **kwargs: object
+) -> PerturbationCurves:
     """Insertion curves (higher AUC = better map); see :func:`perturbation_curves`."""
     return perturbation_curves(model, images, maps, target, mode="insertion", **kwargs)  # type: ignore[arg-type]
 

@@ -65,7 +65,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return np.array(
         [
             structural_similarity(_normalize01(x.double().numpy()), _normalize01(y.double().numpy()), data_range=1.0)
-            for x, y in zip(a, b)
+            for x, y in zip(a, b, strict=True)
         ]
     )
 
@@ -112,7 +112,8 @@ def cascading_randomization(
     work = copy.deepcopy(model)
     work.eval()
     modules = dict(work.named_modules())
-    plan = [[s] if isinstance(s, str) else list(s) for s in (steps if steps is not None else parameterized_layers(work))]
+    layers = steps if steps is not None else parameterized_layers(work)
+    plan = [[s] if isinstance(s, str) else list(s) for s in layers]
     for group in plan:
         for name in group:
             if name not in modules or not name:

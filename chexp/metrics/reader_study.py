@@ -129,7 +129,7 @@ def wilcoxon_summary(ratings: pd.DataFrame, by: tuple[str, ...] = ("label",)) ->
             rows.append(
                 {
                     "question": question,
-                    **dict(zip(by, key if isinstance(key, tuple) else (key,))),
+                    **dict(zip(by, key if isinstance(key, tuple) else (key,), strict=True)),
                     "n": len(d),
                     "mean": float(d.mean()),
                     "std": float(d.std()),

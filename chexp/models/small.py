@@ -37,7 +37,8 @@ def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
 @register_architecture
 class SmallClassifier(Classifier):
     """A lean CNN: a 5x5 stride-2 stem, then blocks of 3x3 convolution + max-pool, global average
-    and max pooling (max keeps small findings such as a mass visible), linear. Cheap enough to train on CPU in minutes at 128 x 128.
+    and max pooling (max keeps small findings such as a mass visible), linear. Cheap enough to train
+    on CPU in minutes at 128 x 128.
 
     Layer names: ``features.stem``, ``features.block1`` ... ``features.blockN``.
 

@@ -220,7 +220,7 @@ class AnatomyMaps:
     def size(self) -> int:
         return self.x.shape[-1]
 
-    def take(self, rows: np.ndarray) -> "AnatomyMaps":
+    def take(self, rows: np.ndarray) -> AnatomyMaps:
         """The sub-batch of the given rows."""
         kw = {}
         for f in fields(self):

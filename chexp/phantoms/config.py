@@ -59,8 +59,8 @@ class PhantomConfig:
             prevalence) or ``(finding, p_given_present)`` or
             ``(finding, p_given_present, p_given_absent)``: then
             P(device | finding) = p_given_present and P(device | no finding) = p_given_absent
-            (default :data:`DEFAULT_P_DEVICE_WITHOUT` = 0.05), and the "Support Devices" prevalence is not used. This plants a
-            shortcut for shortcut-learning studies.
+            (default :data:`DEFAULT_P_DEVICE_WITHOUT` = 0.05), and the "Support Devices" prevalence
+            is not used. This plants a shortcut for shortcut-learning studies.
 
     Raises:
         PhantomConfigError: a probability outside [0, 1] or a size outside [32, 1024].
@@ -93,7 +93,7 @@ class PhantomConfig:
                     f"prevalence as a sequence needs {len(FINDINGS)} values (one per finding "
                     f"{', '.join(FINDINGS)}), got {len(value)}"
                 )
-            return tuple(_probability(p, f"prevalence of {n!r}") for n, p in zip(FINDINGS, value))
+            return tuple(_probability(p, f"prevalence of {n!r}") for n, p in zip(FINDINGS, value, strict=True))
         p = _probability(value, "prevalence")
         return (p,) * len(FINDINGS)
 

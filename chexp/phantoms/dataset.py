@@ -6,18 +6,17 @@ This module does not import torch (worker processes import it); the torch datase
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-
-import os
-from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
+import os
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import PhantomConfigError
 from ..progress import tqdm
 from .anatomy import ANATOMY_SPACE, N_ANATOMY_UNIFORMS, derive, render_anatomy
-from ..errors import PhantomConfigError
 from .config import FINDING_INDEX, FINDINGS, PhantomConfig, check_finding_names
 from .exposure import add_noise, expose, noise_field
 from .findings import FINDING_RENDERERS, MASK_EPS, N_FINDING_UNIFORMS
@@ -111,7 +110,7 @@ class PhantomSet:
             h.update(a.tobytes())
         return h.hexdigest()
 
-    def subset(self, rows: np.ndarray | slice) -> "PhantomSet":
+    def subset(self, rows: np.ndarray | slice) -> PhantomSet:
         """The samples ``rows`` (``start`` is kept for a contiguous slice, else set to -1)."""
         start = -1
         if isinstance(rows, slice):
@@ -214,7 +213,7 @@ def generate(
     if workers > 1 and len(jobs) > 1 and "fork" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-            for job, part in zip(jobs, pool.map(_render_job, jobs)):
+            for job, part in zip(jobs, pool.map(_render_job, jobs), strict=True):
                 parts.append(part)
                 bar.update(len(job[1]))
     else:

@@ -27,7 +27,7 @@ class ParamSpace:
     def __len__(self) -> int:
         return len(self.names)
 
-    def draw(self, u: np.ndarray) -> "ParamBatch":
+    def draw(self, u: np.ndarray) -> ParamBatch:
         u = np.asarray(u, dtype=np.float64)
         if u.ndim != 2 or u.shape[1] < len(self):
             raise InvalidParameterError(f"u must be uniforms of shape (B, >={len(self)}), got shape {u.shape}")
@@ -58,7 +58,7 @@ class ParamBatch:
         """Add a derived parameter, given as (B,) or (B, 1, 1)."""
         self._values[name] = np.asarray(value, dtype=np.float64).reshape(-1)
 
-    def take(self, rows: np.ndarray) -> "ParamBatch":
+    def take(self, rows: np.ndarray) -> ParamBatch:
         return ParamBatch({k: v[rows] for k, v in self._values.items()})
 
     def __len__(self) -> int:

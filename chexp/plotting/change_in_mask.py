@@ -69,7 +69,7 @@ def plot_change_maps(cases: PhantomCases, maps: Mapping[str, torch.Tensor], inde
     axes[0].imshow(cases.images[index, 0].numpy(), cmap="gray", vmin=-1024, vmax=1024)
     axes[0].contour(mask, levels=[0.5], colors="red", linewidths=0.7)
     axes[0].set_title(f"{cases.finding} (phantom {cases.indices[index]})", fontsize=8)
-    for ax, (name, change) in zip(axes[1:], maps.items()):
+    for ax, (name, change) in zip(axes[1:], maps.items(), strict=True):
         a = change[index].abs().numpy()
         ax.imshow(a, cmap="magma", vmin=0, vmax=max(float(np.percentile(a, 99)), 1e-12))
         ax.contour(mask, levels=[0.5], colors="cyan", linewidths=0.6)

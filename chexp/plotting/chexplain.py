@@ -28,7 +28,9 @@ __all__ = [
 ]
 
 
-def plot_insertion_deletion(insertion: Mapping[str, PerturbationCurves], deletion: Mapping[str, PerturbationCurves]) -> Figure:
+def plot_insertion_deletion(
+    insertion: Mapping[str, PerturbationCurves], deletion: Mapping[str, PerturbationCurves]
+) -> Figure:
     """Paper Fig. 2: mean insertion and deletion curves, and mean AUCs (insertion against
     deletion; top left is best)."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
@@ -68,7 +70,7 @@ def plot_weighted_bce(table: pd.DataFrame, tasks: Sequence[str]) -> Figure:
     x = np.arange(len(tasks) + 1)
     labels = [*tasks, "mean"]
     width = 0.8 / len(table)
-    for ax, metric in zip(axes, ("AUC", "IoU")):
+    for ax, metric in zip(axes, ("AUC", "IoU"), strict=True):
         for j, (_, row) in enumerate(table.iterrows()):
             values = [row[f"{t} {metric}"] for t in tasks] + [row[f"mean {metric}"]]
             ax.bar(x + j * width, values, width, label=row["model"])

@@ -92,7 +92,7 @@ def plot_curves_by_task(curves: pd.DataFrame, tasks: Sequence[str] | None = None
     """Prediction against lambda, one panel per task and one line per model (paper Fig. 3)."""
     tasks = list(tasks) if tasks is not None else list(dict.fromkeys(curves["task"]))
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.0 * len(tasks), 2.8), squeeze=False, sharey=True)
-    for ax, task in zip(axes[0], tasks):
+    for ax, task in zip(axes[0], tasks, strict=True):
         sub = curves[curves["task"] == task]
         for model, g in sub.groupby("model", sort=False):
             ax.plot(g["lambda"], g["prediction"], "-o", ms=2.5, lw=1.2, label=model)
@@ -151,7 +151,7 @@ def plot_randomization_panels(results: Mapping[str, RandomizationResult],
                               metrics: Sequence[str] = ("spearman", "ssim")) -> Figure:
     """:func:`chexp.plotting.metrics.plot_randomization` side by side for several similarity measures."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes[0], metrics, strict=True):
         plot_randomization(results, metric=metric, ax=ax)
     fig.tight_layout()
     return fig
@@ -236,7 +236,7 @@ def side_by_side_frames(explanations: Sequence, labels: Sequence[str], index: in
     for k, p in enumerate(parts):
         out[:, :, k * (w + pad) : k * (w + pad) + w] = p
     captions = ["  |  ".join(f"{lab}: λ={float(e.lambdas[index, i]):+.3g} p={float(e.predictions[index, i]):.2f}"
-                             for lab, e in zip(labels, explanations)) for i in range(t)]
+                             for lab, e in zip(labels, explanations, strict=True)) for i in range(t)]
     return out, captions
 
 

@@ -63,7 +63,7 @@ def plot_frames(explanation: LatentShiftExplanation, index: int = 0, max_frames:
     t = explanation.frames.shape[1]
     picks = np.unique(np.linspace(0, t - 1, min(t, max_frames)).round().astype(int))
     fig, axes = plt.subplots(1, len(picks), figsize=(1.6 * len(picks), 2.0), squeeze=False)
-    for ax, k in zip(axes[0], picks):
+    for ax, k in zip(axes[0], picks, strict=True):
         ax.imshow(explanation.frames[index, k, 0].cpu().numpy(), cmap="gray", vmin=-1024, vmax=1024)
         ax.set_title(f"λ={float(explanation.lambdas[index, k]):+.3g}\np={float(explanation.predictions[index, k]):.2f}",
                      fontsize=7)
@@ -82,7 +82,7 @@ def plot_flow(
     h, w = frames.shape[-2:]
     rows, cols = np.mgrid[0:h:step, 0:w:step]
     fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.8), squeeze=False)
-    for ax, k in zip(axes[0], picks):
+    for ax, k in zip(axes[0], picks, strict=True):
         v, u = flow[k, 0, ::step, ::step], flow[k, 1, ::step, ::step]
         ax.imshow(frames[k], cmap="gray", vmin=-1024, vmax=1024)
         ax.quiver(cols, rows, u, v, np.hypot(u, v), cmap="autumn", angles="xy", scale_units="xy", scale=0.25)

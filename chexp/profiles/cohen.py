@@ -105,9 +105,10 @@ class CohenProfile(Profile):
         chosen = np.sort(rng.permutation(keep)[: min(n, len(keep))])
         items = [ds[int(i)] for i in chosen]
         images = torch.stack([it["image"] for it in items]) if items else torch.zeros(0, 1, self.size, self.size)
-        zones = np.stack([it["zones"].numpy() for it in items]) if items else np.zeros((0, 6, self.size, self.size), bool)
+        zones = (np.stack([it["zones"].numpy() for it in items]) if items
+                 else np.zeros((0, 6, self.size, self.size), bool))
         masks = {}
-        for t, values in zip(DETECTOR_TARGETS, DETECTOR_SCORES):
+        for t, values in zip(DETECTOR_TARGETS, DETECTOR_SCORES, strict=True):
             hit = np.isin(scores_s[chosen], values)  # (n, 6)
             masks[t] = (zones & hit[:, :, None, None]).any(axis=1)
         return SampleSet(
@@ -118,7 +119,8 @@ class CohenProfile(Profile):
             ids=list(ds.rows["path"].iloc[chosen]),
             source=self.data_description(),
             extra={"zones": zones, "zone_scores": ds.zone_scores[chosen],
-                   "global_scores": ds.global_scores[chosen], "lungs": np.stack([it["lungs"].numpy() for it in items]) if items else None},
+                   "global_scores": ds.global_scores[chosen],
+                   "lungs": np.stack([it["lungs"].numpy() for it in items]) if items else None},
         )
 
     def data_description(self) -> str:

@@ -107,7 +107,8 @@ def train_imbalanced(
     card = ModelCard(
         name=_imbalanced_name(weighted), architecture="SmallClassifier", arch_kwargs=arch, config=config,
         config_hash=config_hash(config),
-        data=_data_card(train, val, train_prevalence={f: float(v) for f, v in zip(FINDINGS, y.mean(0).tolist())}),
+        data=_data_card(train, val,
+                        train_prevalence={f: float(v) for f, v in zip(FINDINGS, y.mean(0).tolist(), strict=True)}),
         seed=cfg.seed,
         metrics={"val_auc": auc, "val_auc_mean": float(np.nanmean(list(auc.values()))),
                  "pos_weight": loss.pos_weight.tolist()},

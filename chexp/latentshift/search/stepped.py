@@ -82,7 +82,7 @@ class _SteppedWalker(Walker):
         super().__init__(ev, image, side.direction)
         self.side = side
         self.grid = side.grid()
-        self.abs_grid = [abs(l) for l in self.grid]
+        self.abs_grid = [abs(lam) for lam in self.grid]
         self.n = len(self.grid) - 1
         self.value0 = ev.value0[image]
         self.y = side.threshold(self.value0)
@@ -180,11 +180,11 @@ class _SteppedWalker(Walker):
             for cond in self.side.stops:
                 if isinstance(cond, ImageChangedBy):
                     goal = cond.fraction * self.ev.recon_abs_sum[self.image]
-                    known = [(l, e.change) for l, e in self.ev.cache[self.image].items()
-                             if self.direction * l > 0 and e.change > 0]
+                    known = [(lam, e.change) for lam, e in self.ev.cache[self.image].items()
+                             if self.direction * lam > 0 and e.change > 0]
                     if known:
-                        l, ch = min(known, key=lambda t: abs(math.log(t[1] / goal)) if goal > 0 else 0.0)
-                        estimates.append(l * goal / ch)
+                        lam, ch = min(known, key=lambda t: abs(math.log(t[1] / goal)) if goal > 0 else 0.0)
+                        estimates.append(lam * goal / ch)
         if estimates:
             c = bisect.bisect_left(self.abs_grid, min(abs(e) for e in estimates))
         if c is None:

@@ -101,7 +101,7 @@ class _ThresholdWalker(Walker):
     def update(self) -> None:
         d = self.direction
         pts = sorted(
-            ((l, e.value) for l, e in self.ev.cache[self.image].items() if d * l >= 0), key=lambda t: abs(t[0])
+            ((lam, e.value) for lam, e in self.ev.cache[self.image].items() if d * lam >= 0), key=lambda t: abs(t[0])
         )
         first = next((k for k, (_, v) in enumerate(pts) if self._crossed(v)), None)
         window = pts if first is None else pts[: first + 1]
