@@ -29,7 +29,7 @@ def auc_table(classifier: Classifier, images: torch.Tensor, labels: np.ndarray, 
     all_auc = classifier_auc(classifier, images, _align_labels(labels, targets, classifier.targets),
                              batch_size=batch_size, progress=False)
     rows = []
-    for task, col, _ in zip(tasks, cols, model_cols):
+    for task, col, _ in zip(tasks, cols, model_cols, strict=True):
         y = labels[:, col]
         rows.append({"task": task, "auc": all_auc[task], "n_positive": int(np.nansum(y == 1)),
                      "n_negative": int(np.nansum(y == 0))})

@@ -121,7 +121,7 @@ def prediction_curves(
                 continue
             e = LatentShift(clf, autoencoder, search=FixedRange(lo, hi), n_frames=int(n_points)).explain(image, task)
             frames[(model_name, task)] = e.frames[0, :, 0].cpu().numpy()
-            for step, (lam, p) in enumerate(zip(e.lambdas[0].tolist(), e.predictions[0].tolist())):
+            for step, (lam, p) in enumerate(zip(e.lambdas[0].tolist(), e.predictions[0].tolist(), strict=True)):
                 rows.append({"model": model_name, "task": task, "step": step, "lambda": lam, "prediction": p,
                              "initial": float(e.initial_prediction[0])})
     if not frames:

@@ -141,7 +141,7 @@ def fitted_statistics(
         with warnings.catch_warnings():  # the "fewer than 1000 images" note: the page states the count
             warnings.filterwarnings("ignore", message="IBA statistics of .* fitted on only")
             fitted = fit_statistics(model, missing, x.to(device), n_images, 64, progress)
-        for layer, stats in zip(missing, fitted):
+        for layer, stats in zip(missing, fitted, strict=True):
             stats.save(_statistics_location(model, layer))
             out[layer] = stats
     return {layer: out[layer] for layer in layers}
@@ -234,7 +234,7 @@ class Setup:
     def describe(self) -> str:
         counts = {layer: s.count for layer, s in self.statistics.items()}
         return (
-            f"IBA layer `{self.layer}`, Multi-layer IBA layers {', '.join(f'`{l}`' for l in self.layers)}; "
+            f"IBA layer `{self.layer}`, Multi-layer IBA layers {', '.join(f'`{name}`' for name in self.layers)}; "
             f"per-unit statistics fitted on {min(counts.values())} training images "
             f"(the reference uses 10,000); settings {self.iba_settings or 'reference defaults'}."
         )

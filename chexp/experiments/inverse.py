@@ -121,7 +121,7 @@ def redundancy_table(
     """
     rows = []
     blur = GaussianBlur()
-    for case, case_maps in zip(cases, maps):
+    for case, case_maps in zip(cases, maps, strict=True):
         mask = np.asarray(case["mask"], bool)
         image = case["image"].to(setup.device)
         base = _score(setup.classifier, image, case["task"])[0].item()

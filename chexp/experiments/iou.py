@@ -128,7 +128,7 @@ def summarize_iou(
     rows = []
     for keys, group in per_sample.groupby(list(by), sort=False):
         values = group[value].to_numpy(dtype=np.float64)
-        row: dict[str, Any] = dict(zip(by, keys))
+        row: dict[str, Any] = dict(zip(by, keys, strict=True))
         if np.isnan(values).all():
             row.update(n=0, mean=np.nan, std=np.nan, ci_low=np.nan, ci_high=np.nan, iou="nan")
         else:

@@ -29,5 +29,6 @@ def multilayer_maps(setup: Setup, images: torch.Tensor, target: Any) -> dict[str
     ordered = [per_layer[n] for n in ml.layer_names]
     out["Multi-layer IBA"] = ml.combine_maps(ordered).cpu()
     normalized = [ml.normalize(m) for m in ordered]
-    out["Multi-layer IBA (Eq. 7)"] = intersection(normalized, [n > t for n, t in zip(normalized, ml.thresholds)]).cpu()
+    binary = [n > t for n, t in zip(normalized, ml.thresholds, strict=True)]
+    out["Multi-layer IBA (Eq. 7)"] = intersection(normalized, binary).cpu()
     return out

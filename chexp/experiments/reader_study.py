@@ -26,5 +26,5 @@ def reader_study_vs_paper(summary: pd.DataFrame) -> pd.DataFrame:
     out.insert(1, "predictions", out["label"].map({1: "true positive", 0: "false positive"}))
     for k, col in enumerate(("paper_mean", "paper_std", "paper_p")):
         out[col] = [PAPER_READER_STUDY.get((q, int(lab)), (np.nan,) * 3)[k]
-                    for q, lab in zip(out["question"], out["label"])]
+                    for q, lab in zip(out["question"], out["label"], strict=True)]
     return out

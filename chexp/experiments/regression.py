@@ -126,7 +126,9 @@ def _cohen_cases(profile: Profile, n: int, seed: int, min_score: float) -> Regre
     )
 
 
-CASES: dict[str, Callable[[Profile, int, int, float], RegressionCases]] = {"phantom": _phantom_cases, "cohen": _cohen_cases}
+CASES: dict[str, Callable[[Profile, int, int, float], RegressionCases]] = {
+    "phantom": _phantom_cases, "cohen": _cohen_cases,
+}
 
 
 def regression_cases(profile: Profile, n: int, seed: int = 0, min_score: float = 1.0) -> RegressionCases:
@@ -143,7 +145,8 @@ def _regressor(profile: Profile) -> tuple[Classifier, Callable[[int], torch.Tens
         cfg = PhantomRegressionTraining(phantom=profile.phantom)
         return phantom_regressor(cfg, progress=False), phantom_training_images(cfg.phantom, cfg.seed)
     if profile.name == "cohen":
-        return brixia_regressor(CohenTraining(size=int(getattr(profile, "size", 128))), progress=False), training_images(profile)
+        regressor = brixia_regressor(CohenTraining(size=int(getattr(profile, "size", 128))), progress=False)
+        return regressor, training_images(profile)
     raise UnsupportedProfileError(f"profile {profile.name!r} has no severity regressor; use 'phantom' or 'cohen'")
 
 
@@ -165,7 +168,9 @@ LOSSES: dict[str, Callable[[RegressionCases], ModelLoss]] = {
 }
 
 
-def regression_maps(setup: Setup, cases: RegressionCases, losses: Sequence[str] = tuple(LOSSES)) -> dict[str, torch.Tensor]:
+def regression_maps(
+    setup: Setup, cases: RegressionCases, losses: Sequence[str] = tuple(LOSSES)
+) -> dict[str, torch.Tensor]:
     """Regression IBA maps ``(N, 1, S, S)`` (bits per pixel, CPU) per loss name."""
     for name in losses:
         if name not in LOSSES:
@@ -179,7 +184,7 @@ def severity_maps(cases: RegressionCases) -> torch.Tensor:
     """The zone-painted severity maps ``(N, 1, S, S)`` (0 outside the lungs)."""
     from ..metrics import severity_map
 
-    return torch.stack([severity_map(z, s) for z, s in zip(cases.zones, cases.scores)])[:, None].float()
+    return torch.stack([severity_map(z, s) for z, s in zip(cases.zones, cases.scores, strict=True)])[:, None].float()
 
 
 def random_maps(like: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -210,7 +215,8 @@ def sensitivity_study(
     target = setup.classifier.targets[0]
     rows = []
     for name, m in tqdm(maps.items(), desc="sensitivity-N", disable=not progress):
-        r = sensitivity_n(setup.classifier, x, m.to(setup.device), target, ns=ns, n_masks=n_masks, seed=seed, progress=False)
+        r = sensitivity_n(setup.classifier, x, m.to(setup.device), target, ns=ns, n_masks=n_masks, seed=seed,
+                          progress=False)
         for j, n in enumerate(r.ns):
             col = r.correlation[:, j]
             rows.append({"map": name, "n": int(n), "correlation": float(np.nanmean(col)),
@@ -227,7 +233,8 @@ def severity_study(cases: RegressionCases, maps: Mapping[str, torch.Tensor]) -> 
     per = {name: severity_correlation(m, cases.zones, cases.scores).numpy() for name, m in maps.items()}
     per_image = pd.DataFrame({"image": cases.ids, "global score": cases.global_scores, **per})
     summary = pd.DataFrame([
-        {"map": name, "mean r": float(np.nanmean(v)), "std": float(np.nanstd(v, ddof=1)) if len(v) > 1 else float("nan"),
+        {"map": name, "mean r": float(np.nanmean(v)),
+         "std": float(np.nanstd(v, ddof=1)) if len(v) > 1 else float("nan"),
          "n": int(np.isfinite(v).sum())}
         for name, v in per.items()
     ])
