@@ -77,11 +77,6 @@ def get_source(source: str | RemoteSource) -> RemoteSource:
         raise UnknownNameError(source, SOURCES, "data source") from None
 
 
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file: ``pooch.file_hash(path, alg="sha256")``, which chexp's own modules call."""
-    return pooch.file_hash(path, alg="sha256")
-
-
 def verify(path: Path, sha256: str) -> Path:
     """Return ``path`` if its sha256 is ``sha256``; raise :class:`ChecksumError` otherwise."""
     actual = pooch.file_hash(path, alg="sha256")

@@ -20,10 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pooch
 import torch
 from torch import nn
 
-from ..data.remote import sha256_of
 from ..errors import ChecksumError, CorruptFileError
 from .registry import build_architecture
 
@@ -80,7 +80,7 @@ def save_model(model: nn.Module, directory: str | Path, card: ModelCard) -> Path
     try:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         torch.save(state, tmp / WEIGHTS)
-        card.weights_sha256 = sha256_of(tmp / WEIGHTS)
+        card.weights_sha256 = pooch.file_hash(tmp / WEIGHTS, alg="sha256")
         card.created = card.created or datetime.now(timezone.utc).isoformat(timespec="seconds")
         card.versions = card.versions or _versions()
         (tmp / CARD).write_text(card.to_json())
@@ -115,7 +115,7 @@ def load_model(
     weights = directory / WEIGHTS
     if not weights.is_file():
         raise CorruptFileError(f"model folder {directory} has no {WEIGHTS}")
-    actual = sha256_of(weights)
+    actual = pooch.file_hash(weights, alg="sha256")
     if actual != card.weights_sha256:
         raise ChecksumError(
             f"checksum mismatch for {weights}: card says {card.weights_sha256}, file is {actual}; "

@@ -24,8 +24,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import pooch
+
 from ..cohen.manifest import MANIFEST_PATH
-from ..data.remote import sha256_of
 from ..phantoms import PhantomConfig, generate
 from .severity import ZONE_THRESHOLDS
 
@@ -191,7 +192,7 @@ class CohenTraining(Training):
 
     def settings(self) -> dict[str, Any]:
         d = super().settings()
-        d["manifest_sha256"] = sha256_of(d.pop("manifest"))  # the content, not where it lies
+        d["manifest_sha256"] = pooch.file_hash(d.pop("manifest"), alg="sha256")  # the content, not where it lies
         return d
 
 
