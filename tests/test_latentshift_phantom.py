@@ -34,8 +34,8 @@ import torch
 
 from chexp.experiments.change_in_mask import (
     PhantomCases,
-    ideal_classifier_change,
     change_in_mask,
+    ideal_classifier_change,
     in_mask_fraction,
     phantom_cases,
 )

@@ -8,9 +8,21 @@ import pytest
 import torch
 import torchxrayvision as xrv
 
-from chexp.errors import InputRangeError, InputShapeError, UnknownNameError, UnknownTargetError, WeightsUnavailableError
+from chexp.errors import (
+    InputRangeError,
+    InputShapeError,
+    UnknownNameError,
+    UnknownTargetError,
+    WeightsUnavailableError,
+)
 from chexp.models.small import ConvAutoencoder, SmallClassifier
-from chexp.models.xrv import PRETRAINED, densenet121_architecture, ensure_weights, load_resnet_ae101, load_xrv_densenet
+from chexp.models.xrv import (
+    PRETRAINED,
+    densenet121_architecture,
+    ensure_weights,
+    load_resnet_ae101,
+    load_xrv_densenet,
+)
 from chexp.targets import ClassTarget, as_target
 
 TARGETS = ["Cardiomegaly", "Effusion", "Mass"]
