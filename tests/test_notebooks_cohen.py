@@ -86,7 +86,7 @@ def test_severity_correlation_uses_the_regressor(run):
 def test_cohen_bottleneck_sweep_asks_for_one_autoencoder_per_size(monkeypatch):
     """The wiring only (training itself is tested in test_cohen_train.py): one cached
     autoencoder per bottleneck, the schedule overridden only when asked."""
-    from chexp.cohen import train
+    import chexp.cohen.train as train
     from chexp.cohen.profile import CohenProfile
     from chexp.errors import ChexpError
     from chexp.profiles import get_profile
