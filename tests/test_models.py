@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torchxrayvision as xrv
 
-from chexp.errors import InputRangeError, InputShapeError, UnknownNameError, UnknownTargetError, WeightsUnavailableError
+from chexp.errors import (
+    InputRangeError,
+    InputShapeError,
+    UnknownNameError,
+    UnknownTargetError,
+    WeightsUnavailableError,
+)
 from chexp.models.small import ConvAutoencoder, SmallClassifier
-from chexp.models.xrv import PRETRAINED, densenet121_architecture, ensure_weights, load_resnet_ae101, load_xrv_densenet
+from chexp.models.xrv import (
+    PRETRAINED,
+    densenet121_architecture,
+    ensure_weights,
+    load_resnet_ae101,
+    load_xrv_densenet,
+)
 from chexp.targets import ClassTarget, as_target
 
 TARGETS = ["Cardiomegaly", "Effusion", "Mass"]
@@ -50,9 +64,16 @@ def test_xrv_probability_is_exactly_torchxrayvision_output():
         ours = clf(x)
         theirs = clf.model(x)  # torchxrayvision's own forward: sigmoid + op_norm
         logits = clf.with_output("logit")(x)
+        raw = copy.deepcopy(clf.model)  # torchxrayvision's forward without sigmoid and op_norm
+        raw.op_threshs, raw.apply_sigmoid = None, False
+        raw_logits = raw(x[:1])  # one image is enough (a DenseNet121 forward costs seconds)
     torch.testing.assert_close(ours, theirs)
     assert not torch.allclose(ours, torch.sigmoid(theirs))  # a second sigmoid would change it
-    assert logits.min() < 0 < logits.max() or logits.abs().max() > 1  # raw, not squashed
+    torch.testing.assert_close(logits[:1], raw_logits)  # raw, not squashed
+    # op_norm maps each output's operating point to 0.5: above it exactly where sigmoid(logit) is
+    # above the threshold (these random weights: 24 of 36 above, all at least 0.027 away)
+    above = torch.sigmoid(logits) > clf.model.op_threshs
+    assert torch.equal(ours > 0.5, above) and above.any() and (~above).any()
     assert clf.targets[10] == "Cardiomegaly" and len(clf.targets) == 18
     with pytest.raises(InputShapeError, match="224x224"):
         clf.check_input(torch.zeros(1, 1, 128, 128))

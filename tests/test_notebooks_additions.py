@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,10 +29,25 @@ def test_change_in_mask_notebook(run):
     table = pd.read_csv(out / "change_in_mask.csv")
     assert sorted(table["finding"].unique()) == ["Cardiomegaly", "Mass"]
     assert (table.groupby("finding").size() == 3).all()
-    fractions = table[["latent_shift", "input_gradient", "ideal_classifier_shift", "autoencoder_pair"]]
-    assert fractions.stack().between(0, 1).all()
+    # the paper's rule: at the lower bound the prediction on the reconstruction fell by about 30 %
+    # (search tolerance 10 % of that; measured 0.71-0.73 of it)
+    assert (table["prediction_lower"] / table["prediction"]).between(0.6, 0.8).all()
+    # growing the mask (dilations by 2, 4, 8 px) only ever adds change
+    grown = table[["latent_shift", "latent_shift_dilated_2", "latent_shift_dilated_4", "latent_shift_dilated_8"]]
+    assert (np.diff(grown.to_numpy(), axis=1) >= 0).all()
+    # the summary is the mean of the per-case table
     summary = pd.read_csv(out / "change_in_mask_summary.csv", index_col="finding")
-    assert (summary["latent_shift"] > summary["mask_share"]).all()
+    means = table.drop(columns="index").groupby("finding").mean()
+    np.testing.assert_allclose(summary.loc[means.index, means.columns], means)
+    # measured (means, Cardiomegaly / Mass): input gradient 0.19 / 0.07, latent shift 0.25 / 0.14,
+    # ideal classifier's shift 0.74 / 0.52, autoencoder pair 0.85 / 0.63, mask share 0.049 / 0.0053.
+    # The change concentrates in the finding, 3x the mask share at least (measured 5.1 / 26); more
+    # than the classifier's gradient; less than the autoencoder allows (the orderings of
+    # tests/test_latentshift_phantom.py)
+    assert (summary["latent_shift"] > 3 * summary["mask_share"]).all()
+    assert (summary["input_gradient"] < summary["latent_shift"]).all()
+    assert (summary["latent_shift"] < summary["ideal_classifier_shift"]).all()
+    assert (summary["ideal_classifier_shift"] <= summary["autoencoder_pair"]).all()
 
 
 def test_change_in_mask_notebook_is_phantom_only(tmp_path):
