@@ -189,6 +189,22 @@ def test_saturated_upper_target_aims_halfway_to_one():
     assert not bool(expl.at_limit[0, 1])
 
 
+def test_sequential_paper_walk_also_aims_halfway_when_saturated():
+    """The released-style walk of the paper rule stops at the same adapted level as the batched
+    search (before, it walked to the limit: a 5 % rise of p0 > 0.952 never comes)."""
+    ae, clf = _curve(a=5.0)
+    x = _flat([700.0])
+    rule = PaperSearch(step=0.25, limit=200.0)
+    expl = LatentShift(clf, ae, search=rule).explain(x, "finding")
+    assert expl.initial_prediction[0].item() > 0.952
+    seq = sequential_latent_shift(clf, ae, x, "finding", rule)
+    # the walk stops at the first step of 0.25 past the level the search solved for (within 10 %)
+    assert 0.9 * expl.bounds[0, 1].item() <= seq.upper <= 1.1 * expl.bounds[0, 1].item() + 0.25, seq.upper
+    # without a probability range (a score), the level stays +5 %; with it, halfway to 1
+    assert rule.reference().upper.threshold(0.99) == pytest.approx(0.99 * 1.05)
+    assert rule.reference(value_range=(0.0, 1.0)).upper.threshold(0.99) == pytest.approx(0.995)
+
+
 STEPPED = [AppendixCSearch, Gifsplanation2021Search, GifsplanationCurrentSearch, LatentShiftPackageSearch]
 
 

@@ -169,7 +169,7 @@ def run_pair(pair: str, opts: dict[str, Any]) -> dict[str, Any]:
         elif not opts["no_sequential"]:
             walk, side_steps = rule, (step, step)
             if opts.get("sequential_step", "resolving") == "resolving":
-                walk = ResolvingWalk(rule, expl.bounds[0].tolist(), opts.get("resolve", 0.1))
+                walk = ResolvingWalk(rule, expl.bounds[0].tolist(), opts.get("resolve", 0.1), clf.output)
                 side_steps = walk.steps
             t_seq, seq = _timed(partial(sequential_latent_shift, clf, ae, x, target, walk, n_frames), 1, device)
             seq_t.append(t_seq)
@@ -212,15 +212,17 @@ def run_pair(pair: str, opts: dict[str, Any]) -> dict[str, Any]:
 
 class ResolvingWalk:
     """``rule`` whose :meth:`reference` walks each side with a constant step of ``fraction`` of
-    that side's ``bounds`` (the released walk's stop conditions and limit, a finer grid)."""
+    that side's ``bounds`` (the released walk's stop conditions and limit, a finer grid; levels
+    out of a probability's range aimed halfway to its edge, as the batched search does)."""
 
-    def __init__(self, rule, bounds: list[float], fraction: float) -> None:
+    def __init__(self, rule, bounds: list[float], fraction: float, output_kind: str = "probability") -> None:
         import dataclasses
 
         from chexp.latentshift.search import ConstantStep, SteppedSearch
 
         self.name = f"{rule.name}-resolving"
-        ref = rule.reference()
+        self._rule = rule
+        ref = rule.reference(value_range=rule.value_range(output_kind))
         pairs = list(zip((ref.lower, ref.upper), bounds, strict=True))
         # a bound at 0 (a side that does not move) would otherwise give a zero step
         self.steps = tuple(max(fraction * abs(b), (side.limit if side else 1.0) * 1e-6) for side, b in pairs)
@@ -234,7 +236,10 @@ class ResolvingWalk:
             if side is not None:
                 side.grid()
 
-    def reference(self):
+    def value_range(self, output_kind: str) -> tuple[float, float] | None:
+        return self._rule.value_range(output_kind)
+
+    def reference(self, value_range: tuple[float, float] | None = None):
         return self._ref
 
 

@@ -58,7 +58,7 @@ def sequential_latent_shift(
     """Run ``rule.reference()`` step by step on one image ``(1, 1, H, W)``."""
     if image.dim() != 4 or image.shape[0] != 1:
         raise InputShapeError(f"the sequential reference takes one image (1, 1, H, W), got {tuple(image.shape)}")
-    reference = rule.reference()
+    reference = rule.reference(value_range=rule.value_range(getattr(classifier, "output", "score")))
     tgt = as_target(target)
     tgt.index(classifier)
     with eval_mode(classifier, autoencoder):

@@ -19,7 +19,7 @@ class FixedRange(LambdaSearch):
             raise InvalidParameterError(f"FixedRange needs lower <= upper, got lower={lower} > upper={upper}")
         self.fixed = (float(lower), float(upper))
 
-    def reference(self) -> SteppedSearch:
+    def reference(self, value_range: tuple[float, float] | None = None) -> SteppedSearch:
         raise InvalidParameterError(
             "FixedRange has no sequential reference walk (it searches nothing); use a stepped rule"
         )

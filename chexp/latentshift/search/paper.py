@@ -56,11 +56,14 @@ class PaperSearch(LambdaSearch):
         self.lower = ThresholdSide(LOWER, fall, *args)
         self.upper = ThresholdSide(UPPER, rise, *args) if rise > 0 else None
 
-    def reference(self) -> SteppedSearch:
-        """The same levels walked the released way: constant ``step`` from 0, stop at the level."""
-        sides = [SteppedSide(LOWER, ConstantStep(self.step), (ChangedBy(self.fall, self.relative, True),), self.limit)]
+    def reference(self, value_range: tuple[float, float] | None = None) -> SteppedSearch:
+        """The same levels walked the released way: constant ``step`` from 0, stop at the level.
+        Given the output's ``value_range``, a level outside it is replaced by halfway to its edge,
+        as the batched search does (``halfway_if_out_of_range``)."""
+        low_edge, high_edge = value_range if value_range and self.lower.halfway_if_out_of_range else (None, None)
+        fall = ChangedBy(self.fall, self.relative, True, edge=low_edge)
+        sides = [SteppedSide(LOWER, ConstantStep(self.step), (fall,), self.limit)]
         if self.upper is not None:
-            sides.append(
-                SteppedSide(UPPER, ConstantStep(self.step), (ChangedBy(self.rise, self.relative, True),), self.limit)
-            )
+            rise = ChangedBy(self.rise, self.relative, True, edge=high_edge)
+            sides.append(SteppedSide(UPPER, ConstantStep(self.step), (rise,), self.limit))
         return SteppedSearch(*sides, name="paper-sequential")

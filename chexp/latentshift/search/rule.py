@@ -70,8 +70,9 @@ class LambdaSearch(ABC):
         return None
 
     @abstractmethod
-    def reference(self) -> SteppedSearch:
-        """The released-code-style sequential walk that this rule corresponds to."""
+    def reference(self, value_range: tuple[float, float] | None = None) -> SteppedSearch:
+        """The released-code-style sequential walk that this rule corresponds to; ``value_range``
+        (:meth:`value_range`) lets a rule that adapts unreachable levels do the same stepwise."""
 
     def run(self, ev: ShiftEvaluator, output_kind: str = "probability", progress: bool = False) -> SearchResult:
         """Search the bounds of every image of ``ev``, batching all images and sides per round."""

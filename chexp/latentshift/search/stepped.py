@@ -202,5 +202,5 @@ class SteppedSearch(LambdaSearch):
     ) -> None:
         self.lower, self.upper, self.extra_sigmoid, self.name = lower, upper, extra_sigmoid, name
 
-    def reference(self) -> SteppedSearch:
+    def reference(self, value_range: tuple[float, float] | None = None) -> SteppedSearch:
         return self

@@ -48,15 +48,23 @@ class ChangedBy(StopCondition):
         amount: the change, in prediction units, or a fraction of ``|initial|`` if ``relative``.
         relative: the paper's "falls by 30 %" reading.
         inclusive: stop when the change is reached exactly too (``>=``), not only exceeded.
+        edge: the edge of the value's range on this side (1.0 for a probability rising), or
+            ``None``. A level beyond it (a probability of 0.96 cannot rise by 5 %) is replaced
+            by halfway between the start and the edge: chexp's rule for saturated predictions
+            (:class:`~.threshold.ThresholdSide` ``halfway_if_out_of_range``), walked stepwise.
     """
 
     amount: float
     relative: bool = False
     inclusive: bool = False
+    edge: float | None = None
 
     def level(self, value0: float, direction: int) -> float:
         amount = self.amount * abs(value0) if self.relative else self.amount
-        return value0 + direction * amount
+        level = value0 + direction * amount
+        if self.edge is not None and direction * (level - self.edge) > 0:
+            return 0.5 * (value0 + self.edge)
+        return level
 
     def stops(self, value, previous, value0, change, recon_abs_sum, direction) -> bool:
         beyond = direction * (value - self.level(value0, direction))
