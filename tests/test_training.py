@@ -38,10 +38,6 @@ def fresh():
 
 
 def test_phantom_classifier_auc_at_least_095_on_every_finding(fresh):
-    """The default classifier detects every finding. Mass, the smallest, is the hardest: with the
-    default settings it measured 0.987 / 0.993 / 0.987 (held out) and 0.986 / 0.994 / 0.992 (these
-    600 fresh phantoms) for training seeds 0 / 1 / 2, so the 0.95 bar has a margin of 0.035 that
-    another CPU's rounding cannot cross (the former batch size 64 gave 0.9495 on one machine)."""
     model = phantom_classifier()
     with torch.no_grad():
         scores = model(torch.from_numpy(fresh.images)).numpy()
