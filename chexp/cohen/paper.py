@@ -277,7 +277,8 @@ class PaperImageFolder:
 
     :meth:`check` names every missing file at once (``DataUnavailableError``), so a run fails
     before heavy work; :meth:`load` returns ``(image (1, S, S) float32 in [-1024, 1024],
-    mask (S, S) bool)``, the mask put through the same center crop and resize as the image.
+    mask (S, S) bool)``, the mask put through the same center crop and resize as the image;
+    :meth:`image` returns the image alone (images without an expert annotation).
     """
 
     def __init__(self, root: str | Path, dataset: str, size: int = 224) -> None:
@@ -322,30 +323,32 @@ class PaperImageFolder:
             )
         return found
 
-    def mask(self, image: str, shape: tuple[int, int]) -> np.ndarray:
-        """Expert mask of ``image`` (union of its boxes / RLE masks) at ``self.size``."""
-        return MASK_BUILDERS[self.dataset](image, shape, self.size)
+    def mask(self, image: str, shape: tuple[int, int], task: str | None = None) -> np.ndarray:
+        """Expert mask of ``image`` at ``self.size``: the union of its boxes / RLE masks of finding
+        ``task`` (``None``: of every finding; an NIH image may have boxes of several)."""
+        return MASK_BUILDERS[self.dataset](image, shape, self.size, task)
 
     def image(self, image: str) -> np.ndarray:
         """``image`` alone (no expert mask needed): ``(1, S, S)`` float32 in [-1024, 1024]."""
         return center_crop_resize(read_raw(self.check([image])[image]), self.size)
 
-    def load(self, image: str) -> tuple[np.ndarray, np.ndarray]:
+    def load(self, image: str, task: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``image`` and its expert mask of finding ``task`` (see :meth:`mask`)."""
         raw = read_raw(self.check([image])[image])
-        return center_crop_resize(raw, self.size), self.mask(image, raw.shape[-2:])
+        return center_crop_resize(raw, self.size), self.mask(image, raw.shape[-2:], task)
 
 
-def _boxes_mask(table: pd.DataFrame, image: str, shape: tuple[int, int], size: int) -> np.ndarray:
-    rows = table[table["image"] == image]
+def _boxes_mask(table: pd.DataFrame, image: str, shape: tuple[int, int], size: int, task: str | None) -> np.ndarray:
+    rows = table[(table["image"] == image) & ((table["task"] == task) if task is not None else True)]
     if rows.empty:
-        raise DataUnavailableError(f"no expert box for {image}")
+        raise DataUnavailableError(f"no expert box for {image}" + (f" and finding {task!r}" if task else ""))
     mask = np.zeros((size, size), bool)
     for r in rows.itertuples():
         mask |= box_to_mask((r.x, r.y, r.w, r.h), shape, size)
     return mask
 
 
-def _siim_mask(image: str, shape: tuple[int, int], size: int) -> np.ndarray:
+def _siim_mask(image: str, shape: tuple[int, int], size: int, task: str | None) -> np.ndarray:
     table = load_paper_manifest(SIIM_MASKS)
     rles = table.loc[table["image"] == image, "rle"]
     if rles.empty:
@@ -359,9 +362,10 @@ def _siim_mask(image: str, shape: tuple[int, int], size: int) -> np.ndarray:
     return crop_resize_mask(mask, size)
 
 
+#: dataset -> (image, shape, size, task) -> expert mask; RSNA and SIIM annotate one finding each
 MASK_BUILDERS = {
-    "NIH": lambda image, shape, size: _boxes_mask(load_paper_manifest(NIH_BOXES), image, shape, size),
-    "RSNA": lambda image, shape, size: _boxes_mask(load_paper_manifest(RSNA_BOXES), image, shape, size),
+    "NIH": lambda image, shape, size, task: _boxes_mask(load_paper_manifest(NIH_BOXES), image, shape, size, task),
+    "RSNA": lambda image, shape, size, task: _boxes_mask(load_paper_manifest(RSNA_BOXES), image, shape, size, task),
     "SIIM": _siim_mask,
 }
 
