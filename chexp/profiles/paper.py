@@ -97,9 +97,15 @@ class PaperProfile(Profile):
         else:
             iou = table[(table["selection"] == "iou") & (table["task"] == task)]
             chosen = iou.sample(n=min(n, len(iou)), random_state=seed).reset_index(drop=True)
-        folders = {d: PaperImageFolder(os.path.join(root, d), d, size=SIZE) for d in chosen["dataset"].unique()}
-        for dataset, folder in folders.items():  # names every missing file before reading any
-            folder.check(chosen.loc[chosen["dataset"] == dataset, "image"])
+        folders, problems = {}, []
+        for dataset in chosen["dataset"].unique():  # name every missing folder and file before reading any
+            try:
+                folders[dataset] = PaperImageFolder(os.path.join(root, dataset), dataset, size=SIZE)
+                folders[dataset].check(chosen.loc[chosen["dataset"] == dataset, "image"])
+            except DataUnavailableError as err:
+                problems.append(str(err))
+        if problems:
+            raise DataUnavailableError(" | ".join(problems))
         loaded = [folders[r.dataset].load(r.image, r.task) if task else (folders[r.dataset].image(r.image), None)
                   for r in chosen.itertuples()]
         labels = np.full((len(chosen), len(self.tasks)), np.nan, dtype=np.float32)
