@@ -1,12 +1,15 @@
 """NIH / RSNA / SIIM manifests of the paper profile: RLE, boxes through crop and resize, samples,
-the reader-study list and the folder loader."""
+the Gifsplanation Table 1 manifest and its real labels, the reader-study list and the folder loader."""
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 import pandas as pd
 import pytest
 import skimage.io
+import torchxrayvision as xrv
 
 from chexp.cohen.paper import (
     GIFSPLANATION_TASKS,
@@ -20,17 +23,40 @@ from chexp.cohen.paper import (
     encode_siim_rle,
     gifsplanation_table1_samples,
     load_paper_manifest,
+    packaged_file,
     reader_study_samples,
     siim_rle_table,
+    write_manifest,
+)
+from chexp.cohen.paper_labels import (
+    COLUMNS,
+    TABLE1,
+    balanced_rows,
+    build_table1_manifest,
+    load_table1_manifest,
+    released_auc_draw,
 )
 from chexp.data.images import box_to_mask, center_crop_resize, read_image
-from chexp.errors import DataUnavailableError, UnknownNameError
+from chexp.errors import DataUnavailableError, InvalidParameterError, UnknownNameError
 
 
 @pytest.fixture(scope="module")
 def manifests() -> dict[str, pd.DataFrame]:
-    return {name: load_paper_manifest(p) for name, p in
-            {"nih": NIH_BOXES, "rsna": RSNA_BOXES, "siim": SIIM_MASKS, "samples": SAMPLES}.items()}
+    out = {name: load_paper_manifest(p) for name, p in
+           {"nih": NIH_BOXES, "rsna": RSNA_BOXES, "siim": SIIM_MASKS, "samples": SAMPLES}.items()}
+    out["table1"] = load_table1_manifest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def packaged_labels() -> dict[str, pd.DataFrame]:
+    """The packaged label CSVs, read here independently of chexp's readers: image -> finding
+    list / target / RLE rows, and the views."""
+    nih = pd.read_csv(packaged_file("Data_Entry_2017_v2020.csv.gz"))
+    rsna = pd.read_csv(packaged_file("kaggle_stage_2_train_labels.csv.zip"))
+    headers = pd.read_csv(packaged_file("kaggle_stage_2_train_images_dicom_headers.csv.gz"))
+    siim = pd.read_csv(packaged_file("siim-pneumothorax-train-rle.csv.gz"))
+    return {"nih": nih, "rsna": rsna, "rsna_headers": headers, "siim": siim}
 
 
 # --- SIIM RLE ------------------------------------------------------------------------------
@@ -94,8 +120,8 @@ def test_committed_box_tables(manifests):
 
 
 def test_gifsplanation_table1_samples_reproducible(manifests):
-    samples = manifests["samples"]
-    committed = samples[samples["selection"] == "gifsplanation-table1"].reset_index(drop=True)
+    table1 = manifests["table1"]
+    committed = table1[table1["selection"] == "iou"].reset_index(drop=True)
     assert committed.groupby("task").size().to_dict() == {t: 80 for t in GIFSPLANATION_TASKS}
     assert not committed.duplicated(["task", "image"]).any()
     siim_full = siim_rle_table()  # sampled from every positive SIIM image, as the builder does
@@ -108,6 +134,103 @@ def test_gifsplanation_table1_samples_reproducible(manifests):
         assert ((nih["image"] == row.image) & (nih["task"] == row.task)).any()
     siim_ids = set(manifests["siim"]["image"])
     assert set(committed.loc[committed["dataset"] == "SIIM", "image"]) <= siim_ids
+
+
+def test_table1_manifest_is_balanced_with_real_labels(manifests, packaged_labels):
+    table1 = manifests["table1"]
+    assert tuple(table1.columns) == COLUMNS
+    auc, iou = table1[table1["selection"] == "auc"], table1[table1["selection"] == "iou"]
+    # the paper's AUC sample: 2048 per task, half true negatives, in the released draw order
+    assert auc.groupby(["task", "label"]).size().to_dict() == {
+        (t, lab): 1024 for t in GIFSPLANATION_TASKS for lab in (0, 1)}
+    for _, rows in auc.groupby("task"):
+        assert rows["draw"].tolist() == list(range(2048)) and rows["label"].tolist() == [0] * 1024 + [1] * 1024
+    assert (iou["label"] == 1).all() and (iou["annotation"] != "").all()
+    # the released code's datasets keep PA views for NIH and RSNA
+    assert set(auc.loc[auc["dataset"].isin(["NIH", "RSNA"]), "view"]) == {"PA"}
+    # only SIIM positives repeat: an image with several RLE segments has several rows to draw from
+    repeated = auc[auc.duplicated(["task", "image"], keep=False)]
+    assert set(repeated["dataset"]) == {"SIIM"} and (repeated["label"] == 1).all()
+
+    # labels agree with the packaged CSVs, read here without chexp's readers
+    findings = packaged_labels["nih"].set_index("Image Index")["Finding Labels"].str.split("|").to_dict()
+    nih_rows = table1[table1["dataset"] == "NIH"]
+    listed = [task in findings[image] for image, task in zip(nih_rows["image"], nih_rows["task"], strict=True)]
+    np.testing.assert_array_equal(listed, nih_rows["label"].to_numpy() == 1)
+    rsna_target = packaged_labels["rsna"].groupby("patientId")["Target"].agg(["min", "max"])
+    assert (rsna_target["min"] == rsna_target["max"]).all()  # one target per patient
+    rsna = table1[table1["dataset"] == "RSNA"]
+    np.testing.assert_array_equal(rsna_target.loc[rsna["image"], "max"].to_numpy(), rsna["label"].to_numpy())
+    siim = packaged_labels["siim"]
+    positive = set(siim.loc[siim[" EncodedPixels"].str.strip() != "-1", "ImageId"])
+    siim_rows = table1[table1["dataset"] == "SIIM"]
+    assert set(siim_rows["image"]) <= set(siim["ImageId"])
+    np.testing.assert_array_equal(siim_rows["image"].isin(positive).to_numpy(), siim_rows["label"].to_numpy() == 1)
+
+    # no negative carries the finding, and every positive of a localisation set has its annotation
+    boxed_pairs = set(zip(manifests["nih"]["image"], manifests["nih"]["task"], strict=True))
+    nih_auc = auc[auc["dataset"] == "NIH"]
+    boxed = np.array([pair in boxed_pairs for pair in zip(nih_auc["image"], nih_auc["task"], strict=True)])
+    np.testing.assert_array_equal(nih_auc["annotation"] == "nih_boxes.csv", boxed)
+    assert (nih_auc.loc[boxed, "label"] == 1).all()
+    rsna_auc = auc[auc["dataset"] == "RSNA"]
+    assert (rsna_auc["annotation"] != "").eq(rsna_auc["label"] == 1).all()
+
+    # the sha256 of the label CSV each row came from
+    for name, digest in table1.groupby("label_csv")["label_csv_sha256"].unique().items():
+        assert list(digest) == [hashlib.sha256(packaged_file(name).read_bytes()).hexdigest()]
+    assert table1["source_url"].str.startswith("https://").all()
+
+
+def test_table1_auc_draw_is_the_released_codes(manifests, tmp_path):
+    """mlmed/gifsplanation ``attribution.test_epoch(limit=2048)`` on torchxrayvision's own datasets,
+    as its ``datasets.get_data`` builds them, draws exactly the committed rows."""
+    auc = manifests["table1"][manifests["table1"]["selection"] == "auc"]
+    datasets = {
+        "NIH": (xrv.datasets.NIH_Dataset(str(tmp_path), unique_patients=False), "Image Index"),
+        "RSNA": (xrv.datasets.RSNA_Pneumonia_Dataset(str(tmp_path)), "patientId"),
+        "SIIM": (xrv.datasets.SIIM_Pneumothorax_Dataset(str(tmp_path), unique_patients=False), "ImageId"),
+    }
+    for task, dataset in GIFSPLANATION_TASKS.items():
+        data, id_column = datasets[dataset]
+        labels = data.labels[:, data.pathologies.index(task)]
+        num_to_sample = 2048 // len(np.unique(labels))  # test_epoch, verbatim
+        np.random.seed(0)
+        mask = np.hstack([np.random.choice(np.where(labels == lab)[0], num_to_sample, replace=False)
+                          for lab in np.unique(labels)])
+        rows = auc[auc["task"] == task]
+        assert data.csv[id_column].iloc[mask].astype(str).tolist() == rows["image"].tolist(), task
+        np.testing.assert_array_equal(labels[mask], rows["label"].to_numpy())
+        np.testing.assert_array_equal(released_auc_draw(labels), mask)
+
+
+def test_table1_manifest_regenerates_byte_for_byte(manifests, tmp_path):
+    siim_full = siim_rle_table()
+    again = build_table1_manifest(manifests["nih"], manifests["rsna"], siim_full, seed=0)
+    path = tmp_path / TABLE1.name
+    write_manifest(again, path)
+    assert path.read_bytes() == TABLE1.read_bytes()
+    other = build_table1_manifest(manifests["nih"], manifests["rsna"], siim_full, seed=1, n_iou=4, n_auc=8)
+    assert len(other) == 6 * (4 + 8) and not set(other["image"]) <= set(again["image"])
+
+
+def test_balanced_rows_split_tasks_and_labels(manifests):
+    table1, tasks = manifests["table1"], list(GIFSPLANATION_TASKS)
+    rows = balanced_rows(table1, tasks, 6 * 1000, seed=3)  # Appendix K: 500 + 500 per task
+    assert rows.groupby(["task", "label"]).size().eq(500).all() and rows["task"].nunique() == 6
+    assert (rows["selection"] == "auc").all()
+    full = balanced_rows(table1, tasks, 6 * 2048 + 50, seed=0)  # asks beyond the draw: all of it
+    assert len(full) == 6 * 2048
+    odd = balanced_rows(table1, tasks[:2], 7, seed=0)
+    assert odd.groupby(["task", "label"]).size().to_dict() == {
+        (tasks[0], 0): 2, (tasks[0], 1): 2, (tasks[1], 0): 1, (tasks[1], 1): 2}
+    first = balanced_rows(table1, tasks, 24, seed=1)
+    pd.testing.assert_frame_equal(first, balanced_rows(table1, tasks, 24, seed=1))
+    assert not first["image"].equals(balanced_rows(table1, tasks, 24, seed=2)["image"])
+    with pytest.raises(UnknownNameError, match="paper task"):
+        balanced_rows(table1, ["Hernia"], 4)
+    with pytest.raises(InvalidParameterError):
+        balanced_rows(table1, tasks, -1)
 
 
 def test_chexplain_samples(manifests):

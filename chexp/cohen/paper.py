@@ -11,9 +11,11 @@ Committed manifests (``data_manifests/``; build them with ``python -m chexp.cohe
 * ``rsna_boxes.csv``: the RSNA Pneumonia Challenge lung-opacity boxes (``Target == 1``).
 * ``siim_masks.csv``: SIIM-ACR pneumothorax masks as Kaggle RLE, for the sampled images only
   (the full table is 5 MB; :func:`siim_rle_table` reads it from torchxrayvision).
-* ``paper_samples.csv``: reproducible selections: ``gifsplanation-table1`` (80 images per task,
-  6 tasks), ``chexplain-table1`` (NIH box images, all 8 findings) and ``gifsplanation-reader-study``
-  (the 240 examples of ``gifsplanation/trial_record.json.gz`` in presentation order).
+* ``paper_samples.csv``: reproducible selections: ``chexplain-table1`` (NIH box images, all 8
+  findings) and ``gifsplanation-reader-study`` (the 240 examples of
+  ``gifsplanation/trial_record.json.gz`` in presentation order).
+* ``gifsplanation_table1.csv.gz``: Gifsplanation Table 1's IoU positives and its balanced AUC
+  draw with real labels (:mod:`chexp.cohen.paper_labels`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ PACKAGED: dict[str, str] = {
     "BBox_List_2017.csv.gz": "cf9dc6029f65daa8b389415b0546af0eeeb91fbac7d63ec49d7f8de2fd8f40cd",
     "Data_Entry_2017_v2020.csv.gz": "9d4de640ee4f760215d8be98376b20387ca52f9c6b4d1b727cb588fb82f40b80",
     "kaggle_stage_2_train_labels.csv.zip": "73044dc075ffa05bde37b6c6165661a87d7c3fd0fdd277f909945e11263c06b0",
+    "kaggle_stage_2_train_images_dicom_headers.csv.gz":
+        "600a2b388e0beddc1d32b8fc17de432c0559cfa6865238bdf83c916f42d86c72",
     "siim-pneumothorax-train-rle.csv.gz": "f3663a1ae9d11067b7a37a3c4fb69e22eb3c7a960d4118c47235e0e1cab64489",
 }
 TRIAL_RECORD = ("gifsplanation", "trial_record.json.gz",
@@ -209,17 +213,29 @@ def reader_study_samples() -> pd.DataFrame:
 
 
 def build_paper_manifests(seed: int = 0, n_per_task: int = 80) -> dict[Path, pd.DataFrame]:
-    """Every ``paper`` manifest, keyed by the path it is committed at."""
+    """Every ``paper`` manifest, keyed by the path it is committed at.
+
+    ``n_per_task``: Gifsplanation Table 1's IoU positives per task; ``seed`` seeds every draw
+    (0 gives the released code's Table 1 AUC draw, see :mod:`chexp.cohen.paper_labels`).
+    """
+    from .paper_labels import TABLE1, build_table1_manifest  # it builds on this module
+
     nih, rsna, siim = build_nih_boxes(), build_rsna_boxes(), siim_rle_table()
-    samples = pd.concat([
-        gifsplanation_table1_samples(nih, rsna, siim, n=n_per_task, seed=seed),
-        chexplain_table1_samples(nih, seed=seed),
-        reader_study_samples(),
-    ], ignore_index=True)
+    table1 = build_table1_manifest(nih, rsna, siim, seed=seed, n_iou=n_per_task)
+    samples = pd.concat([chexplain_table1_samples(nih, seed=seed), reader_study_samples()], ignore_index=True)
+    # masks committed for the SIIM images that a selection explains (the rest: siim_rle_table())
     needed = set(samples.loc[samples["dataset"] == "SIIM", "image"])
+    needed |= set(table1.loc[(table1["dataset"] == "SIIM") & (table1["selection"] == "iou"), "image"])
     siim_needed = siim[siim["image"].isin(needed)].assign(dataset="SIIM", task="Pneumothorax")
     return {NIH_BOXES: nih, RSNA_BOXES: rsna,
-            SIIM_MASKS: siim_needed[["dataset", "image", "task", "rle"]], SAMPLES: samples}
+            SIIM_MASKS: siim_needed[["dataset", "image", "task", "rle"]], SAMPLES: samples, TABLE1: table1}
+
+
+def write_manifest(table: pd.DataFrame, path: Path) -> None:
+    """Write ``table`` as CSV, gzip-compressed with a fixed header time when ``path`` ends in
+    ``.gz`` (so that the same table always gives the same bytes)."""
+    compression = {"method": "gzip", "mtime": 0} if str(path).endswith(".gz") else None
+    table.to_csv(path, index=False, compression=compression)
 
 
 def load_paper_manifest(path: Path) -> pd.DataFrame:
@@ -261,7 +277,8 @@ class PaperImageFolder:
 
     :meth:`check` names every missing file at once (``DataUnavailableError``), so a run fails
     before heavy work; :meth:`load` returns ``(image (1, S, S) float32 in [-1024, 1024],
-    mask (S, S) bool)``, the mask put through the same center crop and resize as the image.
+    mask (S, S) bool)``, the mask put through the same center crop and resize as the image;
+    :meth:`image` returns the image alone (images without an expert annotation).
     """
 
     def __init__(self, root: str | Path, dataset: str, size: int = 224) -> None:
@@ -306,26 +323,32 @@ class PaperImageFolder:
             )
         return found
 
-    def mask(self, image: str, shape: tuple[int, int]) -> np.ndarray:
-        """Expert mask of ``image`` (union of its boxes / RLE masks) at ``self.size``."""
-        return MASK_BUILDERS[self.dataset](image, shape, self.size)
+    def mask(self, image: str, shape: tuple[int, int], task: str | None = None) -> np.ndarray:
+        """Expert mask of ``image`` at ``self.size``: the union of its boxes / RLE masks of finding
+        ``task`` (``None``: of every finding; an NIH image may have boxes of several)."""
+        return MASK_BUILDERS[self.dataset](image, shape, self.size, task)
 
-    def load(self, image: str) -> tuple[np.ndarray, np.ndarray]:
+    def image(self, image: str) -> np.ndarray:
+        """``image`` alone (no expert mask needed): ``(1, S, S)`` float32 in [-1024, 1024]."""
+        return center_crop_resize(read_raw(self.check([image])[image]), self.size)
+
+    def load(self, image: str, task: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``image`` and its expert mask of finding ``task`` (see :meth:`mask`)."""
         raw = read_raw(self.check([image])[image])
-        return center_crop_resize(raw, self.size), self.mask(image, raw.shape[-2:])
+        return center_crop_resize(raw, self.size), self.mask(image, raw.shape[-2:], task)
 
 
-def _boxes_mask(table: pd.DataFrame, image: str, shape: tuple[int, int], size: int) -> np.ndarray:
-    rows = table[table["image"] == image]
+def _boxes_mask(table: pd.DataFrame, image: str, shape: tuple[int, int], size: int, task: str | None) -> np.ndarray:
+    rows = table[(table["image"] == image) & ((table["task"] == task) if task is not None else True)]
     if rows.empty:
-        raise DataUnavailableError(f"no expert box for {image}")
+        raise DataUnavailableError(f"no expert box for {image}" + (f" and finding {task!r}" if task else ""))
     mask = np.zeros((size, size), bool)
     for r in rows.itertuples():
         mask |= box_to_mask((r.x, r.y, r.w, r.h), shape, size)
     return mask
 
 
-def _siim_mask(image: str, shape: tuple[int, int], size: int) -> np.ndarray:
+def _siim_mask(image: str, shape: tuple[int, int], size: int, task: str | None) -> np.ndarray:
     table = load_paper_manifest(SIIM_MASKS)
     rles = table.loc[table["image"] == image, "rle"]
     if rles.empty:
@@ -339,9 +362,10 @@ def _siim_mask(image: str, shape: tuple[int, int], size: int) -> np.ndarray:
     return crop_resize_mask(mask, size)
 
 
+#: dataset -> (image, shape, size, task) -> expert mask; RSNA and SIIM annotate one finding each
 MASK_BUILDERS = {
-    "NIH": lambda image, shape, size: _boxes_mask(load_paper_manifest(NIH_BOXES), image, shape, size),
-    "RSNA": lambda image, shape, size: _boxes_mask(load_paper_manifest(RSNA_BOXES), image, shape, size),
+    "NIH": lambda image, shape, size, task: _boxes_mask(load_paper_manifest(NIH_BOXES), image, shape, size, task),
+    "RSNA": lambda image, shape, size, task: _boxes_mask(load_paper_manifest(RSNA_BOXES), image, shape, size, task),
     "SIIM": _siim_mask,
 }
 
@@ -353,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for path, df in build_paper_manifests(args.seed, args.n_per_task).items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(path, index=False)
+        write_manifest(df, path)
         print(f"wrote {len(df)} rows to {path}")
     return 0
 

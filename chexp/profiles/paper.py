@@ -13,6 +13,9 @@ from ..errors import DataUnavailableError, UnknownNameError, UnsupportedProfileE
 from ..models.base import Autoencoder, Classifier, OutputKind
 from .base import Profile, SampleSet, register_profile
 
+#: side of the images the pretrained models take
+SIZE = 224
+
 
 @register_profile
 class PaperProfile(Profile):
@@ -58,9 +61,26 @@ class PaperProfile(Profile):
         )
 
     def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
-        """The Gifsplanation Table 1 samples of ``task`` (NIH/RSNA/SIIM, ``data_manifests/paper_samples.csv``)
-        read from ``$CHEXP_PAPER_DATA/<NIH|RSNA|SIIM>``, with their expert boxes/masks."""
-        from ..cohen.paper import SAMPLES, PaperImageFolder, load_paper_manifest
+        """Gifsplanation Table 1 images with their real labels (``data_manifests/gifsplanation_table1.csv.gz``),
+        read from ``$CHEXP_PAPER_DATA/<NIH|RSNA|SIIM>`` (each dataset's standard layout).
+
+        * ``task`` given: ``n`` of Table 1's IoU positives of ``task`` (80 in all), with their
+          expert boxes/masks in ``masks[task]``.
+        * ``task=None``: ``n`` images of Table 1's balanced AUC draw, split evenly over
+          :attr:`tasks` and, per task, over true negatives and positives
+          (:func:`chexp.cohen.paper_labels.balanced_rows`): ``n = 6 * 2048`` is the paper's AUC
+          sample, ``n = 6 * 1000`` Appendix K's 500 + 500 per task. No masks.
+
+        ``labels[i, k]`` is image ``i``'s real label for ``tasks[k]`` when ``i`` was drawn for
+        that task and NaN otherwise, so that each task's AUC and Appendix K row use exactly its
+        own balanced draw (an image drawn for two tasks appears twice).
+
+        Raises:
+            DataUnavailableError: ``CHEXP_PAPER_DATA`` is unset, or images are missing (all named).
+            UnknownNameError: ``task`` is not one of :attr:`tasks`.
+        """
+        from ..cohen.paper import PaperImageFolder
+        from ..cohen.paper_labels import balanced_rows, load_table1_manifest
 
         root = os.environ.get("CHEXP_PAPER_DATA")
         if not root:
@@ -69,30 +89,32 @@ class PaperProfile(Profile):
                 "you download them to: set CHEXP_PAPER_DATA to a folder with sub-folders NIH/, RSNA/, SIIM/ "
                 "in each dataset's standard layout (see data_manifests/README.md)"
             )
-        table = load_paper_manifest(SAMPLES)
-        table = table[table["selection"] == "gifsplanation-table1"]
-        tasks = list(table["task"].unique())
-        if task is not None and task not in tasks:
-            raise UnknownNameError(task, tasks, "paper task")
-        chosen = table if task is None else table[table["task"] == task]
-        chosen = chosen.sample(n=min(n, len(chosen)), random_state=seed)
-        images, masks = [], []
-        for row in chosen.itertuples():
-            folder = PaperImageFolder(os.path.join(root, row.dataset), row.dataset, size=224)
-            image, mask = folder.load(row.image)
-            images.append(image)
-            masks.append(mask)
-        names = tuple(tasks)
-        labels = np.array([[float(t == r.task) for t in names] for r in chosen.itertuples()], dtype=np.float32)
-        mask_arr = np.stack(masks) if masks else np.zeros((0, 224, 224), bool)
-        return SampleSet(
-            images=torch.from_numpy(np.stack(images)) if images else torch.zeros(0, 1, 224, 224),
-            labels=labels,
-            targets=names,
-            masks={t: np.where((labels[:, k] == 1)[:, None, None], mask_arr, False) for k, t in enumerate(names)},
-            ids=list(chosen["image"]),
-            source=self.data_description(),
-        )
+        if task is not None and task not in self.tasks:
+            raise UnknownNameError(task, self.tasks, "paper task")
+        table = load_table1_manifest()
+        if task is None:
+            chosen = balanced_rows(table, self.tasks, n, seed)
+        else:
+            iou = table[(table["selection"] == "iou") & (table["task"] == task)]
+            chosen = iou.sample(n=min(n, len(iou)), random_state=seed).reset_index(drop=True)
+        folders, problems = {}, []
+        for dataset in chosen["dataset"].unique():  # name every missing folder and file before reading any
+            try:
+                folders[dataset] = PaperImageFolder(os.path.join(root, dataset), dataset, size=SIZE)
+                folders[dataset].check(chosen.loc[chosen["dataset"] == dataset, "image"])
+            except DataUnavailableError as err:
+                problems.append(str(err))
+        if problems:
+            raise DataUnavailableError(" | ".join(problems))
+        loaded = [folders[r.dataset].load(r.image, r.task) if task else (folders[r.dataset].image(r.image), None)
+                  for r in chosen.itertuples()]
+        labels = np.full((len(chosen), len(self.tasks)), np.nan, dtype=np.float32)
+        labels[np.arange(len(chosen)), [self.tasks.index(t) for t in chosen["task"]]] = chosen["label"]
+        images = np.stack([image for image, _ in loaded]) if loaded else np.zeros((0, 1, SIZE, SIZE), np.float32)
+        masks = {} if task is None else {
+            task: np.stack([mask for _, mask in loaded]) if loaded else np.zeros((0, SIZE, SIZE), bool)}
+        return SampleSet(images=torch.from_numpy(images), labels=labels, targets=tuple(self.tasks), masks=masks,
+                         ids=list(chosen["image"]), source=self.data_description())
 
     def data_description(self) -> str:
         return "NIH ChestX-ray8 / RSNA Pneumonia / SIIM-ACR images (their own terms) from a user folder."
