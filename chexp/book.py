@@ -293,7 +293,7 @@ def provenance_page(notebooks: Sequence[Path]) -> str:
         "commit of the chexp source (`+dirty`: with uncommitted changes; `-`: not a git checkout, "
         "see the chexp version).",
         "",
-        "| | |",
+        "| item | value |",
         "|:--|:--|",
         *(f"| {key} | {_cell(value)} |" for key, value in info.items()),
         "",
