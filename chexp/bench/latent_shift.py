@@ -58,7 +58,9 @@ from .stats import spread
 if TYPE_CHECKING:
     import torch
 
-    from ..latentshift.search import LambdaSearch
+    from ..latentshift import LatentShift
+    from ..latentshift.search import LambdaSearch, SteppedSearch
+    from ..models.base import Autoencoder, Classifier
 
 PAIRS = ("phantom", "xrv224")
 #: Rules benchmarked by default: the paper's and every released code's.
@@ -175,10 +177,11 @@ class ResolvingWalk:
     that side's ``bounds`` (the released walk's stop conditions and limit, a finer grid; levels
     out of a probability's range aimed halfway to its edge, as the batched search does)."""
 
-    def __init__(self, rule, bounds: list[float], fraction: float, output_kind: str = "probability") -> None:
+    def __init__(self, rule: LambdaSearch, bounds: list[float], fraction: float,
+                 output_kind: str = "probability") -> None:
         import dataclasses
 
-        from chexp.latentshift.search import ConstantStep, SteppedSearch
+        from ..latentshift.search import ConstantStep, SteppedSearch
 
         self.name = f"{rule.name}-resolving"
         self._rule = rule
@@ -199,25 +202,37 @@ class ResolvingWalk:
     def value_range(self, output_kind: str) -> tuple[float, float] | None:
         return self._rule.value_range(output_kind)
 
-    def reference(self, value_range: tuple[float, float] | None = None):
+    def reference(self, value_range: tuple[float, float] | None = None) -> SteppedSearch:
         return self._ref
 
 
-
-def sequential_walk(rule: LambdaSearch, bounds: list[float], opts: dict[str, Any],
-                    output_kind: str) -> tuple[LambdaSearch, tuple[float, float], str]:
-    """The sequential walk ``rule`` is compared with, the tolerance of each side's bound, and
-    what the walk is (see the module docstring)."""
+def _is_released(rule: LambdaSearch) -> bool:
+    """A stepped rule is a released code's walk (:mod:`chexp.latentshift.search.released`)."""
     from ..latentshift.search import SteppedSearch
 
-    if isinstance(rule, SteppedSearch):  # a released rule: its walk is the released code's
-        return rule, (0.0, 0.0), "released code's walk (the rule's own steps, stops and limit)"
+    return isinstance(rule, SteppedSearch)
+
+
+def walk_label(rule: LambdaSearch, opts: dict[str, Any]) -> str:
+    """What the sequential walk of ``rule`` is (``sequential_reference`` in the JSON)."""
+    if _is_released(rule):
+        return "released code's walk (the rule's own steps, stops and limit)"
+    step = (f"step {opts['resolve']:g} x each bound" if opts["sequential_step"] == "resolving"
+            else f"step {rule.reference().lower.schedule.typical_step():g}")
+    return f"chexp's walk of the {rule.name} rule (no released code implements it), {step}"
+
+
+def sequential_walk(rule: LambdaSearch, bounds: list[float], opts: dict[str, Any],
+                    output_kind: str) -> tuple[LambdaSearch, tuple[float, float]]:
+    """The sequential walk ``rule`` is compared with (see the module docstring), and the
+    tolerance of each side's bound (0: the same grid, the bounds must be equal)."""
+    if _is_released(rule):
+        return rule, (0.0, 0.0)
     if opts["sequential_step"] == "resolving":
         walk = ResolvingWalk(rule, bounds, opts["resolve"], output_kind)
-        return walk, walk.steps, (f"chexp's walk of the {rule.name} rule (no released code implements it), "
-                                  f"step {opts['resolve']:g} x each bound")
+        return walk, walk.steps
     step = rule.reference().lower.schedule.typical_step()
-    return rule, (step, step), f"chexp's walk of the {rule.name} rule (no released code implements it), step {step:g}"
+    return rule, (step, step)
 
 
 def _agree(ours: float, theirs: float, tolerance: float) -> bool:
@@ -252,8 +267,8 @@ def summarize(per_image: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _measure_image(ls, clf, ae, x: torch.Tensor, target: str, rule: LambdaSearch, recorder: PassRecorder,
-                   opts: dict[str, Any], index: int) -> dict[str, Any]:
+def _measure_image(ls: LatentShift, clf: Classifier, ae: Autoencoder, x: torch.Tensor, target: str,
+                   rule: LambdaSearch, recorder: PassRecorder, opts: dict[str, Any], index: int) -> dict[str, Any]:
     """One image, one rule: the batched explanation, its floor and the sequential walk."""
     import torch
 
@@ -282,7 +297,7 @@ def _measure_image(ls, clf, ae, x: torch.Tensor, target: str, rule: LambdaSearch
         "floor_seconds": t_floor,
     }
     if not opts["no_sequential"]:
-        walk, tolerance, _ = sequential_walk(rule, bounds, opts, clf.output)
+        walk, tolerance = sequential_walk(rule, bounds, opts, clf.output)
         t_seq, seq = _timed(partial(sequential_latent_shift, clf, ae, x, target, walk, opts["n_frames"]),
                             repeats, device)
         record["sequential"] = {"seconds": t_seq, "evaluations": seq.evaluations, "bounds": [seq.lower, seq.upper]}
@@ -317,8 +332,7 @@ def run_phantom(opts: dict[str, Any]) -> dict[str, Any]:
                      for i in range(len(images))]
         entry: dict[str, Any] = {"per_image": per_image, "summary": summarize(per_image)}
         if not opts["no_sequential"]:
-            entry["sequential_reference"] = sequential_walk(rule, per_image[0]["batched"]["bounds"], opts,
-                                                            clf.output)[2]
+            entry["sequential_reference"] = walk_label(rule, opts)
         if device.startswith("cuda") and not opts["no_sequential"]:
             batch = images.repeat(-(-opts["batch"] // len(images)), 1, 1, 1)[: opts["batch"]]
             t_batch, _ = _timed(partial(ls.explain, batch, target), opts["repeats"], device)
