@@ -18,11 +18,10 @@ batched search). Python overhead of the search's bookkeeping is not modelled.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 __all__ = ["MODELLED_KIND", "EvalCosts", "modelled_image", "pass_sizes_needed"]
 
@@ -46,13 +45,12 @@ class EvalCosts:
         """Seconds of one pass of ``size`` latents: linear in ``size`` between (and beyond) the
         measured sizes."""
         sizes = sorted(self.pass_s)
-        costs = [self.pass_s[k] for k in sizes]
         if len(sizes) == 1:
-            return costs[0] * size / sizes[0]
-        if size > sizes[-1]:
-            slope = (costs[-1] - costs[-2]) / (sizes[-1] - sizes[-2])
-            return costs[-1] + slope * (size - sizes[-1])
-        return float(np.interp(size, sizes, costs))
+            return self.pass_s[sizes[0]] * size / sizes[0]
+        # the measured segment holding ``size`` (the first or last one beyond the measured sizes)
+        hi = min(max(bisect.bisect_left(sizes, size), 1), len(sizes) - 1)
+        (k0, k1), (c0, c1) = sizes[hi - 1 : hi + 1], (self.pass_s[sizes[hi - 1]], self.pass_s[sizes[hi]])
+        return c0 + (c1 - c0) * (size - k0) / (k1 - k0)
 
     def batched_seconds(self, pass_sizes: Iterable[int]) -> float:
         return self.gradient_s + sum(self.pass_cost(k) for k in pass_sizes)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 __all__ = ["spread"]
 
 
@@ -18,6 +16,8 @@ def spread(values: Sequence[float]) -> dict[str, float | int]:
     Returns:
         ``{"median", "q1", "q3", "iqr", "n"}`` (numpy's linear-interpolation quartiles).
     """
+    import numpy as np  # not at import: ``chexp bench --help`` imports this module
+
     arr = np.asarray(values, dtype=float)
     if arr.size == 0:
         raise ValueError("spread of no values")
