@@ -6,7 +6,8 @@ Layout of a run folder ``<run>`` (``chexp reproduce --output-dir <run>``)::
     <run>/failed/<stem>.ipynb      notebooks whose execution failed, with the traceback
     <run>/outputs/<stem>/          files a notebook saves (its ``output_dir`` parameter)
     <run>/.book-src/               staged book source: _config.yml, _toc.yml, book/,
-                                   notebooks/ (the executed copies), widget JavaScript
+                                   notebooks/ (the executed copies), widget JavaScript,
+                                   book/provenance.md (generated: "Build provenance")
     <run>/.book-build/             Sphinx doctrees and the HTML being built
     <run>/html/                    the finished book (replaced only when a build ends)
 
@@ -22,6 +23,7 @@ Command line: ``python -m chexp.book fetch-js [--dest DIR]`` and
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -46,6 +48,7 @@ __all__ = [
     "install_widget_js",
     "toc_notebooks",
     "stage_book",
+    "provenance_page",
     "build_book",
     "BuildResult",
     "main",
@@ -62,6 +65,10 @@ BOOK_DIRS = ("book",)
 #: entry of ``_config.yml`` is ``book/assets``; the file is served as
 #: ``_static/ipywidgets/embed.js``).
 WIDGET_JS_SUBDIR = Path("book") / "assets" / "ipywidgets"
+
+#: The generated "Build provenance" page: its ``_toc.yml`` entry in the staged tree (the file is
+#: ``<entry>.md``), listed last.
+PROVENANCE_PAGE = "book/provenance"
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,8 @@ def stage_book(run_dir: Path, source_root: Path = REPO_ROOT, cache: Path | None 
     Copies ``_config.yml``, ``_toc.yml`` and ``book/`` from ``source_root``, the
     executed notebooks named in the toc from ``<run_dir>/notebooks/`` (or, for a
     notebook whose execution failed, ``<run_dir>/failed/``, so that the page shows the
-    error), and installs the widget JavaScript.
+    error), writes the "Build provenance" page (:func:`provenance_page`, listed last in the
+    staged ``_toc.yml``), and installs the widget JavaScript.
 
     Raises:
         DataUnavailableError: a toc notebook was never executed into ``run_dir``.
@@ -252,8 +260,67 @@ def stage_book(run_dir: Path, source_root: Path = REPO_ROOT, cache: Path | None 
             f"{', '.join(missing)}; run `chexp reproduce --output-dir {run_dir}` "
             "(without --only) first"
         )
+    notebooks = [stage / "notebooks" / f"{stem}.ipynb" for stem in toc_notebooks(source_root / "_toc.yml")]
+    (stage / f"{PROVENANCE_PAGE}.md").write_text(provenance_page(notebooks), encoding="utf-8")
+    _append_to_toc(stage / "_toc.yml", PROVENANCE_PAGE)
     install_widget_js(stage / WIDGET_JS_SUBDIR, cache=cache)
     return stage
+
+
+def _cell(value: object) -> str:
+    """A Markdown table cell: ``|`` escaped, empty as a dash."""
+    text = ", ".join(map(str, value)) if isinstance(value, list) else ("" if value is None else str(value))
+    return text.replace("|", "\\|") or "-"
+
+
+def provenance_page(notebooks: Sequence[Path]) -> str:
+    """Markdown of the "Build provenance" page: :func:`chexp.provenance.provenance` of the
+    machine that builds the book, and each executed notebook's papermill parameters
+    (``profile``, ``device``) and run time.
+
+    Args:
+        notebooks: the executed notebooks, in book order.
+    """
+    from chexp.provenance import provenance
+
+    info = provenance()
+    info.pop("device")  # each notebook's device is in the second table
+    lines = [
+        "# Build provenance",
+        "",
+        "Computed when this book was built (`chexp.book.stage_book`): the versions and machine of "
+        "the environment that built it, in which `chexp reproduce` ran the notebooks, and the git "
+        "commit of the chexp source (`+dirty`: with uncommitted changes; `-`: not a git checkout, "
+        "see the chexp version).",
+        "",
+        "| item | value |",
+        "|:--|:--|",
+        *(f"| {key} | {_cell(value)} |" for key, value in info.items()),
+        "",
+        "## Notebook runs",
+        "",
+        "| notebook | profile | device | seconds | finished (UTC) |",
+        "|:--|:--|:--|--:|:--|",
+    ]
+    for path in notebooks:
+        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
+        params = meta.get("parameters", {})
+        seconds = meta.get("duration")
+        cells = (path.stem, params.get("profile"), params.get("device"),
+                 None if seconds is None else f"{seconds:.0f}", meta.get("end_time"))
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _append_to_toc(toc_path: Path, entry: str) -> None:
+    """Add ``{"file": entry}`` at the end of a Jupyter Book ``_toc.yml`` (its last part)."""
+    import yaml
+
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    parts = toc.get("parts")
+    chapters = parts[-1].setdefault("chapters", []) if parts else toc.setdefault("chapters", [])
+    chapters.append({"file": entry})
+    toc_path.write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
 
 
 @dataclass(frozen=True)

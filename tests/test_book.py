@@ -14,7 +14,9 @@ import functools
 import hashlib
 import html as html_lib
 import http.server
+import json
 import os
+import platform
 import re
 import shutil
 import threading
@@ -28,6 +30,7 @@ import yaml
 
 from chexp.book import WIDGET_JS, NpmAsset, fetch_npm_tarball, install_widget_js, stage_book, toc_notebooks
 from chexp.errors import ChecksumError, DataUnavailableError
+from chexp.provenance import package_version, source_commit
 from chexp.reproduce import reproduce
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,6 +121,10 @@ def test_book_builds_offline_without_warnings(built_book: dict[str, object]) -> 
                 if tag == "link" and not re.search(r'rel="(stylesheet|preload|icon|modulepreload)"', match.group(0)):
                     continue
                 pytest.fail(f"{html.relative_to(html_dir)} loads from another host: {match.group(0)}")
+    # The generated provenance page is in the book, with this environment's versions.
+    prov_html = (html_dir / "book" / "provenance.html").read_text(encoding="utf-8")
+    prov = html_lib.unescape(re.sub(r"<[^>]+>", " ", prov_html))
+    assert "Build provenance" in prov and package_version("torch") in prov and GALLERY in prov
     # The notebook saved its files in its own output folder.
     outputs = Path(built_book["run"]) / "outputs" / GALLERY
     assert {p.name for p in outputs.iterdir()} >= {"gallery.png", "gallery.svg", "label_counts.csv"}
@@ -158,6 +165,39 @@ def test_fresh_fetch_uses_npm_pack(tmp_path: Path) -> None:
     files = {p.name for p in install_widget_js(tmp_path / "js", cache=tmp_path / "fresh")}
     assert "embed.js" in files and any(name.endswith(".woff2") for name in files)
     assert not any(name.endswith((".map", "embed-amd.js")) for name in files)
+
+
+def test_staging_writes_the_provenance_page(tmp_path: Path) -> None:
+    """The staged book gets a "Build provenance" page, listed last in its toc, whose values are
+    this environment's (versions, commit) and each notebook's papermill parameters."""
+    source = tmp_path / "src"
+    (source / "book").mkdir(parents=True)
+    shutil.copy2(REPO / "_config.yml", source / "_config.yml")
+    (source / "book" / "intro.md").write_text("# Intro\n", encoding="utf-8")
+    toc = {"format": "jb-book", "root": "book/intro",
+           "parts": [{"caption": "A", "chapters": [{"file": "notebooks/01_a"}]},
+                     {"caption": "B", "chapters": [{"file": "notebooks/02_b"}]}]}
+    (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
+    run = tmp_path / "run"
+    (run / "notebooks").mkdir(parents=True)
+    for stem, device, seconds in (("01_a", "cuda:0", 12.4), ("02_b", "cpu", 3.6)):
+        papermill = {"parameters": {"profile": "phantom", "device": device}, "duration": seconds,
+                     "end_time": "2026-01-02T03:04:05"}
+        nb = {"cells": [], "metadata": {"papermill": papermill}, "nbformat": 4, "nbformat_minor": 5}
+        (run / "notebooks" / f"{stem}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    stage = stage_book(run, source)
+    staged_toc = yaml.safe_load((stage / "_toc.yml").read_text(encoding="utf-8"))
+    assert staged_toc["parts"][-1]["chapters"][-1] == {"file": "book/provenance"}
+    assert toc_notebooks(stage / "_toc.yml") == ["01_a", "02_b"]
+    page = (stage / "book" / "provenance.md").read_text(encoding="utf-8")
+    assert page.startswith("# Build provenance\n")
+    rows = dict(re.findall(r"^\| (\w+) \| (.*) \|$", page, flags=re.M))
+    for name in ("torch", "torchvision", "torchxrayvision", "captum", "zennit", "numpy"):
+        assert rows[name] == package_version(name), name
+    assert rows["commit"] == (source_commit() or "-")
+    assert rows["python"] == platform.python_version() and rows["cpu"]
+    assert "| 01_a | phantom | cuda:0 | 12 | 2026-01-02T03:04:05 |" in page
+    assert "| 02_b | phantom | cpu | 4 | 2026-01-02T03:04:05 |" in page
 
 
 def test_staging_names_notebooks_never_executed(tmp_path: Path) -> None:

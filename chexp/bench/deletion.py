@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..metrics.perturbation import deletion
+    from ..provenance import provenance
 
     torch.manual_seed(0)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         "forward_seconds": round(forward_seconds, 3),
         "ratio": round(ratio, 3),
         "auc": float(curve.auc[0]),
+        "provenance": provenance(str(device)),
     }
     print(f"{'quantity':<22}{'value':>12}")
     for key in ("device", "size", "pixels_per_step", "batch_size", "steps_timed", "steps_full_curve",

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..iba import IBA, BottleneckConfig, TargetBCE, UnitStatistics, reference_attribute
     from ..models.xrv import densenet121_architecture
+    from ..provenance import provenance
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -189,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     for key, value in rows:
         print(f"  {key:<{width}}  {value}")
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({**result, "provenance": provenance(str(device))}))
     return 0
 
 

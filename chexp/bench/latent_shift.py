@@ -1,27 +1,40 @@
-"""Cost of a Latent Shift explanation against its floor.
+"""Latent Shift speed: the batched search against the sequential walk, per image and rule.
 
-For each model pair (``phantom``: the trained phantom classifier and autoencoder, real search
-behaviour; ``xrv224``: untrained torchxrayvision-sized DenseNet121 + ResNetAE101 at 224x224,
-realistic cost per evaluation), per image:
+For every rule of ``--rules`` and every image, one explanation
+(:meth:`chexp.latentshift.LatentShift.explain`: search + frames + 2D map) is timed against the
+sequential walk of the same rule (:func:`chexp.latentshift.reference.sequential_latent_shift`:
+one decode + classify per lambda step, one image at a time) and against its floor (one gradient
+pass and one batched decode + classify of the output frames). Speedups are reported per image
+with their median and interquartile range, never as a ratio of sums (one slow image would
+dominate it).
 
-* floor: one encode, one gradient pass, and one batched decode + classify of the output frames;
-* ours: :meth:`chexp.latentshift.LatentShift.attribute` (search + frames + 2D map);
-* sequential: :func:`chexp.latentshift.reference.sequential_latent_shift`, the released code's
-  way (one decode + classify per lambda step, one image at a time) for the same rule.
+Sequential references:
 
-The released code's fixed step (10) suits the scale of the torchxrayvision autoencoder's latent
-gradient. Where the bounds are much closer to 0 (the phantom autoencoder: ``|lambda|`` of 0.01-1),
-a walk with step 10 stops at its first grid point, far past the bounds, and cannot reach them
-within any tolerance. ``--sequential-step resolving`` (the default) therefore walks each side with
-a constant step of ``--resolve`` (10 %) of that side's bound, the coarsest walk that lands within
-tolerance of the same bounds (about 10 steps per side; told the scale in advance, so generous to
-the sequential walk); ``released`` keeps the rule's own step (reported as is, bounds may disagree).
+* the released rules (``appendix-c``, ``gifsplanation-2021``, ``gifsplanation-current``,
+  ``latentshift-0.0.6``): the released code's own walk (its steps, stops and limit); the
+  batched search must find exactly its bounds.
+* ``paper``: no released code implements this rule, so the reference is chexp's own walk of it
+  (the halfway rule for levels a probability cannot reach included). The released step of 10
+  suits the torchxrayvision autoencoder's gradient scale; the phantom pair's bounds lie at
+  ``|lambda|`` of 0.01-6, which a step of 10 overshoots at once. ``--sequential-step resolving``
+  (default) therefore walks each side with a step of ``--resolve`` (10 %) of that side's bound
+  (about 10 steps per side; told the scale in advance, so generous to the walk); ``released``
+  keeps the step of 10 (bounds may disagree).
 
-Reported: ``ratio_to_floor`` (ours / floor), ``speedup_vs_sequential`` (sequential / ours),
-``evaluations`` (decode + classify evaluations per image after the gradient), whether the bounds
-agree with the sequential ones (within one step + 10 %), ``peak_rss_mb`` (each pair runs in its
-own process). With ``--device cuda`` also ``batch_speedup``: images per second of one batch of
-``--batch`` images over the sequential images per second.
+Pairs:
+
+* ``phantom`` (measured): the trained phantom classifier and autoencoder.
+* ``xrv224`` (modelled, see :mod:`chexp.bench.latent_shift_model`): the torchxrayvision-sized
+  DenseNet121 + ResNetAE101 at 224 x 224 can only be built with random weights, whose searches
+  are degenerate; each phantom image's measured counts are priced at the measured xrv224 cost
+  per pass. It therefore runs the phantom pair too. Its JSON ``kind`` says it is modelled.
+
+The JSON (``--json``, last line): ``provenance`` (:func:`chexp.provenance.provenance`),
+``settings``, and per pair its ``kind`` and per rule ``per_image`` records (seconds,
+evaluations and passes of the batched search and of the sequential walk, their ratios) and
+``summary`` (median, quartiles, IQR of each ratio over the images). Each pair runs in its own
+process (``peak_rss_mb``). With ``--device cuda`` a rule's summary also has ``batch_speedup``:
+images per second of one batch of ``--batch`` images over the median sequential image rate.
 """
 
 from __future__ import annotations
@@ -32,14 +45,28 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from multiprocessing import get_context
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chexp.errors import InvalidParameterError
+from ..errors import InvalidParameterError
+from .latent_shift_model import MODELLED_KIND, EvalCosts, modelled_image, pass_sizes_needed
+from .stats import spread
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..latentshift import LatentShift
+    from ..latentshift.search import LambdaSearch, SteppedSearch
+    from ..models.base import Autoencoder, Classifier
 
 PAIRS = ("phantom", "xrv224")
+#: Rules benchmarked by default: the paper's and every released code's.
+RULES = ("paper", "appendix-c", "gifsplanation-2021", "gifsplanation-current", "latentshift-0.0.6")
+#: Per-image ratios summarised per rule (median, quartiles, IQR).
+RATIOS = ("speedup_seconds", "evaluation_ratio", "pass_ratio", "ratio_to_floor")
 
 
 def _pairs(text: str) -> list[str]:
@@ -51,24 +78,40 @@ def _pairs(text: str) -> list[str]:
     return pairs
 
 
+def _rules(text: str) -> list[str]:
+    """``--rules``: comma-separated names of :data:`chexp.latentshift.SEARCH_RULES`."""
+    from ..latentshift import SEARCH_RULES
+
+    rules = [r.strip() for r in text.split(",") if r.strip()]
+    bad = [r for r in rules if r not in SEARCH_RULES]
+    if bad or not rules:
+        raise argparse.ArgumentTypeError(f"unknown rule(s) {bad}; valid: {', '.join(SEARCH_RULES)}")
+    return rules
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", type=_pairs, default=",".join(PAIRS),
-                        help=f"model pairs, comma-separated (default {','.join(PAIRS)})")
-    parser.add_argument("--images", type=int, default=4, help="images per pair (phantom)")
-    parser.add_argument("--xrv-images", type=int, default=1, help="images for the xrv224 pair")
-    parser.add_argument("--repeats", type=int, default=1, help="timed repeats (median)")
+                        help=f"model pairs, comma-separated (default {','.join(PAIRS)}; xrv224 is modelled "
+                             "from the phantom pair's counts, so it runs the phantom pair too)")
+    parser.add_argument("--rules", type=_rules, default=",".join(RULES),
+                        help=f"lambda search rules, comma-separated (default {','.join(RULES)})")
+    parser.add_argument("--images", type=_positive, default=8, help="phantom images (default 8)")
+    parser.add_argument("--repeats", type=_positive, default=1, help="timed repeats (median, default 1)")
     parser.add_argument("--n-frames", type=int, default=10, help="frames of each explanation (default 10)")
-    parser.add_argument("--rule", default="paper", help="lambda search rule (chexp.latentshift.SEARCH_RULES)")
     parser.add_argument("--target", default="Cardiomegaly", help="finding explained (default Cardiomegaly)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--batch", type=int, default=16, help="batch size of the GPU throughput test")
-    parser.add_argument("--no-sequential", action="store_true", help="skip the sequential reference")
-    parser.add_argument("--xrv-sequential", choices=("estimate", "run"), default="estimate",
-                        help="xrv224: time the sequential walk (run) or estimate it from the time of one "
-                             "batch-1 decode+classify times the walk's step count (default)")
+    parser.add_argument("--batch", type=_positive, default=16, help="batch size of the GPU throughput test")
+    parser.add_argument("--no-sequential", action="store_true", help="skip the sequential walks")
     parser.add_argument("--sequential-step", choices=("resolving", "released"), default="resolving",
-                        help="step of the sequential walk (phantom and --xrv-sequential run): 10%% of each "
-                             "side's bound (resolving, reaches the same bounds) or the rule's own step")
+                        help="paper rule only: step of chexp's sequential walk, 10%% of each side's bound "
+                             "(resolving, reaches the same bounds) or the released step of 10")
     parser.add_argument("--resolve", type=float, default=0.1,
                         help="resolving step as a fraction of the bound")
     parser.add_argument("--no-isolate", action="store_true", help="run pairs in this process")
@@ -82,7 +125,7 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _timed(fn, repeats: int, device: str) -> tuple[float, Any]:
+def _timed(fn: Callable[[], Any], repeats: int, device: str) -> tuple[float, Any]:
     times, out = [], None
     for _ in range(max(1, repeats)):
         _sync(device)
@@ -93,121 +136,40 @@ def _timed(fn, repeats: int, device: str) -> tuple[float, Any]:
     return statistics.median(times), out
 
 
-def _models(pair: str, device: str, n: int, target: str):
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _phantom_images(size: int, n: int, target: str) -> torch.Tensor:
+    """``n`` phantoms of side ``size``, positives for ``target`` first."""
     import numpy as np
     import torch
 
-    from chexp.phantoms import PhantomConfig, generate
+    from ..phantoms import FINDINGS, PhantomConfig, generate
 
-    if pair == "phantom":
-        from chexp.training import phantom_autoencoder, phantom_classifier
-
-        clf, ae = phantom_classifier(progress=False), phantom_autoencoder(progress=False)
-        size = clf.input_size or 128
-    elif pair == "xrv224":
-        from chexp.models.xrv import densenet121_architecture, resnet_ae101_architecture
-
-        clf, ae, size = densenet121_architecture(), resnet_ae101_architecture(), 224
-    else:
-        raise InvalidParameterError(f"unknown pair {pair!r}; valid: {', '.join(PAIRS)}")
-    clf, ae = clf.to(device).eval(), ae.to(device).eval()
     ps = generate(max(64, 4 * n), seed=321, config=PhantomConfig(size=size))
-    images = torch.from_numpy(ps.images)
-    col = list(ps_findings()).index(target) if target in ps_findings() else 0
-    order = np.argsort(-ps.labels[:, col], kind="stable")  # positives first
-    return clf, ae, images[order[:n]].to(device)
+    col = list(FINDINGS).index(target) if target in FINDINGS else 0
+    order = np.argsort(-ps.labels[:, col], kind="stable")
+    return torch.from_numpy(ps.images)[order[:n]]
 
 
-def ps_findings():
-    from chexp.phantoms import FINDINGS
+class PassRecorder:
+    """Batch sizes of the classifier's forward passes while active (a forward hook)."""
 
-    return FINDINGS
+    def __init__(self, classifier: torch.nn.Module) -> None:
+        self.sizes: list[int] = []
+        self._handle = classifier.register_forward_hook(self._hook)
 
+    def _hook(self, module: torch.nn.Module, args: tuple, output: object) -> None:
+        self.sizes.append(int(args[0].shape[0]))
 
-def run_pair(pair: str, opts: dict[str, Any]) -> dict[str, Any]:
-    """Benchmark one model pair (runs in a fresh process unless ``--no-isolate``)."""
-    import numpy as np
-    import torch
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` with an empty record (the record is the last call's)."""
+        self.sizes = []
+        return fn()
 
-    from chexp.latentshift import LatentShift, get_search
-    from chexp.latentshift.reference import sequential_latent_shift
-
-    torch.manual_seed(0)
-    device = opts["device"]
-    n = opts["xrv_images"] if pair == "xrv224" else opts["images"]
-    clf, ae, images = _models(pair, device, n, opts["target"])
-    target = opts["target"] if opts["target"] in clf.targets else next(t for t in clf.targets if t)
-    rule = get_search(opts["rule"])
-    n_frames = opts["n_frames"]
-    ls = LatentShift(clf, ae, search=rule, n_frames=n_frames)
-    ls.explain(images[:1], target)  # warm-up
-
-    floor_t, ours_t, seq_t, evals, seq_evals, agree, max_diff = [], [], [], [], [], [], 0.0
-    out_estimated = False
-    step = rule.reference().lower.schedule.typical_step() if hasattr(rule, "reference") else 10.0
-
-    def floor(x: torch.Tensor, lams: list[float]) -> None:
-        z, dz, recon, raw = ls.gradient(x, rule_target(clf, target), rule)
-        lam = torch.tensor(lams, dtype=z.dtype, device=z.device).view(-1, *([1] * (z.dim() - 1)))
-        with torch.no_grad():
-            frames = ae.decode(z + lam * dz)
-            clf(frames)
-
-    for i in range(len(images)):
-        x = images[i : i + 1]
-        t_ours, expl = _timed(partial(ls.explain, x, target), opts["repeats"], device)
-        lams = expl.lambdas[0].tolist()
-        t_floor, _ = _timed(partial(floor, x, lams), opts["repeats"], device)
-        floor_t.append(t_floor)
-        ours_t.append(t_ours)
-        evals.append(expl.evaluations)
-        if not opts["no_sequential"] and pair == "xrv224" and opts["xrv_sequential"] == "estimate":
-            t_seq, count = _estimate_sequential(ls, x, target, rule, expl, n_frames, device)
-            seq_t.append(t_seq)
-            seq_evals.append(count)
-            out_estimated = True
-        elif not opts["no_sequential"]:
-            walk, side_steps = rule, (step, step)
-            if opts.get("sequential_step", "resolving") == "resolving":
-                walk = ResolvingWalk(rule, expl.bounds[0].tolist(), opts.get("resolve", 0.1), clf.output)
-                side_steps = walk.steps
-            t_seq, seq = _timed(partial(sequential_latent_shift, clf, ae, x, target, walk, n_frames), 1, device)
-            seq_t.append(t_seq)
-            seq_evals.append(seq.evaluations)
-            for ours_b, seq_b, s_step in zip(expl.bounds[0].tolist(), (seq.lower, seq.upper), side_steps, strict=True):
-                diff = abs(ours_b - seq_b)
-                max_diff = max(max_diff, diff)
-                agree.append(diff <= s_step + 0.1 * abs(seq_b))
-    out: dict[str, Any] = {
-        "pair": pair,
-        "device": device,
-        "images": len(images),
-        "image_size": int(images.shape[-1]),
-        "rule": rule.name,
-        "floor_s": float(np.mean(floor_t)),
-        "ours_s": float(np.mean(ours_t)),
-        "ratio_to_floor": float(np.sum(ours_t) / np.sum(floor_t)),
-        "evaluations": float(np.mean(evals)),
-        "floor_evaluations": n_frames,
-    }
-    if seq_t:
-        out.update(
-            sequential_s=float(np.mean(seq_t)),
-            sequential_evaluations=float(np.mean(seq_evals)),
-            speedup_vs_sequential=float(np.sum(seq_t) / np.sum(ours_t)),
-            sequential_estimated=out_estimated,
-            sequential_step="released" if out_estimated else opts.get("sequential_step", "resolving"),
-        )
-        if agree:
-            out.update(bounds_agree=float(np.mean(agree)), max_bound_diff=max_diff)
-    if device.startswith("cuda") and seq_t:
-        batch = images.repeat((opts["batch"] + len(images) - 1) // len(images), 1, 1, 1)[: opts["batch"]]
-        t_batch, _ = _timed(lambda: ls.explain(batch, target), opts["repeats"], device)
-        out["batch"] = len(batch)
-        out["batch_s"] = t_batch
-        out["batch_speedup"] = (len(batch) / t_batch) / (1.0 / float(np.mean(seq_t)))
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return out
+    def close(self) -> None:
+        self._handle.remove()
 
 
 class ResolvingWalk:
@@ -215,10 +177,11 @@ class ResolvingWalk:
     that side's ``bounds`` (the released walk's stop conditions and limit, a finer grid; levels
     out of a probability's range aimed halfway to its edge, as the batched search does)."""
 
-    def __init__(self, rule, bounds: list[float], fraction: float, output_kind: str = "probability") -> None:
+    def __init__(self, rule: LambdaSearch, bounds: list[float], fraction: float,
+                 output_kind: str = "probability") -> None:
         import dataclasses
 
-        from chexp.latentshift.search import ConstantStep, SteppedSearch
+        from ..latentshift.search import ConstantStep, SteppedSearch
 
         self.name = f"{rule.name}-resolving"
         self._rule = rule
@@ -239,66 +202,241 @@ class ResolvingWalk:
     def value_range(self, output_kind: str) -> tuple[float, float] | None:
         return self._rule.value_range(output_kind)
 
-    def reference(self, value_range: tuple[float, float] | None = None):
+    def reference(self, value_range: tuple[float, float] | None = None) -> SteppedSearch:
         return self._ref
 
 
-def _estimate_sequential(ls, x, target, rule, expl, n_frames, device) -> tuple[float, int]:
-    """Time of the sequential walk that reaches ``expl``'s bounds: gradient pass + one batch-1
-    decode+classify per grid step (up to the first grid point at or past each bound) and per new
-    frame, from measured per-call times."""
+def _is_released(rule: LambdaSearch) -> bool:
+    """A stepped rule is a released code's walk (:mod:`chexp.latentshift.search.released`)."""
+    from ..latentshift.search import SteppedSearch
+
+    return isinstance(rule, SteppedSearch)
+
+
+def walk_label(rule: LambdaSearch, opts: dict[str, Any]) -> str:
+    """What the sequential walk of ``rule`` is (``sequential_reference`` in the JSON)."""
+    if _is_released(rule):
+        return "released code's walk (the rule's own steps, stops and limit)"
+    step = (f"step {opts['resolve']:g} x each bound" if opts["sequential_step"] == "resolving"
+            else f"step {rule.reference().lower.schedule.typical_step():g}")
+    return f"chexp's walk of the {rule.name} rule (no released code implements it), {step}"
+
+
+def sequential_walk(rule: LambdaSearch, bounds: list[float], opts: dict[str, Any],
+                    output_kind: str) -> tuple[LambdaSearch, tuple[float, float]]:
+    """The sequential walk ``rule`` is compared with (see the module docstring), and the
+    tolerance of each side's bound (0: the same grid, the bounds must be equal)."""
+    if _is_released(rule):
+        return rule, (0.0, 0.0)
+    if opts["sequential_step"] == "resolving":
+        walk = ResolvingWalk(rule, bounds, opts["resolve"], output_kind)
+        return walk, walk.steps
+    step = rule.reference().lower.schedule.typical_step()
+    return rule, (step, step)
+
+
+def _agree(ours: float, theirs: float, tolerance: float) -> bool:
+    if tolerance == 0.0:  # the same grid: the same point
+        return abs(ours - theirs) <= 1e-9 * max(1.0, abs(theirs))
+    return abs(ours - theirs) <= tolerance + 0.1 * abs(theirs)
+
+
+def add_ratios(record: dict[str, Any]) -> dict[str, Any]:
+    """Per-image ratios of a record with ``batched`` (and ``sequential``) seconds, evaluations,
+    passes and ``floor_seconds``: ``speedup_seconds`` (sequential / batched seconds),
+    ``evaluation_ratio`` (sequential / batched evaluations), ``pass_ratio`` (sequential
+    evaluations, one pass each, / batched passes), ``ratio_to_floor`` (batched / floor seconds)."""
+    ours = record["batched"]
+    record["ratio_to_floor"] = ours["seconds"] / record["floor_seconds"]
+    seq = record.get("sequential")
+    if seq is not None:
+        record["speedup_seconds"] = seq["seconds"] / ours["seconds"]
+        record["evaluation_ratio"] = seq["evaluations"] / max(ours["evaluations"], 1)
+        record["pass_ratio"] = seq["evaluations"] / max(ours["passes"], 1)
+    return record
+
+
+def summarize(per_image: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`~chexp.bench.stats.spread` of each of :data:`RATIOS` over ``per_image`` (those
+    every image has), and the fraction of sides whose bounds agree with the sequential walk."""
+    out: dict[str, Any] = {key: spread([r[key] for r in per_image]) for key in RATIOS
+                           if all(key in r for r in per_image)}
+    agree = [a for r in per_image for a in r.get("bounds_agree", [])]
+    if agree:
+        out["bounds_agree"] = sum(agree) / len(agree)
+    return out
+
+
+def _measure_image(ls: LatentShift, clf: Classifier, ae: Autoencoder, x: torch.Tensor, target: str,
+                   rule: LambdaSearch, recorder: PassRecorder, opts: dict[str, Any], index: int) -> dict[str, Any]:
+    """One image, one rule: the batched explanation, its floor and the sequential walk."""
     import torch
 
-    ref = rule.reference()
-    steps = 1  # lambda = 0 is evaluated once more by the released code
-    for side, bound in ((ref.lower, expl.bounds[0, 0].item()), (ref.upper, expl.bounds[0, 1].item())):
-        if side is None:
-            continue
-        grid = side.grid()
-        steps += next((k for k, lam in enumerate(grid) if abs(lam) >= abs(bound) - 1e-9), len(grid) - 1)
-    steps += n_frames - 2
-    z, dz, _, _ = ls.gradient(x, rule_target(ls.classifier, target), rule)
-    t_grad, _ = _timed(lambda: ls.gradient(x, rule_target(ls.classifier, target), rule), 1, device)
+    from ..latentshift.reference import sequential_latent_shift
+    from ..targets import as_target
 
-    def one() -> None:
+    device, repeats = opts["device"], opts["repeats"]
+    t_ours, expl = _timed(partial(recorder.run, partial(ls.explain, x, target)), repeats, device)
+    pass_sizes = recorder.sizes[1:]  # the first forward pass is the gradient's
+    if sum(pass_sizes) != expl.evaluations:  # internal invariant: a chexp bug, not user input
+        raise RuntimeError(f"recorded passes {pass_sizes} do not add up to {expl.evaluations} evaluations")
+    bounds = expl.bounds[0].tolist()
+
+    def floor() -> None:
+        z, dz, _, _ = ls.gradient(x, as_target(target), rule)
+        lam = torch.tensor(expl.lambdas[0].tolist(), dtype=z.dtype, device=z.device)
         with torch.no_grad():
-            ls.classifier(ls.autoencoder.decode(z + 0.5 * dz))
+            clf(ae.decode(z + lam.view(-1, *([1] * (z.dim() - 1))) * dz))
 
-    t_one, _ = _timed(one, 3, device)
-    return t_grad + steps * t_one, steps
+    t_floor, _ = _timed(floor, repeats, device)
+    record: dict[str, Any] = {
+        "image": index,
+        "p0": float(expl.initial_prediction[0]),
+        "batched": {"seconds": t_ours, "evaluations": expl.evaluations, "passes": len(pass_sizes),
+                    "pass_sizes": pass_sizes, "bounds": bounds},
+        "floor_seconds": t_floor,
+    }
+    if not opts["no_sequential"]:
+        walk, tolerance = sequential_walk(rule, bounds, opts, clf.output)
+        t_seq, seq = _timed(partial(sequential_latent_shift, clf, ae, x, target, walk, opts["n_frames"]),
+                            repeats, device)
+        record["sequential"] = {"seconds": t_seq, "evaluations": seq.evaluations, "bounds": [seq.lower, seq.upper]}
+        record["bounds_agree"] = [_agree(o, s, tol) for o, s, tol in
+                                  zip(bounds, (seq.lower, seq.upper), tolerance, strict=True)]
+    return add_ratios(record)
 
 
-def rule_target(clf, target):
-    from chexp.targets import as_target
+def run_phantom(opts: dict[str, Any]) -> dict[str, Any]:
+    """The measured pair (runs in a fresh process unless ``--no-isolate``)."""
+    import torch
 
-    return as_target(target)
+    from ..latentshift import LatentShift, get_search
+    from ..training import phantom_autoencoder, phantom_classifier
+
+    torch.manual_seed(0)
+    device = opts["device"]
+    clf = phantom_classifier(progress=False).to(device).eval()
+    ae = phantom_autoencoder(progress=False).to(device).eval()
+    images = _phantom_images(clf.input_size or 128, opts["images"], opts["target"]).to(device)
+    if opts["target"] not in clf.targets:
+        raise InvalidParameterError(f"--target {opts['target']!r}: the phantom classifier predicts "
+                                    f"{', '.join(t for t in clf.targets if t)}")
+    target = opts["target"]
+    recorder = PassRecorder(clf)
+    rules: dict[str, Any] = {}
+    for name in opts["rules"]:
+        rule = get_search(name)
+        ls = LatentShift(clf, ae, search=rule, n_frames=opts["n_frames"])
+        ls.explain(images[:1], target)  # warm-up
+        per_image = [_measure_image(ls, clf, ae, images[i : i + 1], target, rule, recorder, opts, i)
+                     for i in range(len(images))]
+        entry: dict[str, Any] = {"per_image": per_image, "summary": summarize(per_image)}
+        if not opts["no_sequential"]:
+            entry["sequential_reference"] = walk_label(rule, opts)
+        if device.startswith("cuda") and not opts["no_sequential"]:
+            batch = images.repeat(-(-opts["batch"] // len(images)), 1, 1, 1)[: opts["batch"]]
+            t_batch, _ = _timed(partial(ls.explain, batch, target), opts["repeats"], device)
+            seq_rate = 1.0 / statistics.median(r["sequential"]["seconds"] for r in per_image)
+            entry["summary"].update(batch=len(batch), batch_s=t_batch,
+                                    batch_speedup=(len(batch) / t_batch) / seq_rate)
+        rules[name] = entry
+    recorder.close()
+    return {"kind": "measured", "models": "trained phantom classifier + phantom autoencoder",
+            "device": device, "images": len(images), "image_size": int(images.shape[-1]),
+            "target": target, "rules": rules, "peak_rss_mb": _peak_rss_mb()}
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    cols = ["pair", "images", "floor_s", "ours_s", "ratio_to_floor", "evaluations", "sequential_s",
-            "sequential_evaluations", "speedup_vs_sequential", "bounds_agree", "batch_speedup", "peak_rss_mb"]
-    cols = [c for c in cols if any(c in r for r in rows)]
-    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = [" | ".join(cols)]
-    for r in rows:
-        lines.append(" | ".join(fmt(r.get(c, "")) for c in cols))
+def run_xrv_costs(opts: dict[str, Any], sizes: list[int]) -> dict[str, Any]:
+    """Measured costs of the xrv224 pair (random weights: only the cost is used): one image's
+    gradient pass and one decode + classify pass of each of ``sizes`` latents."""
+    import torch
+
+    from ..latentshift import LatentShift
+    from ..models.xrv import densenet121_architecture, resnet_ae101_architecture
+    from ..targets import as_target
+
+    torch.manual_seed(0)
+    device = opts["device"]
+    clf, ae = densenet121_architecture().to(device).eval(), resnet_ae101_architecture().to(device).eval()
+    target = opts["target"] if opts["target"] in clf.targets else next(t for t in clf.targets if t)
+    x = _phantom_images(224, 1, target).to(device)
+    ls = LatentShift(clf, ae)
+
+    def gradient() -> tuple[torch.Tensor, torch.Tensor]:
+        z, dz, _, _ = ls.gradient(x, as_target(target), ls.search)
+        return z, dz
+
+    def one_pass(z: torch.Tensor, dz: torch.Tensor, size: int) -> None:
+        lam = torch.linspace(-1.0, 1.0, size, dtype=z.dtype, device=z.device).view(-1, *([1] * (z.dim() - 1)))
+        with torch.no_grad():
+            clf(ae.decode(z + lam * dz))
+
+    z, dz = gradient()  # warm-up
+    one_pass(z, dz, 1)
+    t_grad, _ = _timed(gradient, opts["repeats"], device)
+    pass_s = {k: _timed(partial(one_pass, z, dz, k), opts["repeats"], device)[0] for k in sizes}
+    return {"costs": EvalCosts(t_grad, pass_s).as_dict(), "peak_rss_mb": _peak_rss_mb(),
+            "models": "torchxrayvision DenseNet121 + ResNetAE101 architectures (random weights), 224x224"}
+
+
+def model_pair(measured: dict[str, Any], cost_run: dict[str, Any], n_frames: int) -> dict[str, Any]:
+    """The modelled pair: every measured image's counts priced at ``cost_run``'s costs."""
+    raw = cost_run["costs"]
+    costs = EvalCosts(raw["gradient_s"], {int(k): v for k, v in raw["pass_s"].items()})
+    rules = {}
+    for name, entry in measured["rules"].items():
+        per_image = [add_ratios(modelled_image(r, costs, n_frames)) for r in entry["per_image"]]
+        rules[name] = {"per_image": per_image, "summary": summarize(per_image)}
+        if "sequential_reference" in entry:
+            rules[name]["sequential_reference"] = entry["sequential_reference"]
+    return {"kind": MODELLED_KIND, "counts_from": "phantom", "models": cost_run["models"],
+            "device": measured["device"], "images": measured["images"], "image_size": 224,
+            "costs": cost_run["costs"], "rules": rules, "peak_rss_mb": cost_run["peak_rss_mb"]}
+
+
+def _call(fn: Callable[..., dict[str, Any]], isolate: bool, *args: Any) -> dict[str, Any]:
+    if not isolate:
+        return fn(*args)
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def _table(pairs: dict[str, dict[str, Any]]) -> str:
+    def cell(summary: dict[str, Any], key: str) -> str:
+        s = summary.get(key)
+        if s is None:
+            return ""
+        return f"{s:.3g}" if isinstance(s, float) else f"{s['median']:.3g} [{s['q1']:.3g}, {s['q3']:.3g}]"
+
+    cols = ["pair", "kind", "rule", "images", *RATIOS, "bounds_agree", "batch_speedup"]
+    lines = [" | ".join(cols), "(ratios: median [q1, q3] over images)"]
+    for pair, entry in pairs.items():
+        for rule, r in entry["rules"].items():
+            kind = entry["kind"].partition(":")[0]
+            lines.append(" | ".join([pair, kind, rule, str(entry["images"]),
+                                     *(cell(r["summary"], k) for k in (*RATIOS, "bounds_agree", "batch_speedup"))]))
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    opts = {k: getattr(args, k) for k in ("images", "xrv_images", "repeats", "n_frames", "rule", "target",
-                                          "device", "batch", "no_sequential", "xrv_sequential",
-                                          "sequential_step", "resolve")}
-    rows = []
-    for pair in args.pairs:
-        if args.no_isolate:
-            rows.append(run_pair(pair, opts))
-        else:
-            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-                rows.append(pool.submit(run_pair, pair, opts).result())
-    print(_table(rows))
+    from ..provenance import provenance
+
+    opts = {k: getattr(args, k) for k in ("images", "repeats", "n_frames", "rules", "target", "device", "batch",
+                                          "no_sequential", "sequential_step", "resolve")}
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InvalidParameterError(f"--device {args.device}: no CUDA device is available; use --device cpu")
+    isolate = not args.no_isolate
+    pairs: dict[str, dict[str, Any]] = {"phantom": _call(run_phantom, isolate, opts)}
+    if "xrv224" in args.pairs:
+        records = [r for e in pairs["phantom"]["rules"].values() for r in e["per_image"]]
+        cost_run = _call(run_xrv_costs, isolate, opts, pass_sizes_needed(records, args.n_frames))
+        pairs["xrv224"] = model_pair(pairs["phantom"], cost_run, args.n_frames)
+    print(_table(pairs))
     if args.json:
-        print(json.dumps({r["pair"]: r for r in rows}))
+        print(json.dumps({"provenance": provenance(args.device), "settings": opts, "pairs": pairs}))
     return 0
 
 
