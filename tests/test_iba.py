@@ -336,3 +336,42 @@ def test_statistics_saved_beside_the_model_give_the_same_maps(tmp_path, data: to
 
     with pytest.raises(CorruptFileError, match="not a chexp IBA statistics file"):
         UnitStatistics.load(tmp_path / "junk.pt")
+
+
+# --- issue 12: the reference's resize and the reference's cost ------------------------------------
+
+
+@pytest.mark.parametrize(("low", "high"), [((4, 4), (64, 64)), ((5, 7), (23, 31)), ((1, 3), (4, 9))])
+def test_saliency_resize_mirrors_at_the_border_as_skimage(low: tuple[int, int], high: tuple[int, int]) -> None:
+    import numpy as np
+    from skimage.transform import resize
+
+    from chexp.iba import saliency
+
+    g = torch.Generator().manual_seed(0)
+    capacity = torch.rand(2, 3, *low, generator=g, dtype=torch.float64)
+    got = saliency(capacity, high)
+    scale = low[0] * low[1] / (high[0] * high[1])
+    for i in range(2):
+        bits = capacity[i].sum(0).numpy() / np.log(2.0) * scale
+        expected = resize(bits, high, order=1, preserve_range=True)
+        np.testing.assert_allclose(got[i, 0].numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+class _RecordsGradFlags(RegionModel):
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(self.dummy.requires_grad)
+        return super().logits(x)
+
+
+def test_reference_computes_parameter_gradients_as_the_reference_code(data: torch.Tensor) -> None:
+    model = _RecordsGradFlags(lambda m: 6.0 * m[:, :1] - 1.0, (A,)).requires_grad_(False)  # as loaded
+    model.seen = []
+    stats = UnitStatistics.fit(model, "block2", data[:32], progress=False)
+    model.seen.clear()
+    reference_attribute(model, "block2", data[:1], TargetBCE("finding"), stats, BottleneckConfig(steps=2, samples=2))
+    assert model.seen[-2:] == [True, True]  # the optimisation steps had parameter gradients on
+    assert not model.dummy.requires_grad and model.dummy.grad is None  # put back
+    model.seen.clear()
+    IBA(model, "block2", stats, steps=2, samples=2).attribute(data[:1], target="finding")
+    assert not any(model.seen)  # the lean engine computes none

@@ -167,3 +167,83 @@ def test_probability_only_model_is_scored_on_its_probability(data: torch.Tensor)
     assert iba_p.last_results[0].scored_on == "probability"
     # -log(sigmoid(l)) == softplus(-l): the same optimisation, no double sigmoid
     torch.testing.assert_close(maps_p, maps_l, rtol=1e-3, atol=1e-4 * float(maps_l.max()))
+
+
+# --- issue 12: regression maximisation for negative scores, losses by name, l2 normaliser ------
+
+
+def test_regression_maximization_raises_a_negative_score(data: torch.Tensor) -> None:
+    # the same score shifted below 0: the released -Phi^2 would lower it further (keep B, drop A)
+    phi = torch.tensor([[[-2.0], [-1.0], [0.5], [1.0]]]).requires_grad_(True)
+    values = torch.stack([RegressionMaximize()(phi[:, i : i + 1], phi[:, 0]) for i in range(4)]).flatten()
+    assert bool((values[1:] < values[:-1]).all()), values  # strictly decreasing in the score
+    (grad,) = torch.autograd.grad(values.sum(), phi)
+    assert bool((grad.flatten()[:2] < 0).all())  # minimising raises a negative score too
+    torch.testing.assert_close(values[2:], -phi.flatten()[2:].detach() ** 2)  # released loss for phi >= 0
+    model = RegionModel(lambda m: 2.0 * m[:, :1] + m[:, 1:2] - 5.0, (A, B), targets=("score",), output="score")
+    stats = UnitStatistics.fit(model, "block2", data, progress=False)
+    x = paint(paint(random_images(2, seed=5), A, 0.8), B, -0.8)
+    with torch.no_grad():
+        assert bool((model(x) < 0).all())
+    maps = RegressionIBA(model, "block2", stats, beta=0.3, loss="maximize").attribute(x)
+    assert bool((region_mass(maps, A) > 100 * region_mass(maps, B)).all())
+
+
+def test_losses_by_name(data: torch.Tensor) -> None:
+    from chexp.errors import UnknownNameError
+    from chexp.iba import LOSSES
+
+    assert set(LOSSES) == {"target", "onehot", "softmax", "deviation", "maximize"}
+    model = RegionModel(lambda m: torch.cat([8 * m[:, :1] - 1, 8 * m[:, 1:2] - 1], 1), (A, B),
+                        targets=("first", "second"))
+    stats = UnitStatistics.fit(model, "block2", data, progress=False)
+    x = paint(paint(data[:2], A, 0.8), B, 0.8)
+    settings = dict(beta=0.1, steps=4, samples=2)
+    by_name = IBA(model, "block2", stats, loss="onehot", **settings).attribute(x, target="first")
+    by_object = IBA(model, "block2", stats, **settings).attribute(x, target=OneHotBCE("first"))
+    by_class = IBA(model, "block2", stats, loss=OneHotBCE, **settings).attribute(x, target="first")
+    default = IBA(model, "block2", stats, **settings).attribute(x, target="first")
+    assert torch.equal(by_name, by_object) and torch.equal(by_class, by_object)
+    assert not torch.equal(default, by_name)  # the one-hot loss also pushes "second" down
+    multi = MultiLayerIBA(model, ("block1", "block2"), fit_statistics(model, ["block1", "block2"], data[:64]),
+                          loss="onehot", **settings)
+    assert all(m.loss_factory is OneHotBCE for m in multi.methods)
+    with pytest.raises(UnknownNameError, match="onehot"):
+        IBA(model, "block2", stats, loss="one-hot")
+
+
+def test_l2_normalizer_is_the_released_rule(data: torch.Tensor) -> None:
+    from chexp.iba import NORMALIZERS
+
+    g = torch.Generator().manual_seed(0)
+    maps = torch.rand(2, 1, 8, 8, generator=g)
+    l2 = NORMALIZERS["l2"](maps)
+    torch.testing.assert_close(l2.square().sum(dim=(2, 3)), torch.ones(2, 1))
+    torch.testing.assert_close(l2 * maps.flatten(1).norm(dim=1).view(2, 1, 1, 1), maps)
+    model = RegionModel(lambda m: 10.0 * m[:, :1] + 10.0 * m[:, 1:2] - 2.0, (A, B))
+    s1, s2 = fit_statistics(model, ["block1", "block2"], data, progress=False)
+    x = paint(paint(data[:1], A, 0.8), B, 0.7)
+    settings = dict(beta=1.0, steps=3, samples=2)
+    threshold = 0.006 * 224 / SIZE  # the released 0.006 at 224 x 224, at this resolution
+    multi = MultiLayerIBA(model, ("block1", "block2"), [s1, s2], thresholds=threshold, normalize="l2",
+                          combine="masked", **settings)
+    m1, m2 = multi.attribute_layers(x, target="finding").values()
+    expected = m1 / m1.norm() * (m2 / m2.norm() > threshold)
+    torch.testing.assert_close(multi.attribute(x, target="finding"), expected)
+    assert 0 < float((expected > 0).float().mean()) < 1
+
+
+def test_setup_passes_the_loss_and_the_normalizer(data: torch.Tensor) -> None:
+    from chexp.experiments.iba_setup import Setup
+
+    model = RegionModel(lambda m: 10.0 * m[:, :1] + 10.0 * m[:, 1:2] - 2.0, (A, B))
+    s1, s2 = fit_statistics(model, ["block1", "block2"], data[:64], progress=False)
+    setup = Setup(model, "features.block2", ("features.block1", "features.block2"),
+                  {"features.block1": s1, "features.block2": s2}, torch.device("cpu"),
+                  iba_settings={"loss": "onehot", "steps": 2}, options={"normalize": "l2"})
+    for name in ("IBA", "Inverse IBA"):
+        assert setup.method(name).loss_factory is OneHotBCE
+    multi = setup.method("Multi-layer IBA")
+    assert multi.normalize.__name__ == "normalize_l2"
+    assert all(m.loss_factory is OneHotBCE for m in multi.methods)
+    assert "loss `onehot`" in setup.describe()

@@ -12,7 +12,15 @@ gradients are absolute values; integrated gradients and LRP are signed (negative
 last); IBA maps are bits per pixel. Multi-layer IBA uses the released code's combination
 (``combine="masked"``: the shallowest map, kept where every deeper map passes its threshold) so
 that its map can be ranked pixel by pixel; the paper's 0/1 intersection (Eq. 7) is
-``combine="intersection"``.
+``combine="intersection"``. Its maps are normalised by their maximum and thresholded at 0.1 unless
+the options say otherwise (``normalize="l2"`` with ``thresholds=0.006 * 224 / side`` is the
+released rule, see :func:`chexp.iba.methods.normalize_l2`).
+
+The IBA loss. chexp explains a class with :class:`~chexp.iba.TargetBCE` (the target's BCE
+alone); the released code uses :class:`~chexp.iba.OneHotBCE` (BCE against a one-hot vector,
+averaged over all C classes), whose target term weighs 1/C as much, so β = 10 here is about
+β = 10 / C there (0.7 for the 14 NIH classes). ``iba_settings={"loss": "onehot"}`` (a name of
+:data:`chexp.iba.LOSSES`) selects the released loss for every IBA-family method.
 
 The figures and tables, one module each: :mod:`~chexp.experiments.inverse` (Fig. 1),
 :mod:`~chexp.experiments.perturbation` (Fig. 2), :mod:`~chexp.experiments.regression` (Fig. 3),
@@ -163,6 +171,7 @@ SETUP_OPTIONS: dict[str, tuple[str, str]] = {
     "ig_batch": ("integrated", "internal_batch_size"),
     "inverse_beta": ("inverse-iba", "beta"),
     "thresholds": ("multilayer-iba", "thresholds"),
+    "normalize": ("multilayer-iba", "normalize"),
     "combine": ("multilayer-iba", "combine"),
 }
 
@@ -172,8 +181,12 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "multilayer-iba": {"combine": "masked"},
 }
 
-#: Options that set the IBA family's settings (:attr:`Setup.iba_settings` keys).
-_IBA_KEYS = {"beta", "steps", "lr", "samples", "initial_alpha", "sigma", "seed", "batch_size", "progress"}
+#: Options that set the IBA family's settings (:attr:`Setup.iba_settings` keys); ``loss`` is a name
+#: of :data:`chexp.iba.LOSSES` (``"target"``, ``"onehot"``, ...) or a loss class.
+_IBA_KEYS = {
+    "beta", "steps", "lr", "samples", "initial_alpha", "sigma", "seed", "batch_size", "progress", "loss",
+    "final_mask",
+}
 
 
 @dataclass
@@ -186,8 +199,9 @@ class Setup:
         layers: the Multi-layer IBA layers (shallowest first).
         statistics: layer -> fitted statistics (every layer of ``layer`` and ``layers``).
         device: torch device of the model.
-        iba_settings: keyword arguments for every IBA-family method (beta, steps, ...).
-        options: per-method options (``ig_steps``, ``inverse_beta``, ``thresholds``, ...).
+        iba_settings: keyword arguments for every IBA-family method (beta, steps, loss, ...).
+        options: per-method options (``ig_steps``, ``inverse_beta``, ``thresholds``,
+            ``normalize``, ...).
     """
 
     classifier: Classifier
@@ -233,10 +247,17 @@ class Setup:
 
     def describe(self) -> str:
         counts = {layer: s.count for layer, s in self.statistics.items()}
+        loss = self.iba_settings.get("loss", "target")
+        loss_note = (
+            "loss `onehot` (the released code's BCE against a one-hot target over all classes)"
+            if loss == "onehot"
+            else f"loss `{getattr(loss, '__name__', loss)}` (the released code uses `onehot`, BCE against a "
+            "one-hot target over all C classes, where the same β weighs about C times more)"
+        )
         return (
             f"IBA layer `{self.layer}`, Multi-layer IBA layers {', '.join(f'`{name}`' for name in self.layers)}; "
             f"per-unit statistics fitted on {min(counts.values())} training images "
-            f"(the reference uses 10,000); settings {self.iba_settings or 'reference defaults'}."
+            f"(the reference uses 10,000); settings {self.iba_settings or 'reference defaults'}; {loss_note}."
         )
 
 

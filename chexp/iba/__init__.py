@@ -6,7 +6,7 @@
   model family in :data:`BOTTLENECK_LAYERS`.
 * Losses built from targets (:func:`as_loss`): :class:`TargetBCE`, :class:`OneHotBCE`,
   :class:`SoftmaxCE`, :class:`RegressionMSE`, :class:`RegressionMaximize`,
-  :class:`RegressionDeviation`.
+  :class:`RegressionDeviation`; by name in :data:`LOSSES` (the ``loss=`` of the methods).
 * :class:`UnitStatistics`: per-unit feature statistics, fitted once per model and layer and saved
   beside the model (:func:`statistics_path`).
 * :func:`reference_attribute`: the straightforward reference algorithm (one image at a time, the
@@ -24,12 +24,14 @@ from .bottleneck import (
     GaussianSmoothing,
     PerSampleBottleneck,
     information,
+    mirror_resize,
     optimize_bottleneck,
     saliency,
 )
 from .estimator import UnitStatistics, fit_statistics, statistics_path
 from .hooks import FrontCache
 from .losses import (
+    LOSSES,
     ModelLoss,
     OneHotBCE,
     RegressionDeviation,
@@ -56,10 +58,10 @@ from .reference import reference_attribute
 
 __all__ = [
     "BLOCK", "KEEP", "AttributionError", "BottleneckConfig", "BottleneckResult", "GaussianSmoothing",
-    "PerSampleBottleneck", "information", "optimize_bottleneck", "saliency",
+    "PerSampleBottleneck", "information", "mirror_resize", "optimize_bottleneck", "saliency",
     "StatisticsMismatchError", "UnitStatistics", "fit_statistics", "statistics_path",
     "FrontCache",
-    "LossMismatchError", "ModelLoss", "OneHotBCE", "RegressionDeviation", "RegressionMaximize",
+    "LOSSES", "LossMismatchError", "ModelLoss", "OneHotBCE", "RegressionDeviation", "RegressionMaximize",
     "RegressionMSE", "SoftmaxCE", "TargetBCE", "as_loss",
     "BOTTLENECK_LAYERS", "BottleneckLayers", "bottleneck_layers",
     "COMBINERS", "NORMALIZERS", "IBA", "InverseIBA", "MultiLayerIBA", "RegressionIBA",

@@ -9,6 +9,11 @@ KL divergence between ``P(Z | R)`` and ``Q(Z) = N(mu, sigma)``; with ``r = (R - 
 
 (the released CheXplain-IBA code keeps this term, measured with ``lambda``, for Inverse IBA).
 
+The map is, as in the reference code, the information of the last forward pass of the
+optimisation: the mask after ``steps - 1`` Adam updates (the reference takes one more step whose
+result it never uses). ``BottleneckConfig(final_mask=True)`` uses the mask after the final update
+instead (chexp's definition before the fidelity audit of issue 12).
+
 :func:`optimize_bottleneck` is the lean engine: the network in front of the bottleneck runs once
 per image under ``no_grad`` (:class:`~chexp.iba.hooks.FrontCache`), every optimisation step runs
 only the rest of the network on ``samples`` noise draws per image, several images at once, with
@@ -122,6 +127,9 @@ class BottleneckConfig:
             round differently for other batch sizes make maps differ slightly (the optimisation
             amplifies float rounding to ~1e-3 of the map's range on a DenseNet121). The joint pass
             is faster on a GPU.
+        final_mask: compute the map from the mask after the last Adam update. Default
+            (``False``): the reference's map, the information of the last forward pass (the mask
+            after ``steps - 1`` updates; ``steps=1`` gives the initial mask's information).
     """
 
     beta: float = 10.0
@@ -134,6 +142,7 @@ class BottleneckConfig:
     active_threshold: float = 0.01
     seed: int = 0
     pass_per_image: bool = True
+    final_mask: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.samples < 1:
@@ -148,7 +157,8 @@ class PerSampleBottleneck(nn.Module):
     """A bottleneck with one mask ``alpha (B, C, h, w)`` per image, applied to ``B * S`` rows.
 
     Rows ``i * S ... i * S + S - 1`` of the feature map it receives belong to image ``i``.
-    :meth:`forward` samples ``Z`` and stores the information term of those rows.
+    :meth:`forward` samples ``Z`` and stores the information term of those rows and the
+    ``lambda`` it used.
     """
 
     def __init__(
@@ -171,6 +181,7 @@ class PerSampleBottleneck(nn.Module):
             torch.Generator(device=device).manual_seed(config.seed) for _ in range(batch)
         ]
         self.last_information: torch.Tensor | None = None
+        self.last_lam: torch.Tensor | None = None
 
     def lam(self) -> torch.Tensor:
         """``lambda (B, C, h, w)``: the smoothed sigmoid of ``alpha``."""
@@ -194,6 +205,7 @@ class PerSampleBottleneck(nn.Module):
                 f"expects {self.batch * self.samples} rows of features, got {r.shape[0]}"
             )
         lam_b = self.lam()
+        self.last_lam = lam_b
         # the rows of one image hold the same features: the information term needs one of them
         self.last_information = self.capacity(r[:: self.samples], lam_b)
         lam = lam_b.repeat_interleave(self.samples, dim=0)
@@ -211,18 +223,53 @@ class PerSampleBottleneck(nn.Module):
         assert self.last_information is not None
         return self.last_information.reshape(self.batch, -1).mean(dim=1)
 
+    def reported(self, r: torch.Tensor, final_mask: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lambda, information per unit in nats)``, each ``(B, C, h, w)`` and detached, that
+        the map is made of: those of the last forward pass (the reference's map), or with
+        ``final_mask`` those of the current mask for the features ``r (B, C, h, w)``."""
+        if final_mask:
+            lam = self.lam()
+            return lam.detach(), self.capacity(r, lam).detach()
+        if self.last_lam is None or self.last_information is None:
+            raise AttributionError("the bottleneck has not run a forward pass yet")
+        return self.last_lam.detach(), self.last_information.detach()
+
+
+def _grid_axis(n_in: int, n_out: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Normalised sampling positions (``align_corners=True`` convention) of ``n_out`` output pixel
+    centres on an axis of ``n_in`` input pixels, pixel centres aligned."""
+    if n_in == 1:
+        return torch.zeros(n_out, dtype=dtype, device=device)
+    u = (torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5
+    return (u / (n_in - 1) * 2.0 - 1.0).to(dtype=dtype, device=device)
+
+
+def mirror_resize(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize of ``(B, C, h, w)`` to ``size``, mirrored at the border.
+
+    Pixel centres are aligned (as ``F.interpolate(..., align_corners=False)``), but beyond the
+    outermost pixel centres the map is mirrored about them (``x[-1] = x[1]``) instead of clamped:
+    the reference's ``skimage.transform.resize(order=1)`` (its default ``mode="reflect"``).
+    """
+    b, c, h, w = maps.shape
+    H, W = int(size[0]), int(size[1])
+    gy = _grid_axis(h, H, maps.dtype, maps.device)
+    gx = _grid_axis(w, W, maps.dtype, maps.device)
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1).expand(b, H, W, 2)
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+
 
 def saliency(capacity: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Bits per input pixel ``(B, 1, H, W)`` from a capacity ``(B, C, h, w)`` in nats.
 
-    Summed over channels, converted to bits, resized bilinearly to ``size`` and scaled by
-    ``h * w / (H * W)`` so that the map's total stays the layer's total information.
+    Summed over channels, converted to bits, resized bilinearly to ``size`` (mirrored at the
+    border, :func:`mirror_resize`, as the reference) and scaled by ``h * w / (H * W)`` so that
+    the map's total stays about the layer's total information.
     """
     b, _, h, w = capacity.shape
     bits = capacity.sum(dim=1, keepdim=True) / math.log(2.0)
     H, W = int(size[0]), int(size[1])
-    up = F.interpolate(bits, size=(H, W), mode="bilinear", align_corners=False)
-    return up * (h * w) / (H * W)
+    return mirror_resize(bits, (H, W)) * (h * w) / (H * W)
 
 
 @dataclass
@@ -231,8 +278,8 @@ class BottleneckResult:
 
     Attributes:
         maps: bits per pixel ``(B, 1, H, W)``.
-        capacity: information per unit at the layer ``(B, C, h, w)`` (nats).
-        lam: final ``lambda (B, C, h, w)``.
+        capacity: information per unit at the layer ``(B, C, h, w)`` (nats), what the map is made of.
+        lam: ``lambda (B, C, h, w)`` the map was computed with (see ``BottleneckConfig.final_mask``).
         history: total loss per step, summed over the batch.
         scored_on: the model output the loss was computed on (``"logit"``, ``"probability"``,
             ``"score"``).
@@ -310,7 +357,7 @@ def optimize_bottleneck(
             parts.append((g, slice(g.start * s, g.stop * s), part, bottleneck))
         optimizer = torch.optim.Adam([p[3].alpha for p in parts], lr=config.lr)
         history: list[float] = []
-        for _ in tqdm(range(config.steps), desc="IBA steps", disable=not progress, leave=False):
+        for step in tqdm(range(config.steps), desc="IBA steps", disable=not progress, leave=False):
             optimizer.zero_grad(set_to_none=True)
             step_total = 0.0
             for g, rows, part, bottleneck in parts:
@@ -328,10 +375,12 @@ def optimize_bottleneck(
                     )
                 total.backward()
                 step_total += float(total.detach())
-            optimizer.step()
+            if config.final_mask or step < config.steps - 1:  # else the update would not be used
+                optimizer.step()
             history.append(step_total)
         with torch.no_grad():
-            lam = torch.cat([p[3].lam() for p in parts])
-            capacity = torch.cat([p[3].capacity(r[p[0]], p[3].lam()) for p in parts])
+            reported = [p[3].reported(r[p[0]], config.final_mask) for p in parts]
+            lam = torch.cat([lam_i for lam_i, _ in reported])
+            capacity = torch.cat([cap_i for _, cap_i in reported])
             maps = saliency(capacity, inputs.shape[-2:])
     return BottleneckResult(maps, capacity, lam, history, replayed, parts[0][2].scored_on)

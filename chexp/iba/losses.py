@@ -13,25 +13,33 @@ Classification (``model.output`` is ``"probability"`` or ``"logit"``):
   (``logits`` raising ``NotImplementedError``) is scored on its probability, ``-log p``; no second
   sigmoid is ever applied.
 * :class:`OneHotBCE`: the released CheXplain-IBA loss, BCE-with-logits of every output against a
-  one-hot vector of the target.
+  one-hot vector of the target, averaged over the ``C`` outputs. Its target term weighs ``1 / C``
+  of :class:`TargetBCE`'s, so the same ``beta`` restricts information about ``C`` times more
+  strongly (``beta = 10`` with :class:`TargetBCE` is about ``beta = 10 / 14 = 0.7`` of the
+  released code on the 14 NIH classes).
 * :class:`SoftmaxCE`: the original IBA loss for mutually exclusive classes, ``-log softmax``.
 
 Regression (``model.output == "score"``), the three losses of CheXplain-IBA section 2.2:
 
 * :class:`RegressionMSE`: ``(Phi(Z) - y)^2`` for a target score ``y``.
-* :class:`RegressionMaximize`: drive the score up; the released code minimises ``-Phi(Z)^2``
-  (the paper writes ``L_RM = Phi(Z)^2`` for the quantity being maximised).
+* :class:`RegressionMaximize`: drive the score up, minimising ``-Phi(Z) |Phi(Z)|``: the released
+  code's ``-Phi(Z)^2`` (the paper's ``L_RM = Phi(Z)^2``, maximised) where the score is >= 0, and
+  still decreasing in the score where it is negative (``-Phi^2`` would push a negative score
+  further down).
 * :class:`RegressionDeviation` (default for a :class:`~chexp.targets.RegressionTarget` and for
   Regression IBA): ``(Phi(Z) - Phi(X))^2``, deviation from the unperturbed score.
 
 Every loss returns one value per image ``(B,)``: the mean over the noise draws.
+
+The IBA classes take the loss a target is explained with by name (:data:`LOSSES`, e.g.
+``IBA(..., loss="onehot")``) or as a class / callable ``target -> loss``.
 """
 
 from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -243,10 +251,16 @@ class RegressionMSE(_RegressionLoss):
 
 
 class RegressionMaximize(_RegressionLoss):
-    """Drive the score up: minimise ``-Phi(Z)^2`` (regression maximisation, the released code)."""
+    """Drive the score up: minimise ``-Phi(Z) |Phi(Z)|`` (regression maximisation).
+
+    Equal to the released code's ``-Phi(Z)^2`` for scores >= 0 (BrixIA scores 0-18), but
+    decreasing in ``Phi`` for every sign, so the optimisation always raises the score (the
+    released loss lowers a negative score further).
+    """
 
     def __call__(self, scores: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-        return -(self._phi(scores) ** 2).mean(dim=1)
+        phi = self._phi(scores)
+        return -(phi * phi.abs()).mean(dim=1)
 
 
 class RegressionDeviation(_RegressionLoss):
@@ -256,7 +270,22 @@ class RegressionDeviation(_RegressionLoss):
         return ((self._phi(scores) - self._phi(clean)[:, None]) ** 2).mean(dim=1)
 
 
-def as_loss(target: TargetLike | ModelLoss, default: Callable[[Target], ModelLoss] = TargetBCE) -> ModelLoss:
+LossFactory = Callable[[Target], ModelLoss]
+
+#: Losses that need nothing but a target, by name: what ``loss=`` of the IBA classes accepts
+#: (``"target"``: :class:`TargetBCE`, chexp's default; ``"onehot"``: :class:`OneHotBCE`, the
+#: released CheXplain-IBA loss; ``"softmax"``: :class:`SoftmaxCE`, the original IBA loss;
+#: ``"deviation"`` / ``"maximize"``: the regression losses).
+LOSSES: Mapping[str, LossFactory] = {
+    "target": TargetBCE,
+    "onehot": OneHotBCE,
+    "softmax": SoftmaxCE,
+    "deviation": RegressionDeviation,
+    "maximize": RegressionMaximize,
+}
+
+
+def as_loss(target: TargetLike | ModelLoss, default: LossFactory = TargetBCE) -> ModelLoss:
     """The IBA loss for ``target``: a loss object passes through, a
     :class:`~chexp.targets.RegressionTarget` gives :class:`RegressionDeviation`, any other target
     (or shorthand, see :func:`chexp.targets.as_target`) ``default(target)``."""

@@ -18,16 +18,19 @@ reference algorithm's (:func:`~chexp.iba.reference.reference_attribute`) bit for
 
 Defaults are the reference ones (Schulz et al. 2020; CheXplain-IBA): beta 10, 10 Adam steps at
 lr 1, 10 noise samples per step, initial alpha 5, smoothing sigma 1, std floor 0.01, units active
-in at most 1% of the data masked out. The map is computed from the final mask (the reference
-code reports the information of its last forward pass, one Adam step earlier). The bottleneck
-layers of each model family are listed once, in :data:`BOTTLENECK_LAYERS`.
+in at most 1% of the data masked out. The map is the reference's: the information of the last
+forward pass of the optimisation, i.e. of the mask after ``steps - 1`` Adam updates
+(``final_mask=True``: of the mask after the last update). The loss is chexp's
+:class:`~chexp.iba.losses.TargetBCE` unless ``loss`` says otherwise (``loss="onehot"``: the
+released CheXplain-IBA loss, see :data:`~chexp.iba.losses.LOSSES`). The bottleneck layers of
+each model family are listed once, in :data:`BOTTLENECK_LAYERS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -46,7 +49,7 @@ from ..progress import tqdm
 from ..targets import Target, TargetLike
 from .bottleneck import BLOCK, KEEP, BottleneckConfig, BottleneckResult, Flow, optimize_bottleneck
 from .estimator import UnitStatistics, fit_statistics
-from .losses import ModelLoss, RegressionDeviation, TargetBCE, _RegressionLoss, as_loss
+from .losses import LOSSES, LossFactory, ModelLoss, RegressionDeviation, TargetBCE, _RegressionLoss, as_loss
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,8 @@ class _BottleneckMethod(Attribution):
     """Shared machinery: a model, one bottleneck layer, its statistics and the settings."""
 
     flow: Flow = KEEP
-    #: the loss a target (other than a RegressionTarget or a loss object) is explained with
+    #: the loss a target (other than a RegressionTarget or a loss object) is explained with when
+    #: ``loss`` is not given
     default_loss: Callable[[Target], ModelLoss] = TargetBCE
 
     def __init__(
@@ -117,15 +121,18 @@ class _BottleneckMethod(Attribution):
         active_threshold: float = 0.01,
         seed: int = 0,
         pass_per_image: bool = True,
+        final_mask: bool = False,
+        loss: str | LossFactory | None = None,
         batch_size: int = 8,
         progress: bool = False,
     ) -> None:
         super().__init__(model)
+        self.loss_factory: LossFactory = self.default_loss if loss is None else _lookup(loss, LOSSES, "IBA loss")
         self.layer_name, self.layer = resolve_layer(model, layer or bottleneck_layers(model).layer)
         self.config = BottleneckConfig(
             beta=beta, steps=steps, lr=lr, samples=samples, initial_alpha=initial_alpha,
             sigma=sigma, min_std=min_std, active_threshold=active_threshold, seed=seed,
-            pass_per_image=pass_per_image,
+            pass_per_image=pass_per_image, final_mask=final_mask,
         )
         if batch_size < 1:
             raise InvalidParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
@@ -147,7 +154,7 @@ class _BottleneckMethod(Attribution):
         return self
 
     def _loss(self, target: TargetLike | ModelLoss) -> ModelLoss:
-        return as_loss(target, self.default_loss)
+        return as_loss(target, self.loss_factory)
 
     def _prepare(self, inputs: torch.Tensor, target: TargetLike | ModelLoss) -> tuple[torch.Tensor, ModelLoss]:
         self.model.check_input(inputs)
@@ -202,9 +209,9 @@ class IBA(_BottleneckMethod):
     """Information Bottleneck Attribution (Schulz et al. 2020): ``Z = lambda R + (1 - lambda) eps``.
 
     Minimises ``L_model + beta * I``: the smallest information that still explains the target
-    (sufficient regions). A class target is explained with
-    :class:`~chexp.iba.losses.TargetBCE`, a :class:`~chexp.targets.RegressionTarget` with
-    :class:`~chexp.iba.losses.RegressionDeviation`.
+    (sufficient regions). A class target is explained with the ``loss`` factory (default
+    :class:`~chexp.iba.losses.TargetBCE`), a :class:`~chexp.targets.RegressionTarget` with
+    :class:`~chexp.iba.losses.RegressionDeviation`, a loss object as it is.
 
     Args:
         model: a :class:`~chexp.models.Classifier` (classifier or regression head).
@@ -214,7 +221,14 @@ class IBA(_BottleneckMethod):
         statistics: fitted :class:`~chexp.iba.estimator.UnitStatistics` of that layer, or call
             :meth:`fit`.
         beta, steps, lr, samples, initial_alpha, sigma, min_std, active_threshold, seed,
-            pass_per_image: see :class:`~chexp.iba.bottleneck.BottleneckConfig`.
+            pass_per_image, final_mask: see :class:`~chexp.iba.bottleneck.BottleneckConfig`
+            (``final_mask=False``, the default, gives the reference's map: the information of
+            the last forward pass).
+        loss: how a class target becomes a loss: a name of :data:`~chexp.iba.losses.LOSSES`
+            (``"target"``: :class:`~chexp.iba.losses.TargetBCE`; ``"onehot"``: the released
+            CheXplain-IBA loss :class:`~chexp.iba.losses.OneHotBCE`, whose ``beta`` weighs about
+            ``C`` times more, see :mod:`chexp.iba.losses`) or a callable ``target -> loss``
+            such as a loss class; ``None``: the class's default.
         batch_size: images optimised together (their front is computed in one pass; with
             ``pass_per_image=False`` also every optimisation step runs as one pass).
         progress: show progress bars.
@@ -241,8 +255,10 @@ class RegressionIBA(IBA):
     """IBA for a regression head (``model.output == "score"``), Khakzar et al. 2021 section 2.2.
 
     Every target is explained with :class:`~chexp.iba.losses.RegressionDeviation` (``None``:
-    the model's only output); pass :class:`~chexp.iba.losses.RegressionMSE` or
-    :class:`~chexp.iba.losses.RegressionMaximize` as ``target`` for the other regression losses.
+    the model's only output), or with ``loss="maximize"``
+    (:class:`~chexp.iba.losses.RegressionMaximize`); pass
+    :class:`~chexp.iba.losses.RegressionMSE` or :class:`~chexp.iba.losses.RegressionMaximize` as
+    ``target`` for the other regression losses.
     A classification loss raises :class:`~chexp.iba.losses.LossMismatchError`. Arguments as
     :class:`IBA`; maps ``(B, 1, H, W)`` in bits per input pixel, >= 0.
     """
@@ -274,9 +290,21 @@ def normalize_minmax(maps: torch.Tensor) -> torch.Tensor:
     return (maps - lo) / (hi - lo).clamp_min(torch.finfo(maps.dtype).tiny)
 
 
+def normalize_l2(maps: torch.Tensor) -> torch.Tensor:
+    """Each map divided by its Euclidean norm over the pixels (the released Multi-layer IBA code).
+
+    A map spread evenly over ``N`` pixels has the value ``1 / sqrt(N)`` everywhere, so a fixed
+    threshold depends on the resolution: the released ``0.006`` at 224 x 224 is
+    ``0.006 * 224 / sqrt(H * W)`` at ``H x W`` (0.0105 at 128 x 128).
+    """
+    norm = maps.square().sum(dim=(-2, -1), keepdim=True).sqrt()
+    return maps / norm.clamp_min(torch.finfo(maps.dtype).tiny)
+
+
 NORMALIZERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "max": normalize_max,
     "minmax": normalize_minmax,
+    "l2": normalize_l2,
 }
 
 
@@ -317,8 +345,11 @@ class MultiLayerIBA(Attribution):
             :data:`BOTTLENECK_LAYERS` (DenseNet121: after dense blocks 1, 2 and 3).
         statistics: one :class:`~chexp.iba.estimator.UnitStatistics` per layer (mapping by
             layer name or sequence in order), or call :meth:`fit`.
-        thresholds: one per layer, applied to the normalised maps (default 0.1 each).
-        normalize: a name of :data:`NORMALIZERS` or a callable on ``(B, 1, H, W)`` maps.
+        thresholds: one per layer, applied to the normalised maps (default 0.1 each, with the
+            default normaliser 0.1 of each map's maximum; the released code's rule is
+            ``normalize="l2"`` with 0.006 at 224 x 224, see :func:`normalize_l2`).
+        normalize: a name of :data:`NORMALIZERS` (``"max"``, ``"minmax"``, ``"l2"``) or a
+            callable on ``(B, 1, H, W)`` maps.
         combine: a name of :data:`COMBINERS` or a callable ``(maps, masks) -> map``.
         method: the single-layer method to run at each layer (:class:`IBA` by default;
             :class:`InverseIBA` and :class:`RegressionIBA` work too).
@@ -417,9 +448,11 @@ class MultiLayerIBA(Attribution):
         return self.combine_maps([per_layer[n] for n in self.layer_names])
 
 
-def _lookup(
-    value: str | Callable[..., torch.Tensor], registry: Mapping[str, Callable[..., torch.Tensor]], what: str
-) -> Callable[..., torch.Tensor]:
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _lookup(value: str | _F, registry: Mapping[str, _F], what: str) -> _F:
+    """``value`` if it is callable, else the registry's entry of that name."""
     if callable(value):
         return value
     try:

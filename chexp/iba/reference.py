@@ -2,16 +2,24 @@
 
 As in the reference code (BioroboticsLab/IBA, CheXplain-IBA): one image at a time, the image
 repeated ``samples`` times, and at every step a full forward and backward pass through the whole
-network (parameters keep their ``requires_grad`` flags, so their gradients are computed too and
-discarded afterwards). It shares the bottleneck arithmetic and noise generators with the lean
-engine, so that for the same seed both must give the same maps.
+network with the gradients of the model's parameters computed too (the reference's models have
+``requires_grad`` on; chexp's loaded models have it off, so it is switched on here for the run
+and the flags and ``.grad`` attributes are put back afterwards). The map is the information of
+the last forward pass (or of the final mask with ``config.final_mask``), as in the engine.
+
+It shares the bottleneck arithmetic and noise generators with the lean engine, so that for the
+same seed both must give the same maps; an oracle written independently of both from the
+published algorithm lives in the tests (``tests/test_iba_oracle.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 
 import torch
+from torch import nn
 
 from ..models.base import Classifier
 from ..models.modules import eval_mode, resolve_layer
@@ -19,6 +27,21 @@ from .bottleneck import KEEP, BottleneckConfig, Flow, PerSampleBottleneck, salie
 from .estimator import UnitStatistics
 from .hooks import replace_output
 from .losses import ModelLoss
+
+
+@contextmanager
+def parameter_gradients(model: nn.Module) -> Iterator[None]:
+    """Within the block every parameter of ``model`` has ``requires_grad`` on; on exit each
+    parameter's flag and ``.grad`` are put back as they were."""
+    saved = [(p, p.requires_grad, p.grad) for p in model.parameters()]
+    try:
+        for p, _, _ in saved:
+            p.requires_grad_(True)
+        yield
+    finally:
+        for p, flag, grad in saved:
+            p.requires_grad_(flag)
+            p.grad = grad
 
 
 def reference_attribute(
@@ -35,32 +58,28 @@ def reference_attribute(
     model.check_input(inputs)
     _, module = resolve_layer(model, layer)
     maps = []
-    grads = {p: p.grad for p in model.parameters()}
-    try:
-        with eval_mode(model):
-            for i in range(inputs.shape[0]):
-                x = inputs[i : i + 1]
-                part = loss.select(slice(i, i + 1))
-                part.check(model, 1)
-                with torch.no_grad():
-                    clean = part.scores(model, x)
-                batch = x.expand(config.samples, -1, -1, -1)
-                bottleneck = PerSampleBottleneck(1, statistics, config, flow, x.device)
-                optimizer = torch.optim.Adam([bottleneck.alpha], lr=config.lr)
-                seen: list[torch.Tensor] = []
-                with replace_output(module, partial(_apply_and_keep_first, bottleneck, seen)):
-                    for _ in range(config.steps):
-                        optimizer.zero_grad()
-                        scores = part.scores(model, batch)
-                        model_loss = part(scores.reshape(1, config.samples, -1), clean)
-                        loss_value = flow.model_loss_sign * model_loss + config.beta * bottleneck.information_loss()
-                        loss_value.sum().backward()
-                        optimizer.step()
-                with torch.no_grad():
-                    maps.append(saliency(bottleneck.capacity(seen[0]), x.shape[-2:]))
-    finally:
-        for p, g in grads.items():
-            p.grad = g
+    with eval_mode(model), parameter_gradients(model):
+        for i in range(inputs.shape[0]):
+            x = inputs[i : i + 1]
+            part = loss.select(slice(i, i + 1))
+            part.check(model, 1)
+            with torch.no_grad():
+                clean = part.scores(model, x)
+            batch = x.expand(config.samples, -1, -1, -1)
+            bottleneck = PerSampleBottleneck(1, statistics, config, flow, x.device)
+            optimizer = torch.optim.Adam([bottleneck.alpha], lr=config.lr)
+            seen: list[torch.Tensor] = []
+            with replace_output(module, partial(_apply_and_keep_first, bottleneck, seen)):
+                for _ in range(config.steps):
+                    optimizer.zero_grad()
+                    scores = part.scores(model, batch)
+                    model_loss = part(scores.reshape(1, config.samples, -1), clean)
+                    loss_value = flow.model_loss_sign * model_loss + config.beta * bottleneck.information_loss()
+                    loss_value.sum().backward()
+                    optimizer.step()
+            with torch.no_grad():
+                _, capacity = bottleneck.reported(seen[0], config.final_mask)
+                maps.append(saliency(capacity, x.shape[-2:]))
     return torch.cat(maps)
 
 
