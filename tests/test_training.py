@@ -25,6 +25,7 @@ from chexp.training import (
     phantom_regressor,
 )
 from chexp.training.configs import RegressionHead
+from chexp.training.severity import zone_scores
 
 pytestmark = pytest.mark.slow
 FRESH_SEED = 777  # neither the training nor the validation seed of the cached models
@@ -118,6 +119,19 @@ def test_regression_head_defaults_to_mse_and_linear_relu():
     assert PhantomRegressionTraining().settings()["head"] == {"loss": "mse", "relu": True}
     with pytest.raises(InvalidParameterError, match="mse"):
         RegressionHead(loss="huber")  # type: ignore[arg-type]
+
+
+def test_default_regressor_predicts_the_phantom_severity(fresh):
+    """The default severity regressor (MSE, Linear + ReLU) on 600 fresh phantoms measured MAE 1.00
+    and Pearson r 0.922 (held out: 1.02 and 0.914); the L1 / linear-head model it replaces measured
+    1.21 and 0.916. Bars: MAE 1.5 and r 0.85, with the mean-predicting baseline (MAE 2.94) far off."""
+    model = phantom_regressor()
+    y = zone_scores(fresh.lungs, fresh.masks)[1].sum(1)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(fresh.images))[:, 0].numpy()
+    mae, r = float(np.abs(pred - y).mean()), float(np.corrcoef(pred, y)[0, 1])
+    assert mae < 1.5 and r > 0.85, (mae, r)
+    assert pred.min() >= 0 and model.card.config["head"] == {"loss": "mse", "relu": True}
 
 
 def test_tiny_regressor_trains_its_head(own_cache):
