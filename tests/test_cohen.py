@@ -11,7 +11,6 @@ from chexp.cohen.dataset import CohenDataset, detector_labels, select_rows
 from chexp.cohen.manifest import COLUMNS, SCORE_COLUMNS, load_manifest
 from chexp.cohen.splits import SPLITS, connected_groups, split_groups
 from chexp.cohen.zones import (
-    InvalidMaskError,
     brixia_zones,
     lung_thirds,
     read_lung_mask,
@@ -19,7 +18,7 @@ from chexp.cohen.zones import (
     unmasked,
     zone_score_map,
 )
-from chexp.errors import ChecksumError, DataUnavailableError
+from chexp.errors import ChecksumError, DataUnavailableError, InvalidMaskError
 
 
 @pytest.fixture(scope="module")

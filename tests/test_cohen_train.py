@@ -16,6 +16,7 @@ from chexp.training import (
     cohen_autoencoder,
 )
 from chexp.training.cohen import detector_metrics, random_shift, regression_metrics
+from chexp.training.configs import RegressionHead
 
 TINY = dict(size=32, epochs=1, batch_size=4, channels=(4, 8), max_train=8, max_heldout=6)
 
@@ -87,6 +88,18 @@ def test_regressor_trains_caches_and_reports(dirs):
     folder = next((dirs / "models").glob("cohen-brixia-regressor-*[!k]"))
     loaded, _ = load_model(folder)
     torch.testing.assert_close(loaded(x), model(x))
+    # CheXplain-IBA's head by default: MSE loss, Linear + ReLU (the ReLU survives the cache)
+    assert card.config["head"] == {"loss": "mse", "relu": True} and card.arch_kwargs["relu_output"] is True
+    assert isinstance(loaded.output_activation, torch.nn.ReLU)
+
+
+def test_regressor_head_is_part_of_the_cache_key(dirs):
+    cfg = CohenTraining(**TINY)
+    default = brixia_regressor(cfg, progress=False)
+    l1 = brixia_regressor(cfg, progress=False, head=RegressionHead(loss="l1", relu=False))
+    assert l1.card.config["head"] == {"loss": "l1", "relu": False} and l1.card.arch_kwargs["relu_output"] is False
+    assert l1.card.config_hash != default.card.config_hash
+    assert l1.card.weights_sha256 != default.card.weights_sha256
 
 
 def test_detectors_bce_and_weighted_differ(dirs):

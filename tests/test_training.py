@@ -11,7 +11,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from chexp.errors import UnknownNameError
+from chexp.errors import InvalidParameterError, UnknownNameError
 from chexp.models.zoo import load_autoencoder, load_classifier
 from chexp.phantoms import FINDINGS, PhantomConfig, generate
 from chexp.training import (
@@ -24,6 +24,8 @@ from chexp.training import (
     phantom_classifier,
     phantom_regressor,
 )
+from chexp.training.configs import RegressionHead
+from chexp.training.severity import zone_scores
 
 pytestmark = pytest.mark.slow
 FRESH_SEED = 777  # neither the training nor the validation seed of the cached models
@@ -104,3 +106,46 @@ def test_cpu_training_is_deterministic(own_cache):
     cfg = ClassifierTraining(**TINY, channels=(4, 8, 8))
     first = phantom_classifier(cfg, progress=False).card.weights_sha256
     assert phantom_classifier(cfg, progress=False, retrain=True).card.weights_sha256 == first
+
+
+def test_regression_head_defaults_to_mse_and_linear_relu():
+    """CheXplain-IBA trains its regressor with MSE (paper section 2.2; released model/model.py:
+    nn.MSELoss) on a Linear + ReLU head; chexp's stand-ins do the same by default."""
+    head = RegressionHead()
+    assert (head.loss, head.relu) == ("mse", True) and head.architecture() == {"relu_output": True}
+    out, target = torch.tensor([[1.0], [4.0]]), torch.tensor([3.0, 3.0])
+    assert float(head.loss_function()(out, target)) == pytest.approx((4 + 1) / 2)
+    assert float(RegressionHead(loss="l1").loss_function()(out, target)) == pytest.approx((2 + 1) / 2)
+    assert PhantomRegressionTraining().settings()["head"] == {"loss": "mse", "relu": True}
+    with pytest.raises(InvalidParameterError, match="mse"):
+        RegressionHead(loss="huber")  # type: ignore[arg-type]
+
+
+def test_default_regressor_predicts_the_phantom_severity(fresh):
+    """The default severity regressor (MSE, Linear + ReLU) on 600 fresh phantoms measured MAE 1.00
+    and Pearson r 0.922 (held out: 1.02 and 0.914); the L1 / linear-head model it replaces measured
+    1.21 and 0.916. Bars: MAE 1.5 and r 0.85, with the mean-predicting baseline (MAE 2.94) far off."""
+    model = phantom_regressor()
+    y = zone_scores(fresh.lungs, fresh.masks)[1].sum(1)
+    with torch.no_grad():
+        pred = model(torch.from_numpy(fresh.images))[:, 0].numpy()
+    mae, r = float(np.abs(pred - y).mean()), float(np.corrcoef(pred, y)[0, 1])
+    assert mae < 1.5 and r > 0.85, (mae, r)
+    assert pred.min() >= 0 and model.card.config["head"] == {"loss": "mse", "relu": True}
+
+
+def test_tiny_regressor_trains_its_head(own_cache):
+    small = dict(TINY, channels=(4, 8, 8))
+    relu = phantom_regressor(PhantomRegressionTraining(**small), progress=False)
+    linear = phantom_regressor(PhantomRegressionTraining(**small, head=RegressionHead(loss="l1", relu=False)),
+                               progress=False)
+    assert relu.card.arch_kwargs["relu_output"] is True and linear.card.arch_kwargs["relu_output"] is False
+    assert relu.card.config["head"] == {"loss": "mse", "relu": True} != linear.card.config["head"]
+    assert relu.card.config_hash != linear.card.config_hash
+    assert len(list(own_cache.glob("models/phantom-severity-regressor-*[!k]"))) == 2
+    # a ReLU head never scores below 0, whatever its linear layer gives
+    with torch.no_grad():
+        relu.classifier.bias.fill_(-1e4)
+        linear.classifier.bias.fill_(-1e4)
+        x = torch.from_numpy(generate(4, seed=FRESH_SEED, config=TINY["phantom"]).images)
+        assert (relu(x) == 0).all() and (linear(x) < 0).all()

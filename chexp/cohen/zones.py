@@ -12,7 +12,9 @@ excluded from zone-based metrics; no mask is guessed for them.
 
 Zones follow Borghesi and Maroldi's BrixIA scheme as CheXplain-IBA computes them: each lung is cut
 into thirds of its own height, top to bottom. A, B, C are the patient's *right* lung (the image's
-left half, radiological convention), D, E, F the left lung (image right).
+left, radiological convention), D, E, F the left lung (image right). The lungs are told apart and
+cut by :mod:`chexp.metrics.severity` (:func:`split_lungs`, :func:`lung_thirds`), the one
+implementation the phantom severity score uses too; this module re-exports them.
 """
 
 from __future__ import annotations
@@ -23,16 +25,25 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import skimage.measure
 import skimage.transform
 
 from ..data.images import crop_resize_mask
 from ..data.remote import fetch
-from ..errors import ChecksumError, DataUnavailableError, InputShapeError, InvalidMaskError
+from ..errors import ChecksumError, DataUnavailableError, InputShapeError
+from ..metrics import severity
+from ..metrics.severity import MIN_LUNG_RATIO, lung_thirds, split_lungs
 from .manifest import COHEN, ZONES, read_binary_mask, v7labs_zip
 
-#: second-largest component must be at least this share of the largest to count as a lung
-MIN_LUNG_RATIO = 0.2
+__all__ = [
+    "MASK_READERS",
+    "MIN_LUNG_RATIO",
+    "brixia_zones",
+    "lung_thirds",
+    "read_lung_mask",
+    "split_lungs",
+    "unmasked",
+    "zone_score_map",
+]
 
 
 def unmasked(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -40,67 +51,16 @@ def unmasked(manifest: pd.DataFrame) -> pd.DataFrame:
     return manifest[manifest["lung_mask_source"].fillna("") == ""]
 
 
-def split_lungs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a 2-D bool lung mask into ``(right_lung, left_lung)`` in the *patient's* terms.
-
-    The patient's right lung is on the image's left. With two large connected components
-    (the second at least :data:`MIN_LUNG_RATIO` of the first), each is a lung, ordered by
-    centroid column, and smaller fragments join the lung on their side of the midpoint between
-    the two centroids. With one large component (lungs touching), the mask is cut at the column
-    of least mask between 30 % and 70 % of its width.
-
-    Raises:
-        InvalidMaskError: the mask is empty or one side of the cut is empty.
-    """
-    mask = np.asarray(mask, dtype=bool)
-    if mask.ndim != 2:
-        raise InvalidMaskError(f"lung mask must be 2-D, got shape {mask.shape}")
-    if not mask.any():
-        raise InvalidMaskError("lung mask is empty")
-    labels = skimage.measure.label(mask, connectivity=2)
-    props = sorted(skimage.measure.regionprops(labels), key=lambda p: -p.area)
-    cols = np.arange(mask.shape[1])
-    if len(props) >= 2 and props[1].area >= MIN_LUNG_RATIO * props[0].area:
-        first, second = sorted(props[:2], key=lambda p: p.centroid[1])
-        cut = (first.centroid[1] + second.centroid[1]) / 2
-        image_left = labels == first.label
-        for p in props[2:]:
-            if p.centroid[1] < cut:
-                image_left |= labels == p.label
-        image_right = mask & ~image_left
-    else:
-        column_sum = mask.sum(axis=0)
-        filled = np.flatnonzero(column_sum)
-        x0, x1 = filled[0], filled[-1]
-        lo, hi = x0 + int(0.3 * (x1 - x0)), x0 + int(np.ceil(0.7 * (x1 - x0)))
-        cut = lo + int(np.argmin(column_sum[lo : hi + 1]))
-        image_left = mask & (cols[None, :] < cut)
-        image_right = mask & (cols[None, :] >= cut)
-    if not image_left.any() or not image_right.any():
-        raise InvalidMaskError("lung mask has only one lung")
-    return image_left, image_right
-
-
-def lung_thirds(lung: np.ndarray) -> np.ndarray:
-    """Cut one lung ``(H, W)`` into thirds of its own height: bool ``(3, H, W)``, top to bottom.
-
-    Row ``r`` of a lung spanning rows ``r0..r1`` goes to third ``floor(3 (r - r0) / (r1 - r0 + 1))``.
-    """
-    lung = np.asarray(lung, dtype=bool)
-    rows = np.flatnonzero(lung.any(axis=1))
-    r0, height = rows[0], rows[-1] - rows[0] + 1
-    band = np.full(lung.shape[0], -1)
-    band[r0 : r0 + height] = (np.arange(height) * 3) // height
-    return np.stack([lung & (band == k)[:, None] for k in range(3)])
-
-
 def brixia_zones(mask: np.ndarray) -> np.ndarray:
-    """BrixIA zones of a lung mask: bool ``(6, H, W)`` in the order A, B, C, D, E, F.
+    """BrixIA zones of a lung mask ``(H, W)``: bool numpy ``(6, H, W)`` in the order A, B, C, D, E, F
+    (:func:`chexp.metrics.severity.brixia_zones`: the two lungs of the mask, each cut into thirds).
 
     A-C: the patient's right lung (image left), upper to lower third; D-F: the left lung.
+
+    Raises:
+        InvalidMaskError: the mask is empty or holds one lung only.
     """
-    right, left = split_lungs(mask)
-    return np.concatenate([lung_thirds(right), lung_thirds(left)])
+    return severity.brixia_zones(np.asarray(mask, dtype=bool)).numpy()
 
 
 def zone_score_map(zones: np.ndarray, scores: Sequence[float]) -> np.ndarray:
@@ -116,7 +76,7 @@ def zone_score_map(zones: np.ndarray, scores: Sequence[float]) -> np.ndarray:
         raise InputShapeError(
             f"zones must be (6, H, W) and scores (6,), got {zones.shape} and {scores.shape}"
         )
-    return np.tensordot(scores, zones.astype(np.float32), axes=1)
+    return severity.severity_map(zones, scores).numpy().astype(np.float32)
 
 
 def _read_v7labs(member: str, sha256: str) -> np.ndarray:

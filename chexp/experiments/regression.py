@@ -6,10 +6,12 @@ each scored 0-3). chexp has the same setting twice:
 * **phantom** profile: the *phantom severity score* (:mod:`chexp.training.severity`: the six
   BrixIA zones of a phantom's lungs, each scored 0-3 by the share of it covered by lung findings)
   and its regressor :func:`chexp.training.phantom_regressor`, a
-  :class:`~chexp.models.small.SmallClassifier` (one target, ``output="score"``, trained once and
-  cached).
-* **cohen** profile: the BrixIA global-score regressor :func:`chexp.training.brixia_regressor`, with lung
-  masks split into zones A-F and the raters' zone scores (:mod:`chexp.cohen.zones`).
+  :class:`~chexp.models.small.SmallClassifier` (one target, ``output="score"``; MSE loss and a
+  Linear + ReLU head as CheXplain-IBA's regressor, :class:`~chexp.training.configs.RegressionHead`;
+  trained once and cached).
+* **cohen** profile: the BrixIA global-score regressor :func:`chexp.training.brixia_regressor` (the
+  same loss and head), with lung masks split into zones A-F and the raters' zone scores
+  (:mod:`chexp.cohen.zones`).
 
 :data:`LOSSES` holds the three Regression IBA losses; :func:`regression_maps` computes a map per
 loss; :func:`sensitivity_study` runs sensitivity-N (Fig. 3b) and :func:`severity_study` the

@@ -1,7 +1,8 @@
 """Small convolutional models that chexp trains itself (phantoms, real-data models).
 
-* :class:`SmallClassifier`: a VGG-style CNN classifier or regression head. Its blocks are named
-  ``features.block1`` ... ``features.blockN`` (usable as bottleneck layers by IBA).
+* :class:`SmallClassifier`: a VGG-style CNN classifier or regression head (optionally ending in a
+  ReLU, as CheXplain-IBA's regressor). Its blocks are named ``features.block1`` ...
+  ``features.blockN`` (usable as bottleneck layers by IBA).
 * :class:`ConvAutoencoder`: a convolutional autoencoder with a spatial latent of
   ``latent_channels x (S / 2**depth) x (S / 2**depth)``; the bottleneck size is configurable for
   the Gifsplanation bottleneck study.
@@ -48,6 +49,9 @@ class SmallClassifier(Classifier):
             ``"score"`` for a regression head.
         channels: channels of the stem and of each block (the first entry is the stem's).
         input_size: required square input side (``None``: any multiple of ``2**len(channels)``).
+        relu_output: end the head with a ReLU, ``Linear`` then ``ReLU``, so that every output is
+            ``>= 0`` (a regression head of a non-negative score, as the released CheXplain-IBA
+            regressor); ``False``: the linear layer's outputs as they are.
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class SmallClassifier(Classifier):
         output: OutputKind = "probability",
         channels: Sequence[int] = (16, 16, 32, 64, 64),
         input_size: int | None = None,
+        relu_output: bool = False,
     ) -> None:
         super().__init__(targets, output=output, input_size=input_size)
         layers: OrderedDict[str, nn.Module] = OrderedDict()
@@ -72,11 +77,12 @@ class SmallClassifier(Classifier):
         self.avg_pool = nn.AdaptiveAvgPool2d(1)
         self.max_pool = nn.AdaptiveMaxPool2d(1)
         self.classifier = nn.Linear(2 * c_in, len(self.targets))
+        self.output_activation: nn.Module = nn.ReLU() if relu_output else nn.Identity()  # no weights
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         h = self.features(x / 1024.0)
         pooled = torch.cat([self.avg_pool(h), self.max_pool(h)], dim=1)  # max: small findings
-        return self.classifier(pooled.flatten(1))
+        return self.output_activation(self.classifier(pooled.flatten(1)))
 
 
 @register_architecture

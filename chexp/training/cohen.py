@@ -1,7 +1,9 @@
 """Models chexp trains on the Cohen / BrixIA radiographs (training split only), cached with provenance.
 
 * :func:`brixia_regressor`: BrixIA global score (0-18) regression, a :class:`SmallClassifier`
-  with one target and ``output="score"``; trained on the mean of the two raters' global scores.
+  with one target and ``output="score"``; trained on the mean of the two raters' global scores
+  with the loss and last layer of a :class:`~chexp.training.configs.RegressionHead` (default MSE,
+  Linear + ReLU, as CheXplain-IBA).
 * :func:`brixia_detectors`: the three CheXplain-IBA "detectors" (some zone scored 3 / 2 / 0-1),
   plain BCE or weighted BCE (``pos_weight = N_neg / N_pos`` per output, from the training labels);
   the training label of each detector is the mean of the two raters' labels (0, 0.5 or 1).
@@ -42,7 +44,7 @@ from ..paths import cache_dir
 from .autoencoder import latent_size, train_autoencoder
 from .cache import cached_model, config_hash
 from .classifier import bce, classifier_architecture, train_classifier
-from .configs import CohenAutoencoderTraining, CohenTraining
+from .configs import CohenAutoencoderTraining, CohenTraining, RegressionHead
 from .fit import predict
 
 HELDOUT: tuple[str, ...] = ("val", "test")
@@ -218,17 +220,17 @@ def _by_split(rows: pd.DataFrame, metric: Callable[[np.ndarray], dict]) -> dict[
 # the three trainers
 # --------------------------------------------------------------------------------------------
 def train_brixia_regressor(
-    cfg: CohenTraining, progress: bool = True, device: str | torch.device = "cpu"
+    cfg: CohenTraining, head: RegressionHead, progress: bool = True, device: str | torch.device = "cpu"
 ) -> tuple[SmallClassifier, ModelCard]:
-    """Train the global-score regressor (L1 loss to the mean of both raters)."""
+    """Train the global-score regressor (``head``'s loss to the mean of both raters)."""
     start = time.perf_counter()
     train, held = _train_and_heldout(cfg, True, progress)
     y = torch.from_numpy(train.global_scores.mean(axis=1)).float().to(device)
     train_mean = float(y.mean())
-    arch = classifier_architecture([REGRESSION_TARGET], "score", cfg.channels, cfg.size)
-    model = train_classifier(arch, _shifted(train.images.to(device), cfg), y,
-                             lambda out, target: (out[:, 0] - target).abs().mean(), cfg, cfg.weight_decay,
-                             bias=train_mean, desc="train BrixIA regressor", progress=progress, device=device)
+    arch = classifier_architecture([REGRESSION_TARGET], "score", cfg.channels, cfg.size) | head.architecture()
+    model = train_classifier(arch, _shifted(train.images.to(device), cfg), y, head.loss_function(), cfg,
+                             cfg.weight_decay, bias=train_mean, desc="train BrixIA regressor", progress=progress,
+                             device=device)
     pred = predict(model.logits, held.images.to(device), PREDICT_BATCH)[:, 0].cpu().numpy()
     g = held.global_scores
 
@@ -237,9 +239,10 @@ def train_brixia_regressor(
         m["baseline_mae_S_predict_train_mean"] = float(np.abs(train_mean - g[mask, 0]).mean())
         return m
 
+    config = {**cfg.settings(), "head": dataclasses.asdict(head)}
     card = ModelCard(
         name="cohen-brixia-regressor", architecture="SmallClassifier", arch_kwargs=arch,
-        config=cfg.settings(), config_hash=config_hash(cfg.settings()),
+        config=config, config_hash=config_hash(config),
         data=_data_card(train, held), seed=cfg.seed, metrics=_by_split(held.rows, metric),
         train_seconds=time.perf_counter() - start,
     )
@@ -307,13 +310,15 @@ def _detectors_name(weighted: bool) -> str:
 # --------------------------------------------------------------------------------------------
 def brixia_regressor(
     config: CohenTraining | None = None, progress: bool = True, retrain: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "cpu", head: RegressionHead | None = None,
 ) -> SmallClassifier:
     """The BrixIA global-score regressor (target ``"BrixIA global score"``, output ``"score"``,
-    images ``(B, 1, S, S)`` in [-1024, 1024]), trained once per configuration and cached."""
-    cfg = config or CohenTraining()
-    model, card = cached_model("cohen-brixia-regressor", cfg.cache_key(),
-                               lambda: train_brixia_regressor(cfg, progress, device), retrain)
+    images ``(B, 1, S, S)`` in [-1024, 1024]), trained once per configuration and ``head`` (loss
+    and last layer; default :class:`~chexp.training.configs.RegressionHead`: MSE, Linear + ReLU)
+    and cached."""
+    cfg, head = config or CohenTraining(), head or RegressionHead()
+    model, card = cached_model("cohen-brixia-regressor", {**cfg.cache_key(), "head": dataclasses.asdict(head)},
+                               lambda: train_brixia_regressor(cfg, head, progress, device), retrain)
     model.card = card
     return model  # type: ignore[return-value]
 

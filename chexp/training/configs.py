@@ -7,7 +7,9 @@ The concrete configurations set their own defaults:
 
 * :class:`ClassifierTraining`: :func:`~chexp.training.phantom_classifier`;
 * :class:`ImbalancedTraining`: :func:`~chexp.training.imbalanced_classifier`;
-* :class:`PhantomRegressionTraining`: :func:`~chexp.training.phantom_regressor`;
+* :class:`PhantomRegressionTraining`: :func:`~chexp.training.phantom_regressor` (its
+  :class:`RegressionHead`: loss and output layer, also an argument of
+  :func:`~chexp.training.brixia_regressor`);
 * :class:`AutoencoderTraining`: :func:`~chexp.training.phantom_autoencoder`;
 * :class:`CohenTraining`: :func:`~chexp.training.brixia_regressor`, :func:`~chexp.training.brixia_detectors`;
 * :class:`CohenAutoencoderTraining`: :func:`~chexp.training.cohen_autoencoder`.
@@ -21,12 +23,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pooch
+import torch
 
 from ..cohen.manifest import MANIFEST_PATH
+from ..errors import InvalidParameterError
 from ..phantoms import PhantomConfig, generate
 from .severity import ZONE_THRESHOLDS
 
@@ -39,6 +44,8 @@ __all__ = [
     "ImbalancedTraining",
     "PhantomRegressionTraining",
     "PhantomTraining",
+    "REGRESSION_LOSSES",
+    "RegressionHead",
     "Training",
     "generator_fingerprint",
 ]
@@ -136,16 +143,59 @@ class ImbalancedTraining(ClassifierTraining):
     lr: float = 3e-3
 
 
+RegressionLoss = Literal["mse", "l1"]
+#: loss name -> ``loss(outputs (B, 1), targets (B,))``, a scalar: the mean squared error (the
+#: paper's and the released code's ``nn.MSELoss``) or the mean absolute error.
+REGRESSION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "mse": lambda out, target: ((out[:, 0] - target) ** 2).mean(),
+    "l1": lambda out, target: (out[:, 0] - target).abs().mean(),
+}
+
+
+@dataclass(frozen=True)
+class RegressionHead:
+    """How a regression stand-in (one ``"score"`` output) is trained and what its last layer is.
+
+    The defaults follow CheXplain-IBA: the paper models regression "with a MSE loss", and the
+    released regressor (``model/model.py``) trains with ``nn.MSELoss`` a head
+    ``nn.Sequential(nn.Linear(n, 1), nn.ReLU())``, so its scores are never negative.
+
+    Attributes:
+        loss: ``"mse"`` or ``"l1"`` (:data:`REGRESSION_LOSSES`).
+        relu: end the head with a ReLU (:class:`~chexp.models.small.SmallClassifier`'s ``relu_output``).
+
+    Raises:
+        InvalidParameterError: ``loss`` is not a key of :data:`REGRESSION_LOSSES`.
+    """
+
+    loss: RegressionLoss = "mse"
+    relu: bool = True
+
+    def __post_init__(self) -> None:
+        if self.loss not in REGRESSION_LOSSES:
+            raise InvalidParameterError(f"loss must be one of {', '.join(REGRESSION_LOSSES)}, got {self.loss!r}")
+
+    def loss_function(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``loss(outputs (B, 1), targets (B,))`` -> scalar (:data:`REGRESSION_LOSSES`)."""
+        return REGRESSION_LOSSES[self.loss]
+
+    def architecture(self) -> dict[str, Any]:
+        """The :class:`~chexp.models.small.SmallClassifier` arguments this head sets."""
+        return {"relu_output": self.relu}
+
+
 @dataclass(frozen=True, kw_only=True)
 class PhantomRegressionTraining(ClassifierTraining):
     """Settings of :func:`~chexp.training.phantom_regressor`; ``thresholds``: the zone-share cut
-    points of the phantom severity score (:func:`chexp.training.severity.zone_scores`)."""
+    points of the phantom severity score (:func:`chexp.training.severity.zone_scores`); ``head``:
+    its loss and last layer (default MSE and Linear + ReLU, as CheXplain-IBA)."""
 
     n_train: int = 1200
     n_val: int = 300
     epochs: int = 4
     lr: float = 3e-3
     thresholds: tuple[float, float, float] = ZONE_THRESHOLDS
+    head: RegressionHead = field(default_factory=RegressionHead)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -120,15 +120,16 @@ def train_imbalanced(
 def train_phantom_regressor(
     cfg: PhantomRegressionTraining, progress: bool = True, device: str | torch.device = "cpu"
 ) -> tuple[SmallClassifier, ModelCard]:
-    """Train the phantom severity regressor (L1 loss); held-out MAE and Pearson r in the card."""
+    """Train the phantom severity regressor (loss and last layer: ``cfg.head``); held-out MAE and
+    Pearson r in the card."""
     start = time.perf_counter()
     train, val = _phantom_sets(cfg)
     x = _images(train, device)
     y = torch.from_numpy(zone_scores(train.lungs, train.masks, cfg.thresholds)[1].sum(1)).to(device)
     y_val = zone_scores(val.lungs, val.masks, cfg.thresholds)[1].sum(1)
     train_mean = float(y.mean())
-    arch = classifier_architecture([SCORE_NAME], "score", cfg.channels, cfg.phantom.size)
-    model = train_classifier(arch, lambda idx: x[idx], y, lambda out, target: (out[:, 0] - target).abs().mean(),
+    arch = classifier_architecture([SCORE_NAME], "score", cfg.channels, cfg.phantom.size) | cfg.head.architecture()
+    model = train_classifier(arch, lambda idx: x[idx], y, cfg.head.loss_function(),
                              cfg, cfg.weight_decay, bias=train_mean, desc="train phantom severity regressor",
                              progress=progress, device=device)
     pred = predict(model, _images(val, device), PREDICT_BATCH)[:, 0].cpu().numpy()
