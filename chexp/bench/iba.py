@@ -6,7 +6,8 @@ timing), the bottleneck after dense block 3, reference settings (10 steps, 10 no
 The reference runs one image at a time with a full forward and backward pass per step; the lean
 engine computes the network in front of the bottleneck once per image (all images in one pass),
 freezes the parameters and runs only the rest of the network at each step, one pass per image
-(default: maps bit-for-bit equal to the reference's for the same seed) or one pass for all
+(default: maps equal to the reference's for the same seed up to float rounding; the JSON reports
+``max_abs_diff_over_range``) or one pass for all
 images (``pass_per_image=False``, faster on a GPU, maps equal up to amplified float rounding).
 """
 
