@@ -15,7 +15,7 @@ from ipywidgets.widgets.widget_link import Link  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 
 from chexp.errors import InputRangeError, InputShapeError  # noqa: E402
-from chexp.widgets import FrameSlider, figure_slider, frame_slider, frames_to_png  # noqa: E402
+from chexp.widgets import FrameSlider, KernelStack, figure_slider, frame_slider, frames_to_png  # noqa: E402
 
 
 def _decode(png: bytes) -> np.ndarray:
@@ -115,3 +115,22 @@ def test_non_finite_and_non_figure_inputs() -> None:
         frame_slider(["not a figure"])
     with pytest.raises(TypeError, match="figure_slider takes matplotlib figures"):
         figure_slider(np.zeros((2, 4, 4)))
+
+
+def test_without_stack_the_slider_switches_frames_in_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ipywidgets 7 (Google Colab's 7.7.1) has no Stack: the slider must still scrub the frames.
+    if hasattr(widgets, "Stack"):
+        monkeypatch.delattr(widgets, "Stack")
+    frames = np.stack([np.full((4, 4), k, dtype=np.uint8) for k in (0, 50, 100)])
+    slider = frame_slider(frames, labels=["a", "b", "c"])
+    assert isinstance(slider.images, KernelStack) and isinstance(slider.captions, KernelStack)
+    assert slider.frame_count == 3 and len(slider.images.items) == 3
+    shown = [int(_decode(slider.images.children[0].value)[0, 0])]
+    for value in (2, 1):
+        slider.slider.value = value  # what dragging the slider (or the play button, jslinked) does
+        shown.append(int(_decode(slider.images.children[0].value)[0, 0]))
+        assert slider.captions.children[0].value == f"<code>{'abc'[value]}</code>"
+    assert shown == [0, 100, 50]
+    controls, captions, images = slider.children
+    assert list(controls.children) == [slider.play, slider.slider] and images is slider.images
+    assert isinstance(slider.links[0], Link)  # play -> slider still runs in the browser
