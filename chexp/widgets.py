@@ -124,25 +124,23 @@ def frames_to_png(
 
 
 class KernelStack(widgets.Box):
-    """Stand-in for ipywidgets 8's ``Stack`` under ipywidgets 7: shows ``items[selected_index]``.
+    """Stand-in for ipywidgets 8's ``Stack`` under ipywidgets 7: of its ``children``, only
+    ``children[selected_index]`` is shown (the others get ``layout.display = "none"``).
 
-    ``selected_index`` is a Python-side trait (switching needs the kernel); ``children`` is the one
-    item shown.
-
-    Attributes:
-        items: every child, in order.
+    ``selected_index`` is a Python-side trait: switching runs in the kernel.
     """
 
     selected_index = traitlets.Int(0)
 
-    def __init__(self, items: Sequence[widgets.Widget], selected_index: int = 0) -> None:
-        self.items = tuple(items)
-        super().__init__([self.items[selected_index]])
+    def __init__(self, children: Sequence[widgets.Widget], selected_index: int = 0) -> None:
+        super().__init__(list(children))
         self.selected_index = selected_index
+        self._show({"new": selected_index})
 
     @traitlets.observe("selected_index")
     def _show(self, change: dict[str, Any]) -> None:
-        self.children = (self.items[change["new"]],)
+        for index, child in enumerate(self.children):
+            child.layout.display = None if index == change["new"] else "none"
 
 
 class FrameSlider(widgets.VBox):
@@ -156,7 +154,6 @@ class FrameSlider(widgets.VBox):
         captions: ``Stack`` of ``HTML`` captions, one per frame, linked the same way.
         links: the three links (``jslink`` widgets; the two stack links are ``traitlets.link``
             objects with ipywidgets 7).
-        pngs: the ``T`` encoded frames.
     """
 
     def __init__(
@@ -168,8 +165,7 @@ class FrameSlider(widgets.VBox):
         width: int | str,
         interval: int,
     ) -> None:
-        self.pngs = tuple(pngs)
-        count = len(self.pngs)
+        count = len(pngs)
         width_css = f"{width}px" if isinstance(width, int) else str(width)
         image_widgets = [
             widgets.Image(value=png, format="png", layout=widgets.Layout(width=width_css))
@@ -204,7 +200,7 @@ class FrameSlider(widgets.VBox):
     @property
     def frame_count(self) -> int:
         """Number of frames ``T``."""
-        return len(self.pngs)
+        return len(self.images.children)
 
 
 def _escape(text: str) -> str:
