@@ -10,8 +10,8 @@ variable               what                                           default
 
 The notebooks, the data manifests and the book's sources (``_config.yml``, ``_toc.yml``, ``book/``)
 live at the top of the repository; a built wheel carries a copy of them as package data
-(``chexp/_source/``, see ``setup.py``). :data:`SOURCE_ROOT` is whichever goes with the imported
-``chexp``: the packaged copy when there is one, else the checkout holding the package.
+(``chexp/_source/``, mapped in ``pyproject.toml``). :data:`SOURCE_ROOT` is whichever goes with the
+imported ``chexp``: the packaged copy when there is one, else the checkout holding the package.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def source_root() -> Path:
     return Path(str(packaged)) if packaged.is_dir() else REPO_ROOT
 
 
+#: :func:`source_root`, and its data manifests and notebooks.
 SOURCE_ROOT = source_root()
 MANIFEST_DIR = SOURCE_ROOT / "data_manifests"
 NOTEBOOKS_DIR = SOURCE_ROOT / "notebooks"
