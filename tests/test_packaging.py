@@ -176,7 +176,7 @@ def test_wheel_carries_notebooks_manifests_and_book_sources(wheel: zipfile.ZipFi
     sources = {n.removeprefix("chexp/_source/") for n in names if n.startswith("chexp/_source/")}
     expected = {
         *(p.relative_to(REPO).as_posix() for p in (REPO / "notebooks").glob("*.ipynb")),
-        *(p.relative_to(REPO).as_posix() for p in (REPO / "data_manifests").iterdir() if p.suffix in {".csv", ".md"}),
+        *(p.relative_to(REPO).as_posix() for p in (REPO / "data_manifests").iterdir() if not p.name.startswith(".")),
         "_config.yml", "_toc.yml",
         *(p.relative_to(REPO).as_posix() for p in (REPO / "book").glob("*.md")),
         "book/_ext/chexp_offline.py",
