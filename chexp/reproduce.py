@@ -1,6 +1,7 @@
 """``chexp reproduce``: run every experiment notebook with papermill, then build the book.
 
-Each notebook of ``notebooks/`` (sorted by name) is executed with the parameters
+Each notebook of ``notebooks/`` (sorted by name; the repository's, or the copy a wheel installs:
+:data:`chexp.paths.SOURCE_ROOT`) is executed with the parameters
 ``profile``, ``device``, ``output_dir`` (``<run>/outputs/<stem>``) and any ``-p key=value``
 given, into a run folder (``--output-dir``, default ``_build``; layout in
 :mod:`chexp.book`):
@@ -49,6 +50,7 @@ from typing import Any
 
 from chexp.book import REPO_ROOT, BuildResult, build_book
 from chexp.errors import DataUnavailableError, InvalidParameterError, MissingDependencyError, UnknownNameError
+from chexp.paths import SOURCE_ROOT
 
 __all__ = [
     "NotebookRun",
@@ -382,7 +384,7 @@ def reproduce(
     kernel_name: str | None = None,
     *,
     notebooks_dir: str | os.PathLike[str] | None = None,
-    source_root: str | os.PathLike[str] = REPO_ROOT,
+    source_root: str | os.PathLike[str] = SOURCE_ROOT,
     execution_timeout: float | None = None,
     progress: bool = True,
 ) -> ReproduceResult:
@@ -400,7 +402,8 @@ def reproduce(
             errors).
         kernel_name: a registered Jupyter kernel to use instead of this interpreter.
         notebooks_dir: folder of notebooks (default ``<source_root>/notebooks``).
-        source_root: folder holding ``_config.yml``, ``_toc.yml`` and ``book/``.
+        source_root: folder holding ``_config.yml``, ``_toc.yml`` and ``book/`` (default
+            :data:`chexp.paths.SOURCE_ROOT`: the checkout, or the copy installed with the wheel).
         execution_timeout: seconds allowed per cell (``None``: no limit).
         progress: show a tqdm progress bar over notebooks.
 
@@ -477,7 +480,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kernel", default=None, help="use this registered Jupyter kernel instead of this Python")
     parser.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (default: none)")
     parser.add_argument("--notebooks-dir", type=Path, default=None,
-                        help="folder of notebooks to run (default: notebooks/ of the repository)")
+                        help="folder of notebooks to run (default: the repository's notebooks/, "
+                             "or the copy installed with chexp)")
     parser.set_defaults(func=_run_from_args)
 
 

@@ -6,6 +6,11 @@ per-frame captions are tied together with :func:`ipywidgets.jslink`, which runs 
 browser: the saved widget state of an executed notebook is enough for the Jupyter Book
 page to play the frames. No Python callback (``observe``, ``interact``) is involved.
 
+With ipywidgets 7 (Google Colab ships 7.7.1) there is no ``Stack``: each stack is then a
+:class:`KernelStack`, which shows one child at a time and is switched by a Python link, so the
+slider and the play button still scrub the frames while the notebook's kernel runs (the static
+book is built with ipywidgets 8).
+
 Typical use, with Latent Shift frames ``(T, H, W)`` and their lambdas and predictions::
 
     frame_slider(frames, labels=[f"lambda={l:+.0f}  p={p:.2f}" for l, p in zip(lams, preds)])
@@ -19,11 +24,12 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+import traitlets
 from PIL import Image as PILImage
 
 from chexp.errors import InputRangeError, InputShapeError, InvalidParameterError, InvalidTypeError
 
-__all__ = ["FrameSlider", "frame_slider", "figure_slider", "frames_to_png"]
+__all__ = ["FrameSlider", "KernelStack", "frame_slider", "figure_slider", "frames_to_png"]
 
 
 def _is_figure(obj: object) -> bool:
@@ -117,6 +123,26 @@ def frames_to_png(
     return _figures_to_png(frames, dpi, close_figures)
 
 
+class KernelStack(widgets.Box):
+    """Stand-in for ipywidgets 8's ``Stack`` under ipywidgets 7: of its ``children``, only
+    ``children[selected_index]`` is shown (the others get ``layout.display = "none"``).
+
+    ``selected_index`` is a Python-side trait: switching runs in the kernel.
+    """
+
+    selected_index = traitlets.Int(0)
+
+    def __init__(self, children: Sequence[widgets.Widget], selected_index: int = 0) -> None:
+        super().__init__(list(children))
+        self.selected_index = selected_index
+        self._show({"new": selected_index})
+
+    @traitlets.observe("selected_index")
+    def _show(self, change: dict[str, Any]) -> None:
+        for index, child in enumerate(self.children):
+            child.layout.display = None if index == change["new"] else "none"
+
+
 class FrameSlider(widgets.VBox):
     """A ``VBox`` holding a play button, a slider, a caption and the frame images.
 
@@ -124,9 +150,10 @@ class FrameSlider(widgets.VBox):
         play: the ``Play`` widget (its ``value`` is jslinked to ``slider.value``).
         slider: an ``IntSlider`` over frame indices ``0 .. T-1``.
         images: ``Stack`` of ``Image`` widgets, one per frame; ``selected_index`` jslinked
-            to ``slider.value``.
-        captions: ``Stack`` of ``HTML`` captions, one per frame, also jslinked.
-        links: the three ``jslink`` link widgets.
+            to ``slider.value`` (with ipywidgets 7: a :class:`KernelStack`, linked in Python).
+        captions: ``Stack`` of ``HTML`` captions, one per frame, linked the same way.
+        links: the three links (``jslink`` widgets; the two stack links are ``traitlets.link``
+            objects with ipywidgets 7).
     """
 
     def __init__(
@@ -145,8 +172,10 @@ class FrameSlider(widgets.VBox):
             for png in pngs
         ]
         caption_widgets = [widgets.HTML(value=_escape(label)) for label in labels]
-        self.images = widgets.Stack(image_widgets, selected_index=0)
-        self.captions = widgets.Stack(caption_widgets, selected_index=0)
+        # ipywidgets 8: switched in the browser (works in the static book); 7: in the kernel.
+        stack, link = (widgets.Stack, widgets.jslink) if hasattr(widgets, "Stack") else (KernelStack, widgets.link)
+        self.images = stack(image_widgets, selected_index=0)
+        self.captions = stack(caption_widgets, selected_index=0)
         self.slider = widgets.IntSlider(
             value=0,
             min=0,
@@ -162,8 +191,8 @@ class FrameSlider(widgets.VBox):
         )
         self.links = (
             widgets.jslink((self.play, "value"), (self.slider, "value")),
-            widgets.jslink((self.slider, "value"), (self.images, "selected_index")),
-            widgets.jslink((self.slider, "value"), (self.captions, "selected_index")),
+            link((self.slider, "value"), (self.images, "selected_index")),
+            link((self.slider, "value"), (self.captions, "selected_index")),
         )
         controls = widgets.HBox([self.play, self.slider])
         super().__init__([controls, self.captions, self.images])

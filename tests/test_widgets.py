@@ -15,11 +15,15 @@ from ipywidgets.widgets.widget_link import Link  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 
 from chexp.errors import InputRangeError, InputShapeError  # noqa: E402
-from chexp.widgets import FrameSlider, figure_slider, frame_slider, frames_to_png  # noqa: E402
+from chexp.widgets import FrameSlider, KernelStack, figure_slider, frame_slider, frames_to_png  # noqa: E402
 
 
 def _decode(png: bytes) -> np.ndarray:
     return np.asarray(PILImage.open(io.BytesIO(png)))
+
+
+#: ipywidgets 8 has Stack; with ipywidgets 7 (Google Colab) chexp uses its KernelStack.
+STACK = getattr(widgets, "Stack", KernelStack)
 
 
 def _link_pairs(slider: FrameSlider) -> set[tuple[int, str, int, str]]:
@@ -35,7 +39,7 @@ def test_structure_of_grayscale_slider() -> None:
     slider = frame_slider(frames, labels=labels, description="lambda")
 
     assert isinstance(slider, widgets.VBox)
-    assert isinstance(slider.images, widgets.Stack)
+    assert isinstance(slider.images, STACK)
     assert slider.frame_count == 5
     assert len(slider.images.children) == 5
     assert all(isinstance(child, widgets.Image) for child in slider.images.children)
@@ -45,8 +49,10 @@ def test_structure_of_grayscale_slider() -> None:
     assert (slider.slider.min, slider.slider.max, slider.slider.step, slider.slider.value) == (0, 4, 1, 0)
     assert (slider.play.min, slider.play.max) == (0, 4)
     assert slider.slider.description == "lambda"
-    # The three browser-side links: play -> slider -> image stack and caption stack.
-    assert all(isinstance(link, Link) for link in slider.links)
+    # The three links: play -> slider -> image stack and caption stack (in the browser with
+    # ipywidgets 8; the two stack links in the kernel with ipywidgets 7).
+    assert isinstance(slider.links[0], Link)
+    assert all(isinstance(link, Link) for link in slider.links) == (STACK is not KernelStack)
     assert _link_pairs(slider) == {
         (id(slider.play), "value", id(slider.slider), "value"),
         (id(slider.slider), "value", id(slider.images), "selected_index"),
@@ -115,3 +121,27 @@ def test_non_finite_and_non_figure_inputs() -> None:
         frame_slider(["not a figure"])
     with pytest.raises(TypeError, match="figure_slider takes matplotlib figures"):
         figure_slider(np.zeros((2, 4, 4)))
+
+
+def test_without_stack_the_slider_switches_frames_in_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ipywidgets 7 (Google Colab's 7.7.1) has no Stack: the slider must still scrub the frames.
+    if hasattr(widgets, "Stack"):
+        monkeypatch.delattr(widgets, "Stack")
+    frames = np.stack([np.full((4, 4), k, dtype=np.uint8) for k in (0, 50, 100)])
+    slider = frame_slider(frames, labels=["a", "b", "c"])
+    assert isinstance(slider.images, KernelStack) and isinstance(slider.captions, KernelStack)
+    assert slider.frame_count == 3 and len(slider.images.children) == 3
+
+    def shown() -> tuple[int, str]:
+        (image,) = [c for c in slider.images.children if c.layout.display != "none"]
+        (caption,) = [c for c in slider.captions.children if c.layout.display != "none"]
+        return int(_decode(image.value)[0, 0]), caption.value
+
+    seen = [shown()]
+    for value in (2, 1):
+        slider.slider.value = value  # what dragging the slider (or the play button, jslinked) does
+        seen.append(shown())
+    assert seen == [(0, "<code>a</code>"), (100, "<code>c</code>"), (50, "<code>b</code>")]
+    controls, captions, images = slider.children
+    assert list(controls.children) == [slider.play, slider.slider] and images is slider.images
+    assert isinstance(slider.links[0], Link)  # play -> slider still runs in the browser
