@@ -38,6 +38,7 @@ from pathlib import Path
 import pooch
 
 from chexp.errors import ChecksumError, DataUnavailableError
+from chexp.paths import SOURCE_ROOT
 
 __all__ = [
     "REPO_ROOT",
@@ -48,6 +49,7 @@ __all__ = [
     "install_widget_js",
     "toc_notebooks",
     "stage_book",
+    "unexecuted_notebooks",
     "provenance_page",
     "build_book",
     "BuildResult",
@@ -222,7 +224,21 @@ def toc_notebooks(toc_path: Path) -> list[str]:
     return found
 
 
-def stage_book(run_dir: Path, source_root: Path = REPO_ROOT, cache: Path | None = None) -> Path:
+def _executed_notebook(run_dir: Path, stem: str) -> Path | None:
+    """The executed notebook ``stem`` of ``run_dir``: from ``notebooks/``, else ``failed/``, else ``None``."""
+    for folder in ("notebooks", "failed"):
+        candidate = Path(run_dir) / folder / f"{stem}.ipynb"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def unexecuted_notebooks(run_dir: Path, source_root: Path = SOURCE_ROOT) -> list[str]:
+    """Stems of the toc's notebooks that ``run_dir`` holds no executed copy of (the book needs them all)."""
+    return [stem for stem in toc_notebooks(Path(source_root) / "_toc.yml") if _executed_notebook(run_dir, stem) is None]
+
+
+def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | None = None) -> Path:
     """Assemble the book source under ``<run_dir>/.book-src`` and return that folder.
 
     Copies ``_config.yml``, ``_toc.yml`` and ``book/`` from ``source_root``, the
@@ -244,16 +260,12 @@ def stage_book(run_dir: Path, source_root: Path = REPO_ROOT, cache: Path | None 
         shutil.copy2(source_root / name, stage / name)
     for name in BOOK_DIRS:
         shutil.copytree(source_root / name, stage / name, ignore=shutil.ignore_patterns("ipywidgets", "__pycache__"))
-    missing: list[str] = []
     (stage / "notebooks").mkdir()
+    missing = unexecuted_notebooks(run_dir, source_root)
     for stem in toc_notebooks(source_root / "_toc.yml"):
-        for folder in ("notebooks", "failed"):
-            candidate = run_dir / folder / f"{stem}.ipynb"
-            if candidate.is_file():
-                shutil.copy2(candidate, stage / "notebooks" / candidate.name)
-                break
-        else:
-            missing.append(stem)
+        candidate = _executed_notebook(run_dir, stem)
+        if candidate is not None:
+            shutil.copy2(candidate, stage / "notebooks" / candidate.name)
     if missing:
         raise DataUnavailableError(
             f"the book lists notebooks never executed into {run_dir / 'notebooks'}: "
@@ -356,7 +368,7 @@ def _swap_into_place(new: Path, final: Path) -> None:
 
 def build_book(
     run_dir: Path,
-    source_root: Path = REPO_ROOT,
+    source_root: Path = SOURCE_ROOT,
     *,
     warnings_as_errors: bool = True,
     cache: Path | None = None,

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chexp.book import REPO_ROOT, BuildResult, build_book
+from chexp.book import REPO_ROOT, BuildResult, build_book, unexecuted_notebooks
 from chexp.errors import DataUnavailableError, InvalidParameterError, MissingDependencyError, UnknownNameError
 from chexp.paths import SOURCE_ROOT
 
@@ -114,6 +114,8 @@ class ReproduceResult:
     run_dir: Path
     runs: list[NotebookRun] = field(default_factory=list)
     build: BuildResult | None = None
+    #: Why the book was not built although asked for (``--only`` left chapters unexecuted).
+    build_skipped: str | None = None
 
     @property
     def failed(self) -> list[NotebookRun]:
@@ -131,6 +133,8 @@ class ReproduceResult:
             lines.append(f"  {run.name:40s} {run.seconds:7.1f} s  {status}")
         if self.failed:
             lines.append("failed notebooks: " + ", ".join(run.name for run in self.failed))
+        if self.build_skipped is not None:
+            lines.append(f"book not built: {self.build_skipped}")
         if self.build is not None:
             state = "ok" if self.build.ok else f"FAILED (exit {self.build.returncode})"
             lines.append(f"book build {state} in {self.build.seconds:.1f} s: {self.build.html_dir / 'index.html'}")
@@ -459,7 +463,13 @@ def reproduce(
             if not run.ok:
                 bar.write(f"{source.name} failed: {run.error}")
         bar.close()
-    if build:
+    missing = unexecuted_notebooks(run_dir, source_root) if build and only is not None else []
+    if missing:
+        result.build_skipped = (
+            f"{len(missing)} chapter(s) never executed into {run_dir} ({', '.join(missing)}); "
+            "run without --only, or rerun one chapter into a folder that holds a full run"
+        )
+    elif build:
         result.build = build_book(run_dir, source_root)
     return result
 

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from chexp.book import toc_notebooks, unexecuted_notebooks
 from chexp.errors import UnknownNameError
 from chexp.profiles import PROFILES
 from chexp.reproduce import (
@@ -320,3 +321,16 @@ def test_profile_names_come_from_the_registry(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(UnknownNameError, match="nih"):
         reproduce(profile="phantom", output_dir=tmp_path / "never", build=False, notebooks_dir=folder, progress=False)
     assert not (tmp_path / "never").exists()
+
+
+def test_only_run_leaves_the_book_unbuilt_and_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--only` without `--no-build`: the notebook's exit status counts; the book, which needs every
+    chapter, is not built (and not attempted) when the run folder lacks the others."""
+    stem = _unsupported("paper")[0]
+    run_dir = tmp_path / "run"
+    assert main(["--profile", "paper", "--only", stem, "--output-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "book not built:" in out and "run without --only" in out
+    assert not (run_dir / ".book-src").exists() and not (run_dir / "html").exists()
+    missing = unexecuted_notebooks(run_dir)
+    assert stem not in missing and len(missing) == len(toc_notebooks(REPO / "_toc.yml")) - 1
