@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import torch
 
 from chexp.errors import ChexpError, UnknownNameError, UnsupportedProfileError, WeightsUnavailableError
 from chexp.profiles import PROFILES, CohenProfile, PaperProfile, PhantomProfile, Profile, get_profile
@@ -122,7 +123,8 @@ def test_phantom_bottleneck_sweep_shares_one_cheap_schedule(monkeypatch):
     import chexp.training as training
 
     asked = []
-    monkeypatch.setattr(training, "phantom_autoencoder", lambda cfg, progress: asked.append(cfg) or cfg.latent_channels)
+    monkeypatch.setattr(training, "phantom_autoencoder",
+                        lambda cfg, progress, device: asked.append(cfg) or cfg.latent_channels)
     assert PhantomProfile(size=64).bottleneck_autoencoders([2, 8], progress=False) == {2: 2, 8: 8}
     assert asked[0] == training.AutoencoderTraining(phantom=PhantomProfile(size=64).phantom, latent_channels=2,
                                                     depth=4, width=8, epochs=2, n_train=1000)
@@ -140,7 +142,8 @@ def test_cohen_bottleneck_sweep_asks_for_one_autoencoder_per_size(monkeypatch):
 
     asked = []
     monkeypatch.setattr(train, "cohen_autoencoder",
-                        lambda cfg, latent_channels, progress: asked.append((cfg, latent_channels)) or latent_channels)
+                        lambda cfg, latent_channels, progress, device:
+                        asked.append((cfg, latent_channels)) or latent_channels)
     assert CohenProfile().bottleneck_autoencoders([2, 8], progress=False) == {2: 2, 8: 8}
     assert [c for _, c in asked] == [2, 8]
     assert asked[0][0] == train.CohenAutoencoderTraining(size=128)  # the profile's own schedule
@@ -185,3 +188,24 @@ def test_every_notebook_declares_its_profiles_in_metadata_only():
         assert len(set(profiles)) == len(profiles) and set(profiles) <= set(PROFILES), (path.name, profiles)
         assert "phantom" in profiles, f"{path.name}: every page runs on the offline default"
         assert not any("require_profile" in cell.source for cell in notebook.cells), path.name
+
+
+def test_profiles_train_their_models_on_the_gpu_when_there_is_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models a profile trains on first use go to `train_device` (default: CUDA when available)."""
+    import chexp.training as training
+    from chexp.models.small import SmallClassifier
+
+    seen: list[object] = []
+
+    def fake_classifier(config: object = None, progress: bool = True, retrain: bool = False,
+                        device: object = "cpu") -> SmallClassifier:
+        seen.append(device)
+        return SmallClassifier(targets=("a",))
+
+    monkeypatch.setattr(training, "phantom_classifier", fake_classifier)
+    get_profile("phantom", train_device="cuda:3").classifier()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    get_profile("phantom").classifier()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    get_profile("phantom").classifier()
+    assert seen == ["cuda:3", "cuda", "cpu"]

@@ -145,9 +145,11 @@ def regression_cases(profile: Profile, n: int, seed: int = 0, min_score: float =
 def _regressor(profile: Profile) -> tuple[Classifier, Callable[[int], torch.Tensor]]:
     if isinstance(profile, PhantomProfile):
         cfg = PhantomRegressionTraining(phantom=profile.phantom)
-        return phantom_regressor(cfg, progress=False), phantom_training_images(cfg.phantom, cfg.seed)
+        regressor = phantom_regressor(cfg, progress=False, device=profile.train_device)
+        return regressor, phantom_training_images(cfg.phantom, cfg.seed)
     if profile.name == "cohen":
-        regressor = brixia_regressor(CohenTraining(size=int(getattr(profile, "size", 128))), progress=False)
+        regressor = brixia_regressor(CohenTraining(size=int(getattr(profile, "size", 128))), progress=False,
+                                     device=profile.train_device)
         return regressor, training_images(profile)
     raise UnsupportedProfileError(f"profile {profile.name!r} has no severity regressor; use 'phantom' or 'cohen'")
 

@@ -92,15 +92,15 @@ def weighted_bce_models(
         )
 
         cfg = ImbalancedTraining(phantom=dataclasses.replace(profile.phantom, prevalence=prevalence))
-        models = {"BCE": imbalanced_classifier(cfg, weighted=False, progress=progress),
-                  "Weighted BCE": imbalanced_classifier(cfg, weighted=True, progress=progress)}
+        models = {name: imbalanced_classifier(cfg, weighted=weighted, progress=progress, device=profile.train_device)
+                  for name, weighted in (("BCE", False), ("Weighted BCE", True))}
         return models, phantom_training_images(cfg.phantom, cfg.seed)
     if profile.name == "cohen":
         from ..training import CohenTraining, brixia_detectors
 
         cfg = CohenTraining(size=int(getattr(profile, "size", 128)))
-        models = {"BCE": brixia_detectors(cfg, weighted=False, progress=progress),
-                  "Weighted BCE": brixia_detectors(cfg, weighted=True, progress=progress)}
+        models = {name: brixia_detectors(cfg, weighted=weighted, progress=progress, device=profile.train_device)
+                  for name, weighted in (("BCE", False), ("Weighted BCE", True))}
         return models, training_images(profile)
     raise UnsupportedProfileError(
         f"Table 3 needs a BCE and a weighted-BCE model trained on the same data; profile {profile.name!r} "

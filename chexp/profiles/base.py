@@ -61,6 +61,9 @@ class Profile(ABC):
     tasks: tuple[str, ...] = ()
     #: the target a single-target page explains when its ``target`` parameter is ``None``
     example_target: str = ""
+    #: where the models this profile trains on first use are trained (set by :func:`get_profile`;
+    #: trained models are cached by configuration and returned on the CPU)
+    train_device: str = "cpu"
 
     def check(self) -> None:
         """Raise a clear error now if data or weights this profile needs are missing."""
@@ -151,7 +154,19 @@ def profile_class(name: str) -> type[Profile]:
         raise UnknownNameError(name, PROFILES, "profile") from None
 
 
-def get_profile(name: str, **kwargs: Any) -> Profile:
+def default_train_device() -> str:
+    """``"cuda"`` when PyTorch sees a GPU, else ``"cpu"``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def get_profile(name: str, train_device: str | None = None, **kwargs: Any) -> Profile:
     """The profile ``name`` (one of :data:`PROFILES`: ``phantom``, ``cohen``, ``paper``), built
-    with ``kwargs`` (for example ``size=64``)."""
-    return profile_class(name)(**kwargs)
+    with ``kwargs`` (for example ``size=64``).
+
+    ``train_device`` is where its models are trained the first time they are needed (default:
+    :func:`default_train_device`, the GPU when there is one, as on Colab); a model trained on a
+    GPU is cached like one trained on the CPU (same configuration, same cache entry).
+    """
+    profile = profile_class(name)(**kwargs)
+    profile.train_device = train_device or default_train_device()
+    return profile

@@ -56,18 +56,18 @@ class CohenProfile(Profile):
     def classifier(self, output: OutputKind = "probability") -> Classifier:
         from ..training import brixia_detectors
 
-        return brixia_detectors(self._config(), weighted=self.weighted).with_output(output)
+        return brixia_detectors(self._config(), weighted=self.weighted, device=self.train_device).with_output(output)
 
     def regressor(self) -> Classifier:
         """The BrixIA global-score regression head (output ``"score"``, 0-18)."""
         from ..training import brixia_regressor
 
-        return brixia_regressor(self._config())
+        return brixia_regressor(self._config(), device=self.train_device)
 
     def autoencoder(self) -> Autoencoder:
         from ..training import CohenAutoencoderTraining, cohen_autoencoder
 
-        return cohen_autoencoder(CohenAutoencoderTraining(size=self.size))
+        return cohen_autoencoder(CohenAutoencoderTraining(size=self.size), device=self.train_device)
 
     def training_images(self, n: int) -> torch.Tensor:
         """The first ``n`` images of the training split (BrixIA-scored), at the profile's size."""
@@ -89,8 +89,10 @@ class CohenProfile(Profile):
             cfg = dataclasses.replace(cfg, epochs=int(epochs))
         if n_train is not None:
             cfg = dataclasses.replace(cfg, max_train=int(n_train))
-        return bottleneck_sweep(latent_channels, lambda c: cohen_autoencoder(cfg, latent_channels=c, progress=False),
-                                progress)
+        def train(c: int) -> Autoencoder:
+            return cohen_autoencoder(cfg, latent_channels=c, progress=False, device=self.train_device)
+
+        return bottleneck_sweep(latent_channels, train, progress)
 
     def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
         ds = CohenDataset(self.split, size=self.size, manifest=None, brixia_only=True, with_masks=True)

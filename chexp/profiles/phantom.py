@@ -42,13 +42,14 @@ class PhantomProfile(Profile):
     def classifier(self, output: OutputKind = "probability") -> Classifier:
         from ..training import ClassifierTraining, phantom_classifier
 
-        return phantom_classifier(ClassifierTraining(phantom=self.phantom)).with_output(output)
+        model = phantom_classifier(ClassifierTraining(phantom=self.phantom), device=self.train_device)
+        return model.with_output(output)
 
     def autoencoder(self) -> Autoencoder:
         from ..training import AutoencoderTraining, phantom_autoencoder
 
         kwargs = {} if self.latent_channels is None else {"latent_channels": self.latent_channels}
-        return phantom_autoencoder(AutoencoderTraining(phantom=self.phantom, **kwargs))
+        return phantom_autoencoder(AutoencoderTraining(phantom=self.phantom, **kwargs), device=self.train_device)
 
     def training_images(self, n: int) -> torch.Tensor:
         """The first ``n`` phantoms of the classifier's training stream (seed 0, from index 0)."""
@@ -72,7 +73,7 @@ class PhantomProfile(Profile):
 
         def train(c: int) -> Autoencoder:
             cfg = AutoencoderTraining(phantom=self.phantom, latent_channels=c, depth=4, width=8, **schedule)
-            return phantom_autoencoder(cfg, progress=False)
+            return phantom_autoencoder(cfg, progress=False, device=self.train_device)
 
         return bottleneck_sweep(latent_channels, train, progress)
 
