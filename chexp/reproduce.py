@@ -39,7 +39,6 @@ import fnmatch
 import importlib.util
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from chexp.book import REPO_ROOT, BuildResult, build_book, unexecuted_notebooks
+from chexp.cli.options import DEVICE_PATTERN
 from chexp.errors import DataUnavailableError, InvalidParameterError, MissingDependencyError, UnknownNameError
 from chexp.paths import SOURCE_ROOT
 
@@ -81,7 +81,7 @@ _DESCRIPTION = (
     "Run every notebook of notebooks/ with papermill into a run folder, then build the "
     "Jupyter Book from the executed notebooks (warnings are errors)."
 )
-_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+_DEVICE = DEVICE_PATTERN
 
 
 @dataclass(frozen=True)

@@ -259,3 +259,28 @@ def test_methods_lists_the_registry(capsys):
     assert main(["methods"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert len(table) == len(METHODS) + 1 and table[1].split()[:2] == ["grad", "Gradients"]
+
+
+def test_train_device_reaches_the_trainer(monkeypatch, capsys):
+    """``--device`` is where the model trains (default: CUDA when available); a bad name is refused."""
+    import torch
+
+    import chexp.training.phantom as phantom
+
+    def trainer(config, progress, device):
+        raise _Looked(device)
+
+    monkeypatch.setattr(phantom, "cached_model", lambda name, key, train, retrain=False: train())
+    monkeypatch.setattr(phantom, "train_phantom_classifier", trainer)
+    for argv, expected in ((["--device", "cuda:1"], "cuda:1"), ([], "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        with pytest.raises(_Looked) as looked:
+            main(["train", "phantom-classifier", *argv])
+        assert looked.value.args == (expected,)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(_Looked) as looked:
+        main(["train", "phantom-classifier"])
+    assert looked.value.args == ("cuda",)
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "phantom-classifier", "--device", "gpu"])
+    assert exited.value.code == 2 and "'gpu' is not one of cpu, cuda, cuda:N, mps" in capsys.readouterr().err

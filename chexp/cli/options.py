@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
+
+#: torch device names accepted on the command line
+DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
 
 def positive_int(text: str) -> int:
@@ -14,3 +18,10 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
     return value
+
+
+def device_name(text: str) -> str:
+    """A torch device name: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    if not DEVICE_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of cpu, cuda, cuda:N, mps")
+    return text

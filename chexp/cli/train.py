@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-from .options import positive_int
+from .options import device_name, positive_int
 
 _Config = TypeVar("_Config")
 
@@ -46,7 +46,7 @@ def _phantom_classifier(args: argparse.Namespace) -> int:
     from ..training import ClassifierTraining, phantom_classifier
 
     config = ClassifierTraining(phantom=PhantomConfig(size=args.size), seed=args.seed)
-    card = phantom_classifier(_with_epochs(config, args), retrain=args.retrain).card
+    card = phantom_classifier(_with_epochs(config, args), retrain=args.retrain, device=args.device).card
     print(f"phantom classifier: {card.train_seconds:.0f} s training")
     for name, auc in card.metrics["val_auc"].items():
         print(f"  held-out AUC {name:16s} {auc:.4f}")
@@ -59,7 +59,7 @@ def _phantom_autoencoder(args: argparse.Namespace) -> int:
 
     bottleneck = {} if args.latent_channels is None else {"latent_channels": args.latent_channels}
     config = AutoencoderTraining(phantom=PhantomConfig(size=args.size), seed=args.seed, **bottleneck)
-    card = phantom_autoencoder(_with_epochs(config, args), retrain=args.retrain).card
+    card = phantom_autoencoder(_with_epochs(config, args), retrain=args.retrain, device=args.device).card
     print(
         f"phantom autoencoder: latent {card.metrics['latent_size']}, held-out MAE "
         f"{card.metrics['val_mae']:.2f} (of a 2048 range), {card.train_seconds:.0f} s training"
@@ -78,19 +78,20 @@ def _cohen_config(args: argparse.Namespace, autoencoder: bool = False) -> Any:
 def _brixia_regressor(args: argparse.Namespace) -> int:
     from ..training import brixia_regressor
 
-    return _print_card(brixia_regressor(_cohen_config(args), retrain=args.retrain))
+    return _print_card(brixia_regressor(_cohen_config(args), retrain=args.retrain, device=args.device))
 
 
 def _brixia_detectors(args: argparse.Namespace, weighted: bool) -> int:
     from ..training import brixia_detectors
 
-    return _print_card(brixia_detectors(_cohen_config(args), weighted, retrain=args.retrain))
+    return _print_card(brixia_detectors(_cohen_config(args), weighted, retrain=args.retrain, device=args.device))
 
 
 def _cohen_autoencoder(args: argparse.Namespace) -> int:
     from ..training import cohen_autoencoder
 
-    model = cohen_autoencoder(_cohen_config(args, autoencoder=True), args.latent_channels, retrain=args.retrain)
+    model = cohen_autoencoder(_cohen_config(args, autoencoder=True), args.latent_channels, retrain=args.retrain,
+                              device=args.device)
     return _print_card(model)
 
 
@@ -108,6 +109,10 @@ TRAINERS: dict[str, Trainer] = {
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.device is None:
+        from ..profiles.base import default_train_device
+
+        args.device = default_train_device()
     return TRAINERS[args.model].run(args)
 
 
@@ -125,4 +130,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="training epochs (default: the configuration's)")
     parser.add_argument("--retrain", action="store_true", help="train even if the model is cached")
+    parser.add_argument("--device", type=device_name, default=None,
+                        help="where to train: cpu, cuda, cuda:N, mps (default: cuda when available, else cpu)")
     parser.set_defaults(func=_run)
