@@ -172,3 +172,36 @@ def test_default_sensitivity_ns_are_the_released_sizes_scaled_to_the_image():
     assert list(default_sensitivity_ns(128 * 128, points=4)) == [1, 25, 644, 16365]
     assert len(np.unique(default_sensitivity_ns(128 * 128, points=15))) == 14  # 1 twice, as released
     assert list(default_sensitivity_ns(1000, points=3, max_exponent=2)) == [1, 10, 100]
+
+
+class _StandInSetup:
+    """What :func:`perturbation_study` uses of a setup: a classifier, a device, maps."""
+
+    def __init__(self) -> None:
+        self.classifier = RegionMean()
+        self.device = torch.device("cpu")
+
+    def explain(self, images: torch.Tensor, target: str, methods: object) -> dict[str, torch.Tensor]:
+        return {"Gradients": self.classifier.region.expand_as(images).clone()}
+
+
+def test_perturbation_study_leaves_out_low_scores_and_stops_at_max_fraction():
+    from chexp.experiments.perturbation import perturbation_study
+    from chexp.profiles import SampleSet
+
+    x = torch.full((3, 1, S, S), -300.0)
+    x[:, :, 4:8, 2:10] = torch.tensor([800.0, 100.0, 500.0]).view(3, 1, 1, 1)  # scores 800, 100, 500
+    samples = {"Mass": SampleSet(x, np.ones((3, 1), np.float32), ("Mass",))}
+    setup = _StandInSetup()
+    study = perturbation_study(setup, samples, ["Gradients"], curve_points=8, progress=False,  # type: ignore[arg-type]
+                               max_fraction=0.5, min_score=400.0)
+    assert study.left_out == {"Mass": 1} and study.tasks == ["Mass", "Mass"]
+    dele = study.deletion["Gradients"]
+    assert dele.fractions[-1] == 0.5 and len(dele.fractions) == 9  # 128 pixels in 8 steps of 16
+    np.testing.assert_allclose(dele.scores[:, 0], [800.0, 500.0])
+    assert study.table()["n"].tolist() == [2]
+    every = perturbation_study(setup, samples, ["Gradients"], curve_points=8, progress=False)  # type: ignore[arg-type]
+    assert every.left_out == {"Mass": 0} and len(every.tasks) == 3 and every.deletion["Gradients"].fractions[-1] == 1
+    none = perturbation_study(setup, samples, ["Gradients"], curve_points=8, progress=False,  # type: ignore[arg-type]
+                              min_score=1000.0)
+    assert none.left_out == {"Mass": 3} and none.tasks == [] and none.deletion == {}
