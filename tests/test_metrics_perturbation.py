@@ -202,6 +202,6 @@ def test_perturbation_study_leaves_out_low_scores_and_stops_at_max_fraction():
     assert study.table()["n"].tolist() == [2]
     every = perturbation_study(setup, samples, ["Gradients"], curve_points=8, progress=False)  # type: ignore[arg-type]
     assert every.left_out == {"Mass": 0} and len(every.tasks) == 3 and every.deletion["Gradients"].fractions[-1] == 1
-    none = perturbation_study(setup, samples, ["Gradients"], curve_points=8, progress=False,  # type: ignore[arg-type]
-                              min_score=1000.0)
-    assert none.left_out == {"Mass": 3} and none.tasks == [] and none.deletion == {}
+    with pytest.raises(InvalidParameterError, match="leaves out every image"):
+        perturbation_study(setup, samples, ["Gradients"], curve_points=8, progress=False,  # type: ignore[arg-type]
+                           min_score=1000.0)

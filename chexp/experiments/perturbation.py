@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..errors import InvalidParameterError
 from ..methods import get_method_specs
 from ..metrics import perturbation_curves
 from ..metrics.perturbation import PerturbationCurves
@@ -101,6 +102,9 @@ def perturbation_study(
         min_score: leave out images whose target score (a probability for the CheXplain-IBA
             classifiers) is below it (default ``None``: every image; released code 0.6). A task
             with no image left adds no rows.
+
+    Raises:
+        InvalidParameterError: ``min_score`` leaves out every image.
     """
     get_method_specs(methods)
     parts: dict[str, dict[str, list[PerturbationCurves]]] = {"insertion": {}, "deletion": {}}
@@ -122,6 +126,10 @@ def perturbation_study(
                                         max_fraction=max_fraction)
                 parts[mode].setdefault(name, []).append(c)
         tasks += [task] * len(x)
+    if not tasks:
+        raise InvalidParameterError(
+            f"min_score {min_score} leaves out every image (left out per task: {left_out}); lower it or pass None"
+        )
     return PerturbationStudy(
         {n: _concat_curves(c) for n, c in parts["insertion"].items()},
         {n: _concat_curves(c) for n, c in parts["deletion"].items()},
