@@ -10,8 +10,15 @@ import torch
 import torchxrayvision as xrv
 from scipy.stats import bootstrap
 
-from chexp.errors import InputShapeError
-from chexp.metrics.localization import box_to_mask, iou, pointing_game, summarize, top_k_mask
+from chexp.errors import InputShapeError, InvalidParameterError
+from chexp.metrics.localization import (
+    box_to_mask,
+    iou,
+    pointing_game,
+    summarize,
+    top_k_mask,
+    top_k_weights,
+)
 
 
 def test_iou_hand_made():
@@ -29,14 +36,90 @@ def test_iou_hand_made():
         iou(torch.zeros(4, 4), torch.zeros(5, 5))
 
 
-def test_top_k_ties_are_deterministic_row_major():
-    flat = torch.ones(3, 3)
-    kept = top_k_mask(flat, 4)[0]
-    assert kept.flatten().tolist() == [True] * 4 + [False] * 5
-    # constant map vs mask at the bottom right: top-p picks the first p pixels, IoU 0
-    mask = torch.zeros(3, 3)
-    mask[2, 1:] = 1
-    assert float(iou(flat, mask)[0]) == 0.0
+def _plateau_map() -> tuple[torch.Tensor, torch.Tensor]:
+    """8 x 8: a mask of 12 pixels (rows 0-2, columns 0-3); the map is 1 on 4 mask pixels and 0
+    elsewhere, so 8 of the 12 slots fall on the 60-pixel zero plateau."""
+    mask = torch.zeros(8, 8)
+    mask[:3, :4] = 1
+    m = torch.zeros(8, 8)
+    m[0, :4] = 1.0
+    m[7, 7] = 0.5  # a third value: not a binary map
+    return m, mask
+
+
+def test_iou_of_a_plateau_does_not_depend_on_where_the_tie_lies():
+    m, mask = _plateau_map()
+    # fractional credit: the 59 zero pixels share 7 slots; 8 of them lie in the mask
+    inter = 4 + 8 * 7 / 59
+    expected = inter / (24 - inter)
+    assert float(iou(m, mask)[0]) == pytest.approx(expected, rel=1e-12)
+    # the same map and mask at the bottom right (both flipped), and transposed: the same IoU
+    for f in (lambda t: t.flip(0, 1), lambda t: t.flip(1), lambda t: t.T):
+        assert float(iou(f(m), f(mask))[0]) == pytest.approx(expected, rel=1e-12)
+    # a batch of random maps with plateaus: flipping each map with its mask changes nothing
+    gen = torch.Generator().manual_seed(0)
+    maps = torch.relu(torch.randn(6, 1, 16, 16, generator=gen))  # ~half the pixels tie at 0
+    masks = torch.zeros(6, 1, 16, 16)
+    masks[:, :, 2:13, 3:11] = 1
+    np.testing.assert_allclose(iou(maps.flip(-1, -2), masks.flip(-1, -2)), iou(maps, masks), rtol=1e-12)
+
+
+def test_top_k_weights_are_the_mean_over_every_tie_break():
+    from itertools import combinations
+
+    m = torch.tensor([[5.0, 2.0, 0.0], [2.0, 7.0, 2.0], [2.0, 1.0, 2.0]])
+    w = top_k_weights(m, 4)[0]
+    # 7 and 5 are in; two slots left among the five 2s: each is in with probability 2/5
+    tied = [(0, 1), (1, 0), (1, 2), (2, 0), (2, 2)]
+    mean = torch.zeros(3, 3, dtype=torch.float64)
+    picks = list(combinations(tied, 2))
+    for pick in picks:
+        for rc in [(0, 0), (1, 1), *pick]:
+            mean[rc] += 1 / len(picks)
+    torch.testing.assert_close(w, mean)
+    assert float(w.sum()) == pytest.approx(4.0)
+    # per-map k, and k = 0 keeps nothing
+    ws = top_k_weights(torch.stack([m, m]), torch.tensor([0, 9]))
+    assert float(ws[0].sum()) == 0.0 and bool((ws[1] == 1).all())
+    with pytest.raises(InvalidParameterError):
+        top_k_weights(m, 10)
+
+
+def test_constant_map_has_the_analytic_expected_iou():
+    # every pixel ties: each is in the top p with probability p / N; I = p^2 / N
+    n, p = 100, 20
+    mask = torch.zeros(10, 10)
+    mask.view(-1)[torch.randperm(n, generator=torch.Generator().manual_seed(1))[:p]] = 1
+    inter = p * p / n
+    assert float(iou(torch.ones(10, 10), mask)[0]) == pytest.approx(inter / (2 * p - inter), rel=1e-12)
+
+
+def test_binary_map_is_taken_as_is():
+    mask = torch.zeros(8, 8)
+    mask[2:6, 2:6] = 1  # 16 pixels
+    region = torch.zeros(8, 8)
+    region[2:4, 2:8] = 1  # 12 pixels, 8 of them in the mask
+    assert float(iou(region, mask)[0]) == pytest.approx(8 / 20)
+    # the same region with values 0.2 / 0.7: the higher value is the region
+    assert float(iou(0.2 + 0.5 * region, mask)[0]) == pytest.approx(8 / 20)
+    # binarised to p = 16 pixels instead: the 12 region pixels and 4 of the 52 background pixels,
+    # 8 of which lie in the mask: I = 8 + 8 * 4 / 52
+    inter = 8 + 8 * 4 / 52
+    assert float(iou(region, mask, binary_as_is=False)[0]) == pytest.approx(inter / (32 - inter), rel=1e-12)
+
+
+def test_top_k_mask_breaks_ties_at_random_with_a_seed():
+    maps = torch.ones(4000, 4, 4)
+    maps[:, 3, 3] = 2.0  # always kept
+    kept = top_k_mask(maps, 4)
+    assert bool((kept.sum((1, 2)) == 4).all()) and bool(kept[:, 3, 3].all())
+    # the 15 tied pixels share 3 slots: each is kept in about 1 / 5 of the maps, wherever it is
+    share = kept.double().mean(0).flatten()[:15]
+    assert float((share - 0.2).abs().max()) < 0.03, share
+    # reproducible by default, another generator gives another draw
+    assert torch.equal(top_k_mask(maps[:50], 4), kept[:50])
+    other = top_k_mask(maps[:50], 4, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(other, kept[:50])
 
 
 def test_pointing_game():

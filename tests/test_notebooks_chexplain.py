@@ -183,9 +183,9 @@ def test_fig3_sensitivity_n_table(run):
     _, outputs = run
     table = pd.read_csv(outputs / "22_ci_regression_iba" / "fig3b_sensitivity_n.csv")
     assert set(table["map"]) == {"MSE", "Regression maximization", "Deviation", "random"}
-    # the mask sizes of logspace(0, 4.7, points) below the 128 x 128 pixels: 1, 37, 1359 at 4 points
+    # the released sizes scaled to the 128 x 128 image (largest: 99.9 % of the pixels) at 4 points
     ns = default_sensitivity_ns(128 * 128, points=SMOKE["sensitivity_points"])
-    assert list(ns) == [1, 37, 1359]
+    assert list(ns) == [1, 25, 644, 16365]
     assert table.groupby("map")["n"].apply(list).map(lambda n: n == list(ns)).all()
     # every image gives a correlation at every size (a constant map or score would give none)
     assert (table["images"] == SMOKE["n_samples"]).all() and table["correlation"].notna().all()

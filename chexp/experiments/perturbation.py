@@ -2,7 +2,9 @@
 
 :func:`perturbation_study` inserts (deletes) each map's most important pixels first into (from)
 a blurred image and follows the target's prediction; :class:`PerturbationStudy` holds the curves
-and tabulates their AUC per method (Fig. 2) and per task.
+and tabulates their AUC per method (Fig. 2) and per task. ``max_fraction=0.5, min_score=0.6``
+evaluate as the released CheXplain-IBA code does (half of the pixels; images the classifier
+scores below 0.6 left out).
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
+from ..errors import InvalidParameterError
 from ..methods import get_method_specs
 from ..metrics import perturbation_curves
 from ..metrics.perturbation import PerturbationCurves
 from ..profiles import SampleSet
 from ..progress import tqdm
+from ..targets import as_target
 from .iba_setup import PAPER_METHODS, Setup
 
 __all__ = ["PerturbationStudy", "perturbation_study"]
@@ -30,13 +35,16 @@ class PerturbationStudy:
 
     Attributes:
         insertion, deletion: method -> :class:`~chexp.metrics.perturbation.PerturbationCurves`
-            (rows: every image of every task).
+            (rows: every image of every task that was evaluated).
         tasks: the task of each row.
+        left_out: task -> images not evaluated because the classifier scored them below
+            ``min_score`` (every task, 0 when none).
     """
 
     insertion: dict[str, PerturbationCurves]
     deletion: dict[str, PerturbationCurves]
     tasks: list[str]
+    left_out: dict[str, int]
 
     def table(self) -> pd.DataFrame:
         """Mean and std of the insertion and deletion AUC per method (paper Fig. 2)."""
@@ -70,30 +78,61 @@ def _concat_curves(parts: Sequence[PerturbationCurves]) -> PerturbationCurves:
                               np.concatenate([p.auc for p in parts]), parts[0].mode)
 
 
+def _scores(setup: Setup, x: torch.Tensor, task: str) -> torch.Tensor:
+    """The target's scores ``(N,)`` of the images (the score the curves follow)."""
+    with torch.no_grad():
+        return as_target(task)(setup.classifier(x), setup.classifier).cpu()
+
+
 def perturbation_study(
     setup: Setup, samples: Mapping[str, SampleSet], methods: Sequence[str] = PAPER_METHODS,
     curve_points: int = 100, batch_size: int = 128, progress: bool = True,
+    max_fraction: float = 1.0, min_score: float | None = None,
 ) -> PerturbationStudy:
     """Insertion and deletion (blurred baseline, sigma 10, kernel 19) for every task's images.
 
-    ``curve_points`` sets the pixels changed per step (``ceil(H * W / curve_points)``; the paper
-    changes 25 of 50,176 pixels per step, about 2,000 points).
+    ``curve_points`` sets the pixels changed per step (``ceil(max_fraction * H * W /
+    curve_points)``; the paper changes 25 of 50,176 pixels per step, about 2,000 points, and the
+    released code stops at half of them).
+
+    Args:
+        max_fraction: share of the most important pixels inserted or deleted (default 1, every
+            pixel; released code 0.5); the AUC is the mean score over that range
+            (:func:`~chexp.metrics.perturbation.perturbation_curves`).
+        min_score: leave out images whose target score (a probability for the CheXplain-IBA
+            classifiers) is below it (default ``None``: every image; released code 0.6). A task
+            with no image left adds no rows.
+
+    Raises:
+        InvalidParameterError: ``min_score`` leaves out every image.
     """
     get_method_specs(methods)
     parts: dict[str, dict[str, list[PerturbationCurves]]] = {"insertion": {}, "deletion": {}}
     tasks: list[str] = []
+    left_out: dict[str, int] = {}
     for task, s in tqdm(samples.items(), desc="tasks", disable=not progress):
-        maps = setup.explain(s.images, task, methods)
         x = s.images.to(setup.device)
-        step = math.ceil(x[0].numel() / curve_points)
+        keep = torch.ones(len(x), dtype=torch.bool) if min_score is None else _scores(setup, x, task) >= min_score
+        left_out[task] = int((~keep).sum())
+        if not keep.any():
+            continue
+        x = x[keep.to(x.device)]
+        maps = setup.explain(x, task, methods)
+        step = max(1, math.ceil(int(max_fraction * x[0].numel()) / curve_points))
         for name in methods:
             for mode in ("insertion", "deletion"):
                 c = perturbation_curves(setup.classifier, x, maps[name].to(setup.device), task, mode=mode,
-                                        pixels_per_step=step, batch_size=batch_size, progress=False)
+                                        pixels_per_step=step, batch_size=batch_size, progress=False,
+                                        max_fraction=max_fraction)
                 parts[mode].setdefault(name, []).append(c)
-        tasks += [task] * len(s)
+        tasks += [task] * len(x)
+    if not tasks:
+        raise InvalidParameterError(
+            f"min_score {min_score} leaves out every image (left out per task: {left_out}); lower it or pass None"
+        )
     return PerturbationStudy(
         {n: _concat_curves(c) for n, c in parts["insertion"].items()},
         {n: _concat_curves(c) for n, c in parts["deletion"].items()},
         tasks,
+        left_out,
     )

@@ -209,8 +209,8 @@ def sensitivity_study(
     """Sensitivity-N (zero baseline) per map kind: long table ``map``, ``n``, ``correlation``
     (mean Pearson over images), ``std``.
 
-    Mask sizes: ``points`` values of ``logspace(0, 4.7)`` below the pixel count (paper: 50 sizes,
-    30 masks each).
+    Mask sizes: ``points`` of the released code's sizes scaled to the image
+    (:func:`~chexp.metrics.perturbation.default_sensitivity_ns`; paper: 50 sizes, 30 masks each).
     """
     from ..metrics.perturbation import default_sensitivity_ns
 

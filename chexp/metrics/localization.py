@@ -1,10 +1,18 @@
 """Localization metrics: IoU of a top-p binarised map with a ground-truth mask, pointing game,
-boxes as filled masks, and summaries (mean, std, bootstrap confidence interval).
+boxes as masks, and summaries (mean, std, bootstrap confidence interval).
 
 IoU follows the Gifsplanation paper (section 3.4, after Viviano et al. 2020): the map keeps its
 ``p`` highest pixels, ``p`` = the number of pixels in the ground-truth mask, so the binarised map
-and the mask have the same area. Ties are broken deterministically: among equal values the pixel
-with the smaller row-major index ranks higher.
+and the mask have the same area.
+
+Ties at the cut do not depend on where they lie in the image. Maps with plateaus (Grad-CAM's
+zeros after its ReLU, the zeros of a masked Multi-layer IBA map) often have more pixels of the
+cut value than slots left; :func:`top_k_weights` gives each of them the same fractional credit
+(slots left / tied pixels), the mean of the top-``p`` mask over all orders of the tied pixels,
+and :func:`iou` is computed on it. A binary (two-valued) map, such as Multi-layer IBA's Eq. 7
+intersection, is already a segmentation: :func:`iou` takes its higher value as the region, as is.
+Where a hard mask is needed (:func:`top_k_mask`), ties are broken at random by a seeded
+generator.
 """
 
 from __future__ import annotations
@@ -17,46 +25,121 @@ import torch
 from ..errors import InputShapeError, InvalidParameterError
 from ._util import as_maps
 
+#: Seed of the tie-breaking order when no generator is given (results are reproducible).
+TIE_SEED = 0
 
-def top_k_mask(maps: torch.Tensor | np.ndarray, k: int | torch.Tensor) -> torch.Tensor:
-    """Keep the ``k`` highest pixels of each map (ties: lower row-major index first).
+
+def _per_map(k: int | torch.Tensor, b: int, n: int) -> torch.Tensor:
+    """``k`` as a long ``(B, 1)`` tensor; raises when it is outside ``[0, n]``."""
+    kk = torch.as_tensor(k).reshape(-1, 1).expand(b, 1).long()
+    if kk.numel() and (kk.min() < 0 or kk.max() > n):
+        raise InvalidParameterError(f"k must lie in [0, {n}] (pixels of a map), got {kk.flatten().tolist()}")
+    return kk
+
+
+def random_tie_order(flat: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Indices that sort each row of ``flat`` ``(B, N)`` from its highest value down, equal
+    values in a random order drawn from ``generator`` (default: seeded with :data:`TIE_SEED`).
+
+    Returns:
+        long ``(B, N)`` on ``flat``'s device.
+    """
+    gen = torch.Generator().manual_seed(TIE_SEED) if generator is None else generator
+    perm = torch.rand(flat.shape, generator=gen, device=gen.device).argsort(dim=1).to(flat.device)
+    idx = torch.sort(flat.gather(1, perm), dim=1, descending=True, stable=True).indices
+    return perm.gather(1, idx)
+
+
+def top_k_mask(
+    maps: torch.Tensor | np.ndarray, k: int | torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Keep the ``k`` highest pixels of each map; tied pixels at the cut are drawn at random.
 
     Args:
         maps: ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)``.
-        k: pixels to keep, one int for all maps or a ``(B,)`` tensor.
+        k: pixels to keep, one int for all maps or a ``(B,)`` tensor, in ``[0, H * W]``.
+        generator: draws the order of tied pixels (CPU generator; default seeded with
+            :data:`TIE_SEED`, so the mask is reproducible).
 
     Returns:
         bool ``(B, H, W)``.
     """
     m = as_maps(maps)
     b, h, w = m.shape
-    flat = m.reshape(b, -1)
-    order = torch.sort(flat, dim=1, descending=True, stable=True).indices
+    kk = _per_map(k, b, h * w)
+    order = random_tie_order(m.reshape(b, -1), generator)
     ranks = torch.empty_like(order)
     ranks.scatter_(1, order, torch.arange(h * w).expand(b, -1).contiguous())
-    kk = torch.as_tensor(k).reshape(-1, 1).expand(b, 1)
     return (ranks < kk).reshape(b, h, w)
 
 
-def iou(maps: torch.Tensor | np.ndarray, masks: torch.Tensor | np.ndarray) -> torch.Tensor:
+def top_k_weights(maps: torch.Tensor | np.ndarray, k: int | torch.Tensor) -> torch.Tensor:
+    """The ``k`` highest pixels of each map with fractional credit for ties at the cut.
+
+    Pixels above the ``k``-th highest value weigh 1; the ``g`` pixels equal to it share the
+    ``r`` slots left, ``r / g`` each; the rest weigh 0. Each weight is the probability that the
+    pixel is in the top ``k`` when ties are broken uniformly at random, so the weights sum to
+    ``k`` and do not depend on where in the image the tied pixels lie.
+
+    Args:
+        maps: ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)``.
+        k: pixels to keep, one int for all maps or a ``(B,)`` tensor, in ``[0, H * W]``.
+
+    Returns:
+        float64 ``(B, H, W)`` in [0, 1].
+    """
+    m = as_maps(maps)
+    b, h, w = m.shape
+    kk = _per_map(k, b, h * w)
+    flat = m.reshape(b, -1).double()
+    cut = torch.sort(flat, dim=1, descending=True).values.gather(1, (kk - 1).clamp_min(0))
+    above = flat > cut
+    tied = flat == cut
+    left = (kk - above.sum(1, keepdim=True)).double()
+    weights = above.double() + tied.double() * left / tied.sum(1, keepdim=True).clamp_min(1)
+    return torch.where(kk > 0, weights, torch.zeros_like(weights)).reshape(b, h, w)
+
+
+def _two_valued(maps: torch.Tensor) -> torch.Tensor:
+    """Which maps ``(B, H, W)`` take exactly two values: bool ``(B,)``."""
+    flat = maps.reshape(len(maps), -1)
+    lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
+    return ((flat == lo) | (flat == hi)).all(1) & (lo[:, 0] < hi[:, 0])
+
+
+def iou(
+    maps: torch.Tensor | np.ndarray, masks: torch.Tensor | np.ndarray, binary_as_is: bool = True
+) -> torch.Tensor:
     """IoU of each map, binarised to its top-``p`` pixels (``p`` = mask area), with its mask.
+
+    Ties at the cut get fractional credit (:func:`top_k_weights`): the intersection is its mean
+    over uniformly random tie-breaks and the union is ``p + p - intersection`` (the binarised map
+    has ``p`` pixels whatever the tie-break), so the value depends neither on the order of the
+    pixels nor on a seed; flipping a map together with its mask leaves it unchanged.
 
     Args:
         maps: attribution maps ``(B, 1, H, W)`` (or ``(B, H, W)``, ``(H, W)``); higher = more
             important. Take ``abs`` first for signed methods if that is what is meant.
         masks: ground-truth masks of the same shape (nonzero = inside).
+        binary_as_is: a map with exactly two values is a segmentation already: its region (the
+            higher value) is compared with the mask as it is, whatever its area. ``False``
+            binarises it to ``p`` pixels like any other map.
 
     Returns:
-        float64 ``(B,)``; NaN for an empty mask.
+        float64 ``(B,)`` in [0, 1]; NaN for an empty mask.
     """
     m, g = as_maps(maps), as_maps(masks, "masks") != 0
     if m.shape != g.shape:
         raise InputShapeError(f"maps {tuple(m.shape)} and masks {tuple(g.shape)} differ in shape")
-    p = g.reshape(g.shape[0], -1).sum(1)
-    top = top_k_mask(m, p)
-    inter = (top & g).reshape(len(g), -1).sum(1).double()
-    union = (top | g).reshape(len(g), -1).sum(1).double()
-    return torch.where(p > 0, inter / union.clamp_min(1), torch.full_like(inter, float("nan")))
+    b = len(g)
+    p = g.reshape(b, -1).sum(1)
+    top = top_k_weights(m, p)
+    if binary_as_is:
+        regions = (m == m.reshape(b, -1).max(1).values[:, None, None]).double()
+        top = torch.where(_two_valued(m)[:, None, None], regions, top)
+    inter = (top * g).reshape(b, -1).sum(1)
+    union = top.reshape(b, -1).sum(1) + p.double() - inter
+    return torch.where(p > 0, inter / union.clamp_min(1e-12), torch.full_like(inter, float("nan")))
 
 
 def pointing_game(

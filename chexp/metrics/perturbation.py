@@ -3,7 +3,12 @@
 
 Both are fully batched: the perturbed images of one original are built by broadcasting a
 per-pixel rank map against a vector of thresholds (no per-pixel Python loop) and scored
-``batch_size`` at a time.
+``batch_size`` at a time. Pixels of equal attribution are perturbed in a random order drawn from
+a seeded generator, so plateaus (Grad-CAM's zeros, binary maps) are not taken in row-major order.
+
+Options that reproduce the released CheXplain-IBA evaluation: ``max_fraction=0.5`` (it perturbs
+only the most important half of the pixels) in :func:`perturbation_curves`, and, in
+:func:`sensitivity_n`, its mask sizes (:func:`default_sensitivity_ns`) and ``nan_as_zero``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ..models.base import Classifier
 from ..progress import tqdm
 from ..targets import Target, as_target
 from ._util import pearson
+from .localization import random_tie_order
 
 Baseline = float | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
 
@@ -43,12 +49,13 @@ def _baseline_images(baseline: Baseline, images: torch.Tensor) -> torch.Tensor:
     return torch.broadcast_to(out, images.shape).to(images.dtype)
 
 
-def pixel_ranks(maps: torch.Tensor) -> torch.Tensor:
-    """Rank of each pixel in its map ``(B, 1, H, W)``, 0 = most important (ties: lower index
-    first). Returns long ``(B, 1, H, W)``."""
+def pixel_ranks(maps: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rank of each pixel in its map ``(B, 1, H, W)``, 0 = most important; equal values in a
+    random order drawn from ``generator`` (default: seeded, see
+    :func:`~chexp.metrics.localization.random_tie_order`). Returns long ``(B, 1, H, W)``."""
     b = maps.shape[0]
     flat = maps.reshape(b, -1)
-    order = torch.sort(flat, dim=1, descending=True, stable=True).indices
+    order = random_tie_order(flat, generator)
     ranks = torch.empty_like(order)
     ranks.scatter_(1, order, torch.arange(flat.shape[1], device=maps.device).expand(b, -1).contiguous())
     return ranks.reshape(maps.shape)
@@ -59,9 +66,12 @@ class PerturbationCurves:
     """Insertion or deletion curves.
 
     Attributes:
-        fractions: ``(S,)`` fraction of pixels inserted/deleted at each point, 0 to 1.
+        fractions: ``(S,)`` fraction of pixels inserted/deleted at each point, 0 to
+            ``max_fraction``.
         scores: ``(B, S)`` target score at each point.
-        auc: ``(B,)`` area under each curve (trapezoid over ``fractions``).
+        auc: ``(B,)`` area under each curve (trapezoid over ``fractions``) divided by the
+            fraction of pixels the curve covers: the mean score over the perturbed range (the
+            plain area when every pixel is perturbed).
         mode: ``"insertion"`` or ``"deletion"``.
     """
 
@@ -91,13 +101,16 @@ def perturbation_curves(
     batch_size: int = 64,
     max_steps: int | None = None,
     progress: bool = True,
+    max_fraction: float = 1.0,
+    generator: torch.Generator | None = None,
 ) -> PerturbationCurves:
     """Insertion or deletion curves of the target score.
 
     Deletion starts from the image and replaces its most important pixels (by ``maps``) with
     the baseline, ``pixels_per_step`` at a time; insertion starts from the baseline and puts the
-    image's most important pixels back. Point ``s`` has ``min(s * pixels_per_step, H * W)``
-    pixels changed, for ``s = 0 .. ceil(H * W / pixels_per_step)``.
+    image's most important pixels back. With ``L = floor(max_fraction * H * W)`` pixels to
+    change, point ``s`` has ``min(s * pixels_per_step, L)`` pixels changed, for
+    ``s = 0 .. ceil(L / pixels_per_step)``.
 
     Args:
         model: classifier; scores of the kind ``model.output`` names.
@@ -112,6 +125,11 @@ def perturbation_curves(
         max_steps: compute only the first ``max_steps + 1`` points (for benchmarks); the AUC is
             then over the computed fractions only.
         progress: progress bar over batches.
+        max_fraction: share of the pixels to change, in (0, 1] (default 1: every pixel; the
+            released CheXplain-IBA code changes the most important half, 0.5). The AUC is
+            divided by it.
+        generator: draws the order of equally important pixels (CPU generator; default seeded,
+            the same order on every call).
     """
     if mode not in ("deletion", "insertion"):
         raise InvalidParameterError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
@@ -120,12 +138,17 @@ def perturbation_curves(
     tgt = _check(model, images, maps, target)
     b = images.shape[0]
     n_pix = images[0].numel()
-    n_steps = -(-n_pix // pixels_per_step)
+    limit = int(max_fraction * n_pix)
+    if not 0 < max_fraction <= 1 or limit < 1:
+        raise InvalidParameterError(
+            f"max_fraction must lie in (0, 1] and cover at least one of the {n_pix} pixels, got {max_fraction}"
+        )
+    n_steps = -(-limit // pixels_per_step)
     if max_steps is not None:
         n_steps = min(n_steps, max_steps)
-    counts = torch.clamp(torch.arange(n_steps + 1) * pixels_per_step, max=n_pix)
+    counts = torch.clamp(torch.arange(n_steps + 1) * pixels_per_step, max=limit)
     base = _baseline_images(baseline, images)
-    ranks = pixel_ranks(maps.detach())
+    ranks = pixel_ranks(maps.detach(), generator)
     # deletion: pixel shows baseline once changed; insertion: pixel shows image once changed
     start, end = (images, base) if mode == "deletion" else (base, images)
     scores = torch.empty(b, n_steps + 1, dtype=torch.float64)
@@ -140,7 +163,7 @@ def perturbation_curves(
                 bar.update(len(c))
     fractions = (counts.double() / n_pix).numpy()
     sc = scores.numpy()
-    auc = np.trapezoid(sc, fractions, axis=1) if len(fractions) > 1 else np.zeros(b)
+    auc = np.trapezoid(sc, fractions, axis=1) / (limit / n_pix) if len(fractions) > 1 else np.zeros(b)
     return PerturbationCurves(fractions, sc, auc, mode)
 
 
@@ -158,10 +181,29 @@ def insertion(
     return perturbation_curves(model, images, maps, target, mode="insertion", **kwargs)  # type: ignore[arg-type]
 
 
-def default_sensitivity_ns(n_pixels: int, points: int = 50, max_exponent: float = 4.7) -> np.ndarray:
-    """Mask sizes ``n``: ``logspace(0, max_exponent, points)`` rounded, unique, below ``n_pixels``."""
-    ns = np.unique(np.round(np.logspace(0, max_exponent, points)).astype(int))
-    return ns[(ns >= 1) & (ns < n_pixels)]
+#: Pixels of the images the released CheXplain-IBA code evaluates (224 x 224).
+RELEASED_PIXELS = 224 * 224
+
+
+def default_sensitivity_ns(n_pixels: int, points: int = 50, max_exponent: float | None = None) -> np.ndarray:
+    """Mask sizes ``n`` of the released CheXplain-IBA code, scaled to the image.
+
+    The released code evaluates ``int(n)`` for each ``n`` of ``logspace(0, 4.7, 50)`` at
+    224 x 224: truncated, repeated small sizes included (1, 1, 1, 1, 2, 3, 3, ...), the largest
+    10^4.7 = 99.9 % of the pixels. Here the largest size is the same share of ``n_pixels``
+    (``max_exponent = 4.7 + log10(n_pixels / 224^2)``), so every one of the ``points`` sizes is
+    used at any image size; at 224 x 224 and 50 points the list is the released one.
+
+    Args:
+        n_pixels: pixels of an image.
+        points: number of sizes (released: 50).
+        max_exponent: ``log10`` of the largest size; default: scaled as above.
+
+    Returns:
+        int ``(points,)``, non-decreasing, in ``[1, n_pixels]``.
+    """
+    top = 4.7 + np.log10(n_pixels / RELEASED_PIXELS) if max_exponent is None else max_exponent
+    return np.clip(np.logspace(0, top, points).astype(int), 1, n_pixels)
 
 
 @dataclass(frozen=True)
@@ -172,7 +214,7 @@ class SensitivityN:
         ns: ``(K,)`` mask sizes.
         correlation: ``(B, K)`` Pearson correlation, over the random masks of size ``n``, between
             the score drop ``f(x) - f(x with the mask set to the baseline)`` and the sum of the
-            map over the mask.
+            map over the mask (an undefined one 0 or NaN, see ``nan_as_zero``).
         score_drop: ``(B, K, M)``; attribution_sum: ``(B, K, M)`` (the correlated quantities).
     """
 
@@ -193,17 +235,22 @@ def sensitivity_n(
     batch_size: int = 64,
     seed: int = 0,
     progress: bool = True,
+    nan_as_zero: bool = True,
 ) -> SensitivityN:
     """Sensitivity-N (Ancona et al. 2018) with random pixel subsets.
 
     Args:
         model, images, maps, target: as in :func:`perturbation_curves`.
-        ns: mask sizes (default :func:`default_sensitivity_ns`: ``logspace(0, 4.7, 50)``).
+        ns: mask sizes (default :func:`default_sensitivity_ns`: the released code's 50 sizes,
+            scaled to the image); a size given twice gets its own masks each time.
         n_masks: random masks per ``n`` (default 30).
         baseline: value written into masked pixels (default 0, as in CheXplain-IBA), an image,
             or a callable.
         batch_size: perturbed images per forward pass.
         seed: seeds the masks (a ``torch.Generator``; the same masks for every image).
+        nan_as_zero: a correlation that is undefined (the score drops or the map sums do not
+            vary over the masks, e.g. a map that is zero wherever the masks fall) counts as 0,
+            as in the released code (default). ``False`` leaves it NaN.
     """
     tgt = _check(model, images, maps, target)
     b = images.shape[0]
@@ -233,4 +280,7 @@ def sensitivity_n(
     k = len(ns_arr)
     d = drops.view(b, k, n_masks)
     a = attr.view(b, k, n_masks)
-    return SensitivityN(ns_arr, pearson(d, a).numpy(), d.numpy(), a.numpy())
+    corr = pearson(d, a)
+    if nan_as_zero:
+        corr = torch.nan_to_num(corr, nan=0.0)
+    return SensitivityN(ns_arr, corr.numpy(), d.numpy(), a.numpy())
