@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..errors import InvalidParameterError
+
 __all__ = ["spread"]
 
 
@@ -13,6 +15,9 @@ def spread(values: Sequence[float]) -> dict[str, float | int]:
     Args:
         values: one value per image (at least one).
 
+    Raises:
+        InvalidParameterError: ``values`` is empty.
+
     Returns:
         ``{"median", "q1", "q3", "iqr", "n"}`` (numpy's linear-interpolation quartiles).
     """
@@ -20,6 +25,6 @@ def spread(values: Sequence[float]) -> dict[str, float | int]:
 
     arr = np.asarray(values, dtype=float)
     if arr.size == 0:
-        raise ValueError("spread of no values")
+        raise InvalidParameterError("values: the spread of no values is undefined (give at least one)")
     q1, median, q3 = (float(v) for v in np.percentile(arr, [25, 50, 75]))
     return {"median": median, "q1": q1, "q3": q3, "iqr": q3 - q1, "n": int(arr.size)}
