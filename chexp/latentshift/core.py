@@ -49,6 +49,10 @@ class LatentShiftExplanation:
             ``(B, 1, H, W)``.
         bounds: ``(B, 2)`` lambda bounds found by the search.
         at_limit: ``(B, 2)`` bool; True where a bound is the rule's limit, not a stop condition.
+        converged: ``(B, 2)`` bool, per image (lower, upper side): the search met its rule. False
+            where the paper rule's level was not reached (the curve turned first, or the round
+            budget ran out): the bound is then the evaluated lambda with the lowest (lower) or
+            highest (upper) prediction, not a 30 % fall / 5 % rise.
         gradient_norm: ``(B,)``, ``|dz|``.
         target: the explained output's name (names, for a per-image target).
         target_columns: the explained output column of each image, ``(B,)``.
@@ -69,6 +73,7 @@ class LatentShiftExplanation:
     heatmap: torch.Tensor
     bounds: torch.Tensor
     at_limit: torch.Tensor
+    converged: torch.Tensor
     gradient_norm: torch.Tensor
     target: str
     target_columns: torch.Tensor
@@ -100,6 +105,7 @@ class LatentShiftExplanation:
             "search": self.search.name,
             "bounds": self.bounds.tolist(),
             "at_limit": self.at_limit.tolist(),
+            "converged": self.converged.tolist(),
             "initial_prediction": self.initial_prediction.tolist(),
             "prediction_at_lower": self.predictions[:, 0].tolist(),
             "prediction_at_upper": self.predictions[:, -1].tolist(),
@@ -273,6 +279,7 @@ class LatentShift(Attribution):
             heatmap=heatmap,
             bounds=torch.tensor([result.lower, result.upper], dtype=torch.float64).T.reshape(-1, 2),
             at_limit=torch.tensor([result.lower_at_limit, result.upper_at_limit]).T.reshape(-1, 2),
+            converged=torch.tensor([result.lower_converged, result.upper_converged]).T.reshape(-1, 2),
             gradient_norm=torch.tensor(ev.slope, dtype=torch.float64).sqrt(),
             target=tgt.label(self.classifier),
             target_columns=tgt.columns(self.classifier, inputs.shape[0]),
