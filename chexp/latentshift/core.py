@@ -126,7 +126,8 @@ class LatentShift(Attribution):
             default :class:`~chexp.latentshift.search.PaperSearch` (paper section 4.2).
         n_frames: frames from the lower to the upper bound (>= 2).
         map_method: the 2D map, ``"max"`` (latentshift-max, the paper's; default), ``"mean"``,
-            ``"minmax"``, ``"sliding"`` or a :class:`~chexp.latentshift.maps.MapMethod`.
+            ``"minmax"``, ``"sliding"``, ``"counterfactual"`` (the lower bound's frame only, what
+            the released code's "max" computed) or a :class:`~chexp.latentshift.maps.MapMethod`.
         smooth_sigma: Gaussian smoothing of the map in pixels (0: off, as in the paper).
         threshold_percentile: keep map values above this per-image percentile.
         max_batch: latents decoded per forward pass.
