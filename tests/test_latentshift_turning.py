@@ -96,3 +96,33 @@ def test_monotone_curve_still_converges_and_saturated_limit_stays_flagged():
     expl = LatentShift(clf, ae, search=rule).explain(_flat(0.0), "finding")
     assert expl.bounds[0, 1].item() == 5.0
     assert expl.at_limit[0].tolist() == [False, True] and expl.converged[0].tolist() == [True, False]
+
+
+def test_every_caption_of_a_bound_frame_says_not_converged():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from chexp.experiments.lambda_search import search_comparison, search_summary
+    from chexp.latentshift import slider_data
+    from chexp.plotting.gifsplanation import plot_search_rules, side_by_side_frames
+    from chexp.plotting.latentshift import plot_frames, plot_prediction_curve
+
+    b = (math.log(0.965 / 0.035) - 2.5) / 0.09
+    clf, ae = QuadraticClassifier(2.5, b, 0.2), MeanAE()
+    expl = LatentShift(clf, ae, n_frames=4).explain(_flat(512.0), "finding")
+    flags = [expl.frame_flag(0, t) for t in range(4)]
+    assert flags == [" (not converged)", "", "", ""]
+    assert slider_data(expl)[1][0].endswith("(not converged)") and not slider_data(expl)[1][-1].endswith(")")
+    assert side_by_side_frames([expl], ["ae"])[1][0].endswith("(not converged)")
+    assert "not converged" in plot_frames(expl).axes[0].get_title()
+    labels = plot_prediction_curve(expl).get_legend_handles_labels()[1]
+    assert "lower bound, not converged" in labels and "upper bound, not converged" not in labels
+    table, _ = search_comparison(clf, ae, _flat(512.0), "finding", ["paper", "appendix-c"], n_frames=4,
+                                 sequential=False)
+    paper = table.set_index("rule").loc["paper"]
+    assert not paper["lower_converged"] and paper["upper_converged"]
+    assert search_summary(table)["converged"].to_dict() == {"paper": 0.0, "appendix-c": 1.0}
+    ax = plot_search_rules(pd.Series([-1.0, 0.0]).to_numpy(), pd.Series([0.9, 0.96]).to_numpy(), table)
+    assert any("not converged: lower" in t for t in ax.get_legend_handles_labels()[1])

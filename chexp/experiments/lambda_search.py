@@ -39,9 +39,10 @@ def search_comparison(
 
     Returns:
         one row per (rule, image): ``rule``, ``image``, ``lower``, ``upper``, ``lower_at_limit``,
-        ``upper_at_limit``, ``initial``, ``at_lower``, ``at_upper`` (predictions), ``evaluations``
-        (batched search + frames), ``rounds``, ``sequential_evaluations``, ``sequential_lower``;
-        and the explanations by rule.
+        ``upper_at_limit``, ``lower_converged``, ``upper_converged`` (False: the rule's level was
+        not reached, the bound is the best evaluated lambda), ``initial``, ``at_lower``,
+        ``at_upper`` (predictions), ``evaluations`` (batched search + frames), ``rounds``,
+        ``sequential_evaluations``, ``sequential_lower``; and the explanations by rule.
     """
     from ..latentshift.reference import sequential_latent_shift
 
@@ -56,6 +57,7 @@ def search_comparison(
         for b in range(len(images)):
             row = {"rule": r, "image": b, "lower": float(e.bounds[b, 0]), "upper": float(e.bounds[b, 1]),
                    "lower_at_limit": bool(e.at_limit[b, 0]), "upper_at_limit": bool(e.at_limit[b, 1]),
+                   "lower_converged": bool(e.converged[b, 0]), "upper_converged": bool(e.converged[b, 1]),
                    "initial": float(e.initial_prediction[b]), "at_lower": float(e.predictions[b, 0]),
                    "at_upper": float(e.predictions[b, -1]),
                    "evaluations": e.evaluations / len(images), "rounds": e.search_result.rounds}
@@ -69,9 +71,12 @@ def search_comparison(
 
 def search_summary(bounds: pd.DataFrame) -> pd.DataFrame:
     """Mean over images per rule of :func:`search_comparison`'s table, with ``fall`` (the
-    prediction at lambda = 0 minus at the lower bound) and the share of bounds at a rule's limit."""
+    prediction at lambda = 0 minus at the lower bound), the share of images with a bound at a
+    rule's limit (``at_limit``) and the share whose search met its rule on both sides
+    (``converged``)."""
     t = bounds.assign(fall=bounds["initial"] - bounds["at_lower"],
-                      at_limit=bounds["lower_at_limit"] | bounds["upper_at_limit"])
-    cols = [c for c in ("lower", "upper", "initial", "at_lower", "fall", "at_limit", "evaluations",
+                      at_limit=bounds["lower_at_limit"] | bounds["upper_at_limit"],
+                      converged=bounds["lower_converged"] & bounds["upper_converged"])
+    cols = [c for c in ("lower", "upper", "initial", "at_lower", "fall", "at_limit", "converged", "evaluations",
                         "sequential_evaluations") if c in t.columns]
     return t.groupby("rule", sort=False)[cols].mean()

@@ -98,6 +98,13 @@ class LatentShiftExplanation:
         """The frame at the lower bound (the feature removed), ``(B, 1, H, W)``."""
         return self.frames[:, 0]
 
+    def frame_flag(self, index: int, frame: int) -> str:
+        """``" (not converged)"`` for a bound frame (the first or the last) whose side of the
+        search did not reach its rule's level (the bound is the best evaluated lambda), else
+        ``""``: the mark every caption of a frame carries."""
+        side = {0: 0, self.frames.shape[1] - 1: 1}.get(frame)
+        return "" if side is None or bool(self.converged[index, side]) else " (not converged)"
+
     def summary(self) -> dict[str, object]:
         """A JSON-able summary (bounds, predictions at the bounds, evaluation counts)."""
         return {
