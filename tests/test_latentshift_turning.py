@@ -126,3 +126,24 @@ def test_every_caption_of_a_bound_frame_says_not_converged():
     assert search_summary(table)["converged"].to_dict() == {"paper": 0.0, "appendix-c": 1.0}
     ax = plot_search_rules(pd.Series([-1.0, 0.0]).to_numpy(), pd.Series([0.9, 0.96]).to_numpy(), table)
     assert any("not converged: lower" in t for t in ax.get_legend_handles_labels()[1])
+
+
+def test_walk_agreement_stepped_rules_equal_the_walk_the_paper_rule_does_not():
+    """Notebook 18's claims (issue 12, item 8): a stepped rule returns the released walk's bound;
+    the paper rule's root finding does not (the walk in steps of 10 stops past the level)."""
+    from chexp.experiments.lambda_search import search_comparison, walk_agreement
+
+    clf, ae = QuadraticClassifier(0.0, 3.0, -1.0), MeanAE()  # increasing on m > -1
+    x = torch.cat([_flat(0.0), _flat(300.0)])
+    table, _ = search_comparison(clf, ae, x, "finding", ["paper", "appendix-c"], n_frames=4, sequential=True)
+    agree = walk_agreement(table)
+    assert agree.loc["appendix-c", "same_lower_as_walk"] == 1.0
+    assert agree.loc["paper", "same_lower_as_walk"] == 0.0
+    assert agree.loc["paper", "first_step"] == -10.0
+    # image 0: the paper rule's bound (-2.06) lies inside the walk's first step, where the
+    # prediction fell by 30 %; the walk stops at -10, where it has fallen by 48 %
+    paper = table[table["rule"] == "paper"].set_index("image")
+    assert -10.0 < paper.loc[0, "lower"] < -1.0 and paper.loc[0, "sequential_lower"] == -10.0
+    assert paper.loc[0, "at_first_step"] == pytest.approx(0.5, abs=0.01)
+    assert paper.loc[0, "at_lower"] == pytest.approx(0.7 * paper.loc[0, "initial"], abs=0.03 * paper.loc[0, "initial"])
+    assert agree.loc["paper", "fall_at_first_step_pct"] == "-48 to -10"
