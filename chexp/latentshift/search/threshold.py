@@ -129,7 +129,7 @@ class _ThresholdWalker(Walker):
 
     def _finish(self, bound: float, converged: bool) -> None:
         self.done, self.bound, self.converged = True, float(bound), converged
-        self.reached_limit = self.crossed is None and abs(self.bound) >= self.limit * (1 - 1e-12)
+        self.reached_limit = not converged and self.crossed is None and abs(self.bound) >= self.limit * (1 - 1e-12)
 
     def _turn_probe(self) -> float:
         """Golden-section probe of the turn: in the larger interval next to the best lambda."""
