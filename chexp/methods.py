@@ -12,30 +12,36 @@ method::
     maps = build_method("latentshift-max", classifier, autoencoder).attribute(images, "Cardiomegaly")
     maps = build_method("IBA", classifier, statistics=stats).attribute(images, "Cardiomegaly")
 
-=====================  =====================  =====================  ===========================
-slug                   display name           class                  needs
-=====================  =====================  =====================  ===========================
-grad                   Gradients              InputGradient
-gradxinput             Gradient × input       GradientTimesInput
-guided                 Guided backprop        GuidedBackprop
-integrated             Integrated gradients   IntegratedGradients
-gradcam                Grad-CAM               GradCAM                a spatial layer (default:
-                                                                     the last one)
-lrp                    LRP                    LRP
-iterativedelete        Iterative delete       IterativeDelete
-latentshift-max        Latent Shift (max)     LatentShift            an autoencoder
-latentshift-mean       Latent Shift (mean)    LatentShift            an autoencoder
-latentshift-minmax     Latent Shift (minmax)  LatentShift            an autoencoder
-latentshift-sliding    Latent Shift (sliding) LatentShift            an autoencoder
-iba                    IBA                    IBA                    a bottleneck layer and its
-                                                                     statistics
-inverse-iba            Inverse IBA            InverseIBA             a bottleneck layer and its
-                                                                     statistics
-regression-iba         Regression IBA         RegressionIBA          a bottleneck layer and its
-                                                                     statistics
-multilayer-iba         Multi-layer IBA        MultiLayerIBA          bottleneck layers and their
-                                                                     statistics
-=====================  =====================  =====================  ===========================
+==========================  =============================  =====================  ===========================
+slug                        display name                   class                  needs
+==========================  =============================  =====================  ===========================
+grad                        Gradients                      InputGradient
+gradxinput                  Gradient × input               GradientTimesInput
+guided                      Guided backprop                GuidedBackprop
+integrated                  Integrated gradients           IntegratedGradients
+gradcam                     Grad-CAM                       GradCAM                a spatial layer (default:
+                                                                                  the last one)
+lrp                         LRP                            LRP
+iterativedelete             Iterative delete               IterativeDelete
+latentshift-max             Latent Shift (max)             LatentShift            an autoencoder
+latentshift-mean            Latent Shift (mean)            LatentShift            an autoencoder
+latentshift-minmax          Latent Shift (minmax)          LatentShift            an autoencoder
+latentshift-sliding         Latent Shift (sliding)         LatentShift            an autoencoder
+latentshift-counterfactual  Latent Shift (counterfactual)  LatentShift            an autoencoder
+iba                         IBA                            IBA                    a bottleneck layer and its
+                                                                                  statistics
+inverse-iba                 Inverse IBA                    InverseIBA             a bottleneck layer and its
+                                                                                  statistics
+regression-iba              Regression IBA                 RegressionIBA          a bottleneck layer and its
+                                                                                  statistics
+multilayer-iba              Multi-layer IBA                MultiLayerIBA          bottleneck layers and their
+                                                                                  statistics
+==========================  =============================  =====================  ===========================
+
+``latentshift-counterfactual`` is the single frame ``|D(z) - D(z + lambda_lower dz)|``: what the
+released gifsplanation code computed for "latentshift-max" (it indexed one frame), hence what the
+paper's Table 1 reports under that name; ``latentshift-max`` is Appendix B's per-pixel max over
+all frames.
 
 The bottleneck layers of each model family are listed in
 :data:`chexp.iba.BOTTLENECK_LAYERS` (used when no layer is given).

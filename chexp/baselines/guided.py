@@ -140,7 +140,8 @@ class GuidedBackprop(Attribution):
     Args:
         model: classifier to explain.
         fix_functional_relu: apply :func:`module_relus` during attribution (default ``True``;
-            ``False`` reproduces plain Captum on the model as is, as the reference code did).
+            ``False`` reproduces plain Captum on the model as is, as the reference code did: the
+            paper's guided backprop maps, Table 1 and Fig. 4/5, were computed that way).
         check_functional_relu: run :func:`count_functional_relus` once per model and warn if
             ReLUs remain that no hook sees.
 

@@ -6,8 +6,12 @@ iterations. Two variants:
 
 * ``keep_top=False`` (default, the paper's description): the top ``fraction`` of the pixels
   still present are *deleted* (set to ``fill``, 0 = mid-grey) at each iteration.
-* ``keep_top=True`` (the public gifsplanation code): only the top ``fraction`` of the pixels
-  are *kept* and every other pixel is set to ``fill``, 20 iterations of the top 2%.
+* ``keep_top=True`` (the public gifsplanation code, 5e78981, which produced the paper's
+  Table E.1): only the top ``fraction`` of the pixels are *kept* and every other pixel is set to
+  ``fill``, 20 iterations of the top 2%.
+
+chexp's Table E.1 (notebook 14) uses the default, the paper's description; its parameter
+``iterative_delete_keep_top = True`` computes the released code's variant.
 
 Pixels are ranked by the signed gradient (the direction that raises the score), ties broken by
 pixel index; everything is batched over images.

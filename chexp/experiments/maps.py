@@ -3,8 +3,9 @@
 Every attribution method is reached by its name in the paper's tables, a slug of
 :data:`chexp.methods.METHODS`: ``grad``, ``guided``, ``integrated``, ``gradcam``, ``lrp``,
 ``iterativedelete`` (the baselines of :mod:`chexp.baselines`) and ``latentshift-max`` / ``-mean``
-/ ``-minmax`` / ``-sliding`` (:mod:`chexp.latentshift`). :func:`chexp.methods.build_method` builds
-one for a classifier (and autoencoder); all of them have
+/ ``-minmax`` / ``-sliding`` / ``-counterfactual`` (:mod:`chexp.latentshift`; the last is the single
+frame that the released code's "latentshift-max", hence the paper's Table 1, computed).
+:func:`chexp.methods.build_method` builds one for a classifier (and autoencoder); all of them have
 ``attribute(images (B, 1, H, W), target) -> maps (B, 1, H, W)``.
 
 Maps are compared as absolute values (``|map|``), as the paper does for its cascading
@@ -29,9 +30,10 @@ __all__ = ["ALL_METHODS", "PAPER_METHODS", "compute_maps"]
 
 #: The methods of the paper's Table 1, in its order.
 PAPER_METHODS: tuple[str, ...] = ("grad", "guided", "integrated", "latentshift-max")
-#: Table 1 methods plus Grad-CAM, LRP and Iterative Delete (Appendix E).
+#: Table 1 methods plus Grad-CAM, LRP, Iterative Delete (Appendix E) and the released code's
+#: single-frame latentshift-max (``latentshift-counterfactual``).
 ALL_METHODS: tuple[str, ...] = ("grad", "guided", "integrated", "gradcam", "lrp", "iterativedelete",
-                                "latentshift-max")
+                                "latentshift-max", "latentshift-counterfactual")
 
 
 def compute_maps(

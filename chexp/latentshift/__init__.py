@@ -17,7 +17,7 @@ for comparison).
 """
 
 from .core import LatentShift, LatentShiftExplanation
-from .maps import MAP_METHODS, MaxMap, MeanMap, MinMaxMap, SlidingIntervalMap, get_map, postprocess
+from .maps import MAP_METHODS, CounterfactualMap, MaxMap, MeanMap, MinMaxMap, SlidingIntervalMap, get_map, postprocess
 from .search import (
     SEARCH_RULES,
     AppendixCSearch,
@@ -26,6 +26,7 @@ from .search import (
     GifsplanationCurrentSearch,
     LambdaSearch,
     LatentShiftPackageSearch,
+    PaperAbsoluteSearch,
     PaperSearch,
     SteppedSearch,
     get_search,
@@ -36,6 +37,7 @@ __all__ = [
     "LatentShiftExplanation",
     "LambdaSearch",
     "PaperSearch",
+    "PaperAbsoluteSearch",
     "AppendixCSearch",
     "Gifsplanation2021Search",
     "GifsplanationCurrentSearch",
@@ -49,6 +51,7 @@ __all__ = [
     "MeanMap",
     "MinMaxMap",
     "SlidingIntervalMap",
+    "CounterfactualMap",
     "get_map",
     "postprocess",
 ]

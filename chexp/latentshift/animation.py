@@ -57,7 +57,8 @@ def animation_frames(
     Args:
         index: which image of the batch.
         beside_input: put the input image on the left of every frame.
-        show_prediction: write ``lambda`` and the prediction on each frame.
+        show_prediction: write ``lambda`` and the prediction on each frame (and ``not converged``
+            on a bound frame whose search did not reach its rule's level).
         boomerang: forward then backward (the paper's videos), ``2T - 2`` frames.
         scale: integer upscaling (nearest) of small images.
     """
@@ -74,7 +75,7 @@ def animation_frames(
         if show_prediction:
             lam = float(explanation.lambdas[index, t])
             pred = float(explanation.predictions[index, t])
-            img = _label(img, f"{explanation.target} {pred:.2f}  lambda {lam:+.3g}")
+            img = _label(img, f"{explanation.target} {pred:.2f}  lambda {lam:+.3g}" + explanation.frame_flag(index, t))
         out.append(img)
     if boomerang:
         out = out + out[-2:0:-1]  # forward then backward, turning points shown once

@@ -49,6 +49,10 @@ class LatentShiftExplanation:
             ``(B, 1, H, W)``.
         bounds: ``(B, 2)`` lambda bounds found by the search.
         at_limit: ``(B, 2)`` bool; True where a bound is the rule's limit, not a stop condition.
+        converged: ``(B, 2)`` bool, per image (lower, upper side): the search met its rule. False
+            where the paper rule's level was not reached (the curve turned first, or the round
+            budget ran out): the bound is then the evaluated lambda with the lowest (lower) or
+            highest (upper) prediction, not a 30 % fall / 5 % rise.
         gradient_norm: ``(B,)``, ``|dz|``.
         target: the explained output's name (names, for a per-image target).
         target_columns: the explained output column of each image, ``(B,)``.
@@ -69,6 +73,7 @@ class LatentShiftExplanation:
     heatmap: torch.Tensor
     bounds: torch.Tensor
     at_limit: torch.Tensor
+    converged: torch.Tensor
     gradient_norm: torch.Tensor
     target: str
     target_columns: torch.Tensor
@@ -93,6 +98,13 @@ class LatentShiftExplanation:
         """The frame at the lower bound (the feature removed), ``(B, 1, H, W)``."""
         return self.frames[:, 0]
 
+    def frame_flag(self, index: int, frame: int) -> str:
+        """``" (not converged)"`` for a bound frame (the first or the last) whose side of the
+        search did not reach its rule's level (the bound is the best evaluated lambda), else
+        ``""``: the mark every caption of a frame carries."""
+        side = {0: 0, self.frames.shape[1] - 1: 1}.get(frame)
+        return "" if side is None or bool(self.converged[index, side]) else " (not converged)"
+
     def summary(self) -> dict[str, object]:
         """A JSON-able summary (bounds, predictions at the bounds, evaluation counts)."""
         return {
@@ -100,6 +112,7 @@ class LatentShiftExplanation:
             "search": self.search.name,
             "bounds": self.bounds.tolist(),
             "at_limit": self.at_limit.tolist(),
+            "converged": self.converged.tolist(),
             "initial_prediction": self.initial_prediction.tolist(),
             "prediction_at_lower": self.predictions[:, 0].tolist(),
             "prediction_at_upper": self.predictions[:, -1].tolist(),
@@ -120,7 +133,8 @@ class LatentShift(Attribution):
             default :class:`~chexp.latentshift.search.PaperSearch` (paper section 4.2).
         n_frames: frames from the lower to the upper bound (>= 2).
         map_method: the 2D map, ``"max"`` (latentshift-max, the paper's; default), ``"mean"``,
-            ``"minmax"``, ``"sliding"`` or a :class:`~chexp.latentshift.maps.MapMethod`.
+            ``"minmax"``, ``"sliding"``, ``"counterfactual"`` (the lower bound's frame only, what
+            the released code's "max" computed) or a :class:`~chexp.latentshift.maps.MapMethod`.
         smooth_sigma: Gaussian smoothing of the map in pixels (0: off, as in the paper).
         threshold_percentile: keep map values above this per-image percentile.
         max_batch: latents decoded per forward pass.
@@ -273,6 +287,7 @@ class LatentShift(Attribution):
             heatmap=heatmap,
             bounds=torch.tensor([result.lower, result.upper], dtype=torch.float64).T.reshape(-1, 2),
             at_limit=torch.tensor([result.lower_at_limit, result.upper_at_limit]).T.reshape(-1, 2),
+            converged=torch.tensor([result.lower_converged, result.upper_converged]).T.reshape(-1, 2),
             gradient_norm=torch.tensor(ev.slope, dtype=torch.float64).sqrt(),
             target=tgt.label(self.classifier),
             target_columns=tgt.columns(self.classifier, inputs.shape[0]),

@@ -19,13 +19,14 @@ __all__ = ["slider_data", "lambda_slider"]
 
 
 def slider_data(explanation: LatentShiftExplanation, index: int = 0) -> tuple[np.ndarray, list[str]]:
-    """Frames ``(T, H, W)`` uint8 and labels ``"lambda=-120  p=0.41"`` for one image."""
+    """Frames ``(T, H, W)`` uint8 and labels ``"lambda=-120  p=0.41"`` for one image (a bound
+    frame whose search did not converge adds ``" (not converged)"``)."""
     if not 0 <= index < explanation.batch_size:
         raise IndexOutOfRangeError(f"index {index} out of range for a batch of {explanation.batch_size}")
     frames = to_uint8(explanation.frames[index, :, 0])
     labels = [
-        f"lambda={float(lam):+.4g}  {explanation.target} p={float(p):.3f}"
-        for lam, p in zip(explanation.lambdas[index], explanation.predictions[index], strict=True)
+        f"lambda={float(lam):+.4g}  {explanation.target} p={float(p):.3f}" + explanation.frame_flag(index, t)
+        for t, (lam, p) in enumerate(zip(explanation.lambdas[index], explanation.predictions[index], strict=True))
     ]
     return frames, labels
 

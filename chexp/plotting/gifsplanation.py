@@ -177,15 +177,18 @@ def plot_search_rules(lambdas: np.ndarray, curve: np.ndarray, rows: pd.DataFrame
 
     Args:
         lambdas, curve: ``(L,)`` grid and predictions; rows: the image's rows of
-            :func:`~chexp.experiments.lambda_search.search_comparison`.
+            :func:`~chexp.experiments.lambda_search.search_comparison` (a side whose search did
+            not converge is named in the rule's legend entry).
     """
     ax = ax or plt.subplots(figsize=(6, 3.2))[1]
     ax.plot(lambdas, curve, "-", color="0.3", lw=1.5, label="prediction")
     colors = plt.get_cmap("tab10")
     for k, r in enumerate(rows.itertuples()):
         c = colors(k)
+        missed = [side for side in ("lower", "upper") if not getattr(r, f"{side}_converged", True)]
+        flag = f", not converged: {' and '.join(missed)}" if missed else ""
         ax.axvline(r.lower, color=c, ls="--", lw=1.2,
-                   label=f"{r.rule}: [{r.lower:.3g}, {r.upper:.3g}], {r.evaluations:.0f} evals")
+                   label=f"{r.rule}: [{r.lower:.3g}, {r.upper:.3g}], {r.evaluations:.0f} evals{flag}")
         if r.upper != 0:
             ax.axvline(r.upper, color=c, ls=":", lw=1.2)
     ax.axvline(0, color="k", lw=0.6)
@@ -226,7 +229,8 @@ def side_by_side_frames(explanations: Sequence, labels: Sequence[str], index: in
                         pad: int = 2) -> tuple[np.ndarray, list[str]]:
     """Frame ``t`` of every explanation side by side, for ``t`` in ``0 .. T-1`` (same ``T``).
 
-    Returns uint8 frames ``(T, H, k*W)`` and captions with each explanation's lambda and prediction.
+    Returns uint8 frames ``(T, H, k*W)`` and captions with each explanation's lambda and prediction
+    (a bound frame whose search did not converge is marked ``not converged``).
     """
     from ..latentshift import to_uint8
 
@@ -236,6 +240,7 @@ def side_by_side_frames(explanations: Sequence, labels: Sequence[str], index: in
     for k, p in enumerate(parts):
         out[:, :, k * (w + pad) : k * (w + pad) + w] = p
     captions = ["  |  ".join(f"{lab}: λ={float(e.lambdas[index, i]):+.3g} p={float(e.predictions[index, i]):.2f}"
+                             + e.frame_flag(index, i)
                              for lab, e in zip(labels, explanations, strict=True)) for i in range(t)]
     return out, captions
 

@@ -7,6 +7,10 @@
 * :func:`plot_flow`: optical flow between consecutive frames drawn as arrows on the frames
   (paper Fig. 1B).
 * :func:`plot_heatmap`: the 2D map over the input.
+
+A bound whose side of the lambda search did not reach its rule's level (``converged`` False: the
+curve turned first, the bound is the best evaluated lambda) is marked in every figure: its frame
+title says ``not converged`` and its line on the prediction curve is red and dashed.
 """
 
 from __future__ import annotations
@@ -49,8 +53,11 @@ def plot_prediction_curve(
     trace = np.array(explanation.traces[index]) if explanation.traces else np.zeros((0, 2))
     if len(trace):
         ax.plot(trace[:, 0], trace[:, 1], "x", color="0.4", ms=5, label="search evaluations")
-    for bound in explanation.bounds[index].tolist():
-        ax.axvline(bound, color="0.6", ls=":", lw=1)
+    for side, bound in enumerate(explanation.bounds[index].tolist()):
+        if bool(explanation.converged[index, side]):
+            ax.axvline(bound, color="0.6", ls=":", lw=1)
+        else:
+            ax.axvline(bound, color="tab:red", ls="--", lw=1, label=f"{('lower', 'upper')[side]} bound, not converged")
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel("lambda shift")
     ax.set_ylabel(f"prediction of {explanation.target}")
@@ -65,8 +72,8 @@ def plot_frames(explanation: LatentShiftExplanation, index: int = 0, max_frames:
     fig, axes = plt.subplots(1, len(picks), figsize=(1.6 * len(picks), 2.0), squeeze=False)
     for ax, k in zip(axes[0], picks, strict=True):
         ax.imshow(explanation.frames[index, k, 0].cpu().numpy(), cmap="gray", vmin=-1024, vmax=1024)
-        ax.set_title(f"λ={float(explanation.lambdas[index, k]):+.3g}\np={float(explanation.predictions[index, k]):.2f}",
-                     fontsize=7)
+        ax.set_title(f"λ={float(explanation.lambdas[index, k]):+.3g}\np={float(explanation.predictions[index, k]):.2f}"
+                     + explanation.frame_flag(index, int(k)).replace(" (", "\n("), fontsize=7)
         ax.axis("off")
     fig.tight_layout()
     return fig

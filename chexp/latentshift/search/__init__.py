@@ -7,9 +7,14 @@ feature) and optionally an upper side (lambda > 0, exaggerating it).
 Presets and their sources (``gifsplanation``: ``attribution.py`` of github.com/mlmed/gifsplanation):
 
 =====================================  ============================================================
-:class:`PaperSearch` (``paper``,       paper section 4.2: the prediction falls by 30 % (lower
-default; :mod:`.paper`)                bound) and rises by 5 % (upper bound), relative to the
-                                       lambda = 0 prediction. Limit 1000 as in the code.
+:class:`PaperSearch` (``paper``,       paper section 4.2 read relative to the lambda = 0
+default; :mod:`.paper`)                prediction (an interpretation): the prediction falls by
+                                       30 % (lower bound) and rises by 5 % (upper bound) of it.
+                                       Limit 1000 as in the code. A side whose curve turns before
+                                       the level falls back to its best evaluated lambda,
+                                       flagged ``converged=False``.
+:class:`PaperAbsoluteSearch`           section 4.2 in probability units: falls by 0.30, rises by
+(``paper-absolute``)                   0.05 (the released code's only upper rule is + 0.05).
 :class:`AppendixCSearch`               paper Appendix C: step -10 from 0 until the prediction stops
 (``appendix-c``)                       falling, falls more than 0.5 below the start, or
                                        lambda <= -1000.
@@ -35,7 +40,8 @@ lambdas are chosen by root finding on the one-dimensional prediction curve ``g(l
 
 Modules:
 
-* :mod:`.paper` (:class:`PaperSearch`), :mod:`.released` (the four stepped presets),
+* :mod:`.paper` (:class:`PaperSearch`, :class:`PaperAbsoluteSearch`), :mod:`.released` (the four
+  stepped presets),
   :mod:`.fixed` (:class:`FixedRange`), :mod:`.registry` (:data:`SEARCH_RULES`, :func:`get_search`);
 * :mod:`.rule`: :class:`LambdaSearch` (the batched driver) and :class:`SearchResult`;
 * solvers, one per kind of side (:mod:`.sides`: the :class:`Side` / walker interface):
@@ -53,7 +59,7 @@ Each rule's :meth:`LambdaSearch.reference` is the released-code-style sequential
 from __future__ import annotations
 
 from .fixed import FixedRange
-from .paper import PaperSearch
+from .paper import PaperAbsoluteSearch, PaperSearch
 from .registry import SEARCH_RULES, get_search
 from .released import AppendixCSearch, Gifsplanation2021Search, GifsplanationCurrentSearch, LatentShiftPackageSearch
 from .rule import LambdaSearch, SearchResult
@@ -79,6 +85,7 @@ __all__ = [
     "SearchResult",
     "LambdaSearch",
     "PaperSearch",
+    "PaperAbsoluteSearch",
     "SteppedSearch",
     "AppendixCSearch",
     "Gifsplanation2021Search",

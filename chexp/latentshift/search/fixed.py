@@ -26,7 +26,7 @@ class FixedRange(LambdaSearch):
 
     def run(self, ev, output_kind="probability", progress=False) -> SearchResult:
         n = ev.batch_size
-        return SearchResult([self.fixed[0]] * n, [self.fixed[1]] * n, [False] * n, [False] * n, [True] * n)
+        return SearchResult([self.fixed[0]] * n, [self.fixed[1]] * n, [False] * n, [False] * n, [True] * n, [True] * n)
 
     def __repr__(self) -> str:
         return f"FixedRange{self.fixed}"

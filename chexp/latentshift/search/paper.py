@@ -1,14 +1,24 @@
 """The paper's rule (Gifsplanation, Cohen et al. MIDL 2021, section 4.2), the default.
 
-The lower bound is the lambda where the prediction has fallen by 30 %, the upper bound the
-lambda where it has risen by 5 %, both relative to the prediction at lambda = 0::
+The paper says the lambdas "are chosen such that the prediction decreases by 30% and increases
+by 5%" without saying relative to what. :class:`PaperSearch` (``paper``, the default) reads it
+relative to the prediction at lambda = 0, an interpretation::
 
     lower:  g(lambda) = g(0) - 0.30 * |g(0)|,   lambda < 0
     upper:  g(lambda) = g(0) + 0.05 * |g(0)|,   lambda > 0
 
+:class:`PaperAbsoluteSearch` (``paper-absolute``) reads it in probability units,
+``g(0) - 0.30`` and ``g(0) + 0.05``: the only upper rule the released code has is the absolute
+``initial_pred + 0.05`` (gifsplanation ea2d16c to 5e78981, with stop-at-a-fall steps; see
+:class:`~.released.Gifsplanation2021Search`).
+
 Each bound is one :class:`~.threshold.ThresholdSide` (Newton step, then secant) with a limit of
 |lambda| = 1000 as in the released code. :meth:`PaperSearch.reference` is the same rule walked
 the released code's way (lambda = 0, -10, -20, ... until the level is reached).
+
+Where the curve turns before reaching a level, a side falls back to the evaluated lambda with the
+lowest (lower side) or highest (upper side) prediction and reports ``converged=False``
+(:mod:`.threshold`).
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from .stepped import SteppedSearch, SteppedSide
 from .stops import ChangedBy
 from .threshold import ThresholdSide
 
-__all__ = ["PaperSearch"]
+__all__ = ["PaperSearch", "PaperAbsoluteSearch"]
 
 
 class PaperSearch(LambdaSearch):
@@ -67,3 +77,14 @@ class PaperSearch(LambdaSearch):
             rise = ChangedBy(self.rise, self.relative, True, edge=high_edge)
             sides.append(SteppedSide(UPPER, ConstantStep(self.step), (rise,), self.limit))
         return SteppedSearch(*sides, name="paper-sequential")
+
+
+class PaperAbsoluteSearch(PaperSearch):
+    """Paper section 4.2 read in probability units: lower bound where the prediction fell by
+    ``fall`` (0.30), upper bound where it rose by ``rise`` (0.05, the released code's upper rule),
+    both absolute. Same solver and options as :class:`PaperSearch`."""
+
+    name = "paper-absolute"
+
+    def __init__(self, fall: float = 0.3, rise: float = 0.05, **options: float | int | bool) -> None:
+        super().__init__(fall, rise, relative=False, **options)  # type: ignore[arg-type]

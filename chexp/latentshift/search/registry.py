@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...errors import UnknownNameError
-from .paper import PaperSearch
+from .paper import PaperAbsoluteSearch, PaperSearch
 from .released import AppendixCSearch, Gifsplanation2021Search, GifsplanationCurrentSearch, LatentShiftPackageSearch
 from .rule import LambdaSearch
 
@@ -15,6 +15,7 @@ __all__ = ["SEARCH_RULES", "get_search"]
 #: Rule classes by name (for the command line and notebooks).
 SEARCH_RULES: dict[str, Callable[..., LambdaSearch]] = {
     "paper": PaperSearch,
+    "paper-absolute": PaperAbsoluteSearch,
     "appendix-c": AppendixCSearch,
     "gifsplanation-2021": Gifsplanation2021Search,
     "gifsplanation-current": GifsplanationCurrentSearch,

@@ -30,7 +30,10 @@ class SearchResult:
     Attributes:
         lower, upper: the lambda bounds per image.
         lower_at_limit, upper_at_limit: the bound is the rule's limit (the stop was not reached).
-        converged: every side met its stop condition within its round budget.
+        lower_converged, upper_converged: the side met its stop condition within its round
+            budget (a side the rule does not search counts as converged). A paper-rule side that
+            did not converge holds its fallback: the evaluated lambda with the lowest (lower
+            side) or highest (upper side) prediction, see :mod:`.threshold`.
         rounds: batched evaluation rounds the search used.
         evaluations, passes: decoder+classifier image evaluations and forward passes it used.
     """
@@ -39,10 +42,16 @@ class SearchResult:
     upper: list[float]
     lower_at_limit: list[bool]
     upper_at_limit: list[bool]
-    converged: list[bool]
+    lower_converged: list[bool]
+    upper_converged: list[bool]
     rounds: int = 0
     evaluations: int = 0
     passes: int = 0
+
+    @property
+    def converged(self) -> list[bool]:
+        """Per image: both sides converged."""
+        return [lo and hi for lo, hi in zip(self.lower_converged, self.upper_converged, strict=True)]
 
 
 class LambdaSearch(ABC):
@@ -102,14 +111,14 @@ class LambdaSearch(ABC):
         upper = [0.0] * ev.batch_size
         lo_lim = [False] * ev.batch_size
         hi_lim = [False] * ev.batch_size
-        conv = [True] * ev.batch_size
+        lo_conv = [True] * ev.batch_size
+        hi_conv = [True] * ev.batch_size
         for b, direction, w in walkers:
             if direction == LOWER:
-                lower[b], lo_lim[b] = w.bound, w.reached_limit
+                lower[b], lo_lim[b], lo_conv[b] = w.bound, w.reached_limit, w.converged
             else:
-                upper[b], hi_lim[b] = w.bound, w.reached_limit
-            conv[b] = conv[b] and w.converged
-        return SearchResult(lower, upper, lo_lim, hi_lim, conv, rounds,
+                upper[b], hi_lim[b], hi_conv[b] = w.bound, w.reached_limit, w.converged
+        return SearchResult(lower, upper, lo_lim, hi_lim, lo_conv, hi_conv, rounds,
                             ev.evaluations - before_e, ev.passes - before_p)
 
     def __repr__(self) -> str:

@@ -7,6 +7,14 @@ refines by safeguarded secant / bisection until ``|g(lambda) - target| <= rtol *
 On a linear curve this takes one evaluation per side; the bound is always an evaluated lambda, so
 its frame is reused as the first/last output frame. Steps are taken on ``logit(g)`` when ``g`` is
 a probability (the curve is flat near 0 and 1 and a step from its slope would overshoot).
+
+A curve can turn before it reaches the level (the prediction falls a little, then rises again as
+lambda moves further out). Once an evaluated lambda is worse than a nearer one (higher on the
+lower side, lower on the upper side), the walker stops extrapolating outward and searches the
+turn by golden section for the rest of its rounds (the level may still be crossed there). If the
+level is never crossed, the bound falls back to the evaluated lambda with the lowest prediction
+(lower side) or the highest (upper side), flagged ``converged=False``: never a far lambda whose
+frame moves the prediction the wrong way.
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ class ThresholdSide(Side):
         direction: -1 (lower bound, the prediction falls) or +1 (upper bound, it rises).
         change: 0.3 for "falls by 30 %", 0.05 for "rises by 5 %".
         relative: fraction of ``|g(0)|`` (paper) or prediction units.
-        limit: largest ``|lambda|``; if the target is not reached before, the bound is the limit.
+        limit: largest ``|lambda|``; if the target is not reached before, the bound is the limit
+            (or, on a curve that turned, the best evaluated lambda; see the module docstring).
         rtol: accept ``|g(lambda) - target| <= rtol * |target - g(0)|``.
         max_rounds: at most this many refinement rounds.
         probes: lambdas evaluated per round (1 is cheapest on a CPU; more cut rounds on a GPU).
@@ -108,15 +117,29 @@ class _ThresholdWalker(Walker):
         good = [p for p in window if abs(p[1] - self.y) <= self.tol]
         self.inside = pts if first is None else pts[:first]
         self.crossed = None if first is None else pts[first]
+        self.best = max(pts, key=lambda p: (d * p[1], -abs(p[0])))
+        #: the curve turned: a farther lambda is worse than the best one (no crossing yet)
+        self.turned = first is None and d * pts[-1][1] < d * self.best[1]
         if good:
             self._finish(min(good, key=lambda p: abs(p[1] - self.y))[0], converged=True)
-        elif first is None and abs(pts[-1][0]) >= self.limit * (1 - 1e-12):
-            self._finish(pts[-1][0], converged=False, limit=True)
+        elif first is None and not self.turned and abs(pts[-1][0]) >= self.limit * (1 - 1e-12):
+            self._finish(pts[-1][0], converged=False)
         elif self.rounds >= self.side.max_rounds:
-            self._finish(self.crossed[0] if self.crossed else pts[-1][0], converged=False)
+            self._finish(self.crossed[0] if self.crossed else self.best[0], converged=False)
 
-    def _finish(self, bound: float, converged: bool, limit: bool = False) -> None:
-        self.done, self.bound, self.converged, self.reached_limit = True, float(bound), converged, limit
+    def _finish(self, bound: float, converged: bool) -> None:
+        self.done, self.bound, self.converged = True, float(bound), converged
+        self.reached_limit = not converged and self.crossed is None and abs(self.bound) >= self.limit * (1 - 1e-12)
+
+    def _turn_probe(self) -> float:
+        """Golden-section probe of the turn: in the larger interval next to the best lambda."""
+        lams = sorted((lam for lam, _ in self.inside), key=abs)
+        k = lams.index(self.best[0])
+        left = lams[k - 1] if k > 0 else None
+        right = lams[k + 1] if k + 1 < len(lams) else None
+        b = self.best[0]
+        far = right if left is None or (right is not None and abs(right - b) >= abs(b - left)) else left
+        return b + 0.381966 * (far - b)
 
     def _clamp(self, lam: float) -> float:
         return self.direction * min(abs(lam), self.limit)
@@ -137,6 +160,8 @@ class _ThresholdWalker(Walker):
                                                        max(a_l, b_l) - 0.02 * abs(width))
             self.last_width = abs(width)
             lams = [first] + [a_l + width * j / k for j in range(1, k)]
+        elif self.turned:
+            lams = [self._turn_probe()]
         else:
             if self.unreachable:
                 return [d * self.limit]
@@ -160,6 +185,6 @@ class _ThresholdWalker(Walker):
             if lam != 0.0 and not self.ev.known(self.image, lam) and lam not in out:
                 out.append(lam)
         if not out:  # nothing new to learn: stop at the best point
-            self._finish(self.crossed[0] if self.crossed else a_l, converged=False)
+            self._finish(self.crossed[0] if self.crossed else self.best[0], converged=False)
         return out
 
