@@ -109,7 +109,7 @@ def test_fake_run_gives_the_known_verdicts(tmp_path: Path) -> None:
     assert {k: o.verdict for k, o in outcomes.items()} == EXPECTED
     assert outcomes["G1"].note == outcomes["C3"].note == "capped: the phantom profile's data are not the paper's"
     assert outcomes["G9"].profile == "paper" and outcomes["G9"].note == ""
-    assert outcomes["G9"].value == "positive +0.130, negative +0.040"
+    assert outcomes["G9"].value == "positive +0.120, negative +0.040"
     assert outcomes["G2"].value == "latentshift-max 0.32 > guided 0.27 > grad 0.22 > integrated 0.12"
     assert outcomes["C2"].note == "the notebook failed"
     assert outcomes["C5"].note == "the notebook was not run"
