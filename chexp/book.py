@@ -276,7 +276,7 @@ def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | Non
             "(without --only) first"
         )
     notebooks = [stage / "notebooks" / f"{stem}.ipynb" for stem in toc_notebooks(source_root / "_toc.yml")]
-    (stage / f"{SCORECARD_PAGE}.md").write_text(scorecard_page(run_dir), encoding="utf-8")
+    (stage / f"{SCORECARD_PAGE}.md").write_text(scorecard_page(run_dir, [p.stem for p in notebooks]), encoding="utf-8")
     _append_to_toc(stage / "_toc.yml", SCORECARD_PAGE)
     (stage / f"{PROVENANCE_PAGE}.md").write_text(provenance_page(notebooks), encoding="utf-8")
     _append_to_toc(stage / "_toc.yml", PROVENANCE_PAGE)

@@ -18,7 +18,7 @@ runnable here``. A claim is either a *relation* between this build's own numbers
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -514,7 +514,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ") or "-"
 
 
-def _claim_table(outcomes: Sequence[Outcome]) -> list[str]:
+def _claim_table(outcomes: Sequence[Outcome], linked: Collection[str] | None) -> list[str]:
     lines = [
         "| id | claim | where | paper's number | this build | profile | verdict | notebook |",
         "|:--|:--|:--|:--|:--|:--|:--|:--|",
@@ -523,7 +523,8 @@ def _claim_table(outcomes: Sequence[Outcome]) -> list[str]:
         c = o.claim
         note = "" if not o.note else f": {o.note}" if o.verdict == NOT_RUNNABLE else f" ({o.note})"
         verdict = f"**{o.verdict}**{note}"
-        link = f"{{doc}}`{c.notebook} <../notebooks/{c.notebook}>`"
+        in_book = linked is None or c.notebook in linked
+        link = f"{{doc}}`{c.notebook} <../notebooks/{c.notebook}>`" if in_book else f"`{c.notebook}`"
         cells = (c.id, c.statement, c.where, c.paper_value, o.value, o.profile or "-", verdict, link)
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     lines += ["", "Rules:", ""]
@@ -534,12 +535,15 @@ def _claim_table(outcomes: Sequence[Outcome]) -> list[str]:
     return lines
 
 
-def scorecard_page(run_dir: Path, claims: Sequence[Claim] = CLAIMS) -> str:
+def scorecard_page(run_dir: Path, book_notebooks: Collection[str] | None = None,
+                   claims: Sequence[Claim] = CLAIMS) -> str:
     """Markdown of the "Scorecard" page of ``run_dir``: one table per paper, each claim with the
     paper's number, this build's number, the profile it ran under, a verdict and its notebook.
 
     Args:
         run_dir: a ``chexp reproduce`` output folder (``notebooks/``, ``outputs/<stem>/*.csv``).
+        book_notebooks: stems of the notebooks in the book, which the page links to (a claim's
+            notebook outside the book is named, not linked); ``None``: link every notebook.
         claims: the claims to grade (default: all of :data:`CLAIMS`).
     """
     run_dir = Path(run_dir)
@@ -576,5 +580,5 @@ def scorecard_page(run_dir: Path, claims: Sequence[Claim] = CLAIMS) -> str:
     for key, title in PAPERS.items():
         mine = [o for o in outcomes if o.claim.paper == key]
         if mine:
-            lines += ["", f"## {title}", "", *_claim_table(mine)]
+            lines += ["", f"## {title}", "", *_claim_table(mine, book_notebooks)]
     return "\n".join(lines) + "\n"
