@@ -7,6 +7,7 @@ Layout of a run folder ``<run>`` (``chexp reproduce --output-dir <run>``)::
     <run>/outputs/<stem>/          files a notebook saves (its ``output_dir`` parameter)
     <run>/.book-src/               staged book source: _config.yml, _toc.yml, book/,
                                    notebooks/ (the executed copies), widget JavaScript,
+                                   book/scorecard.md (generated: "Scorecard"),
                                    book/provenance.md (generated: "Build provenance")
     <run>/.book-build/             Sphinx doctrees and the HTML being built
     <run>/html/                    the finished book (replaced only when a build ends)
@@ -39,6 +40,7 @@ import pooch
 
 from chexp.errors import ChecksumError, DataUnavailableError
 from chexp.paths import SOURCE_ROOT
+from chexp.scorecard import SCORECARD_PAGE, scorecard_page
 
 __all__ = [
     "REPO_ROOT",
@@ -244,8 +246,9 @@ def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | Non
     Copies ``_config.yml``, ``_toc.yml`` and ``book/`` from ``source_root``, the
     executed notebooks named in the toc from ``<run_dir>/notebooks/`` (or, for a
     notebook whose execution failed, ``<run_dir>/failed/``, so that the page shows the
-    error), writes the "Build provenance" page (:func:`provenance_page`, listed last in the
-    staged ``_toc.yml``), and installs the widget JavaScript.
+    error), writes the "Scorecard" page (:func:`chexp.scorecard.scorecard_page`) and the "Build
+    provenance" page (:func:`provenance_page`), listed last in the staged ``_toc.yml`` in that
+    order, and installs the widget JavaScript.
 
     Raises:
         DataUnavailableError: a toc notebook was never executed into ``run_dir``.
@@ -273,6 +276,8 @@ def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | Non
             "(without --only) first"
         )
     notebooks = [stage / "notebooks" / f"{stem}.ipynb" for stem in toc_notebooks(source_root / "_toc.yml")]
+    (stage / f"{SCORECARD_PAGE}.md").write_text(scorecard_page(run_dir, [p.stem for p in notebooks]), encoding="utf-8")
+    _append_to_toc(stage / "_toc.yml", SCORECARD_PAGE)
     (stage / f"{PROVENANCE_PAGE}.md").write_text(provenance_page(notebooks), encoding="utf-8")
     _append_to_toc(stage / "_toc.yml", PROVENANCE_PAGE)
     install_widget_js(stage / WIDGET_JS_SUBDIR, cache=cache)

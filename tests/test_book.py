@@ -187,7 +187,9 @@ def test_staging_writes_the_provenance_page(tmp_path: Path) -> None:
         (run / "notebooks" / f"{stem}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
     stage = stage_book(run, source)
     staged_toc = yaml.safe_load((stage / "_toc.yml").read_text(encoding="utf-8"))
-    assert staged_toc["parts"][-1]["chapters"][-1] == {"file": "book/provenance"}
+    assert staged_toc["parts"][-1]["chapters"][-2:] == [{"file": "book/scorecard"}, {"file": "book/provenance"}]
+    scorecard = (stage / "book" / "scorecard.md").read_text(encoding="utf-8")
+    assert scorecard.startswith("# Scorecard\n") and "not runnable here**: the notebook was not run" in scorecard
     assert toc_notebooks(stage / "_toc.yml") == ["01_a", "02_b"]
     page = (stage / "book" / "provenance.md").read_text(encoding="utf-8")
     assert page.startswith("# Build provenance\n")
