@@ -19,6 +19,9 @@ given, into a run folder (``--output-dir``, default ``_build``; layout in
   for example offline) is likewise kept as its text with a note quoting the error, which names what
   to download, from where and where to put it; it counts as skipped, not failed (any other error
   fails the notebook);
+- ``$CHEXP_PAGE_DIR`` is ``<run>/notebooks`` for the kernels, so that the download links that
+  :func:`chexp.outputs.save_figure` and :func:`~chexp.outputs.save_table` display are relative
+  to the pages;
 - the ``parameters`` and ``injected-parameters`` cells are tagged ``remove-cell`` so that
   the book does not show them;
 - the kernel is this very interpreter (``sys.executable``), through a private kernelspec
@@ -61,6 +64,7 @@ from chexp.errors import (
     UnknownNameError,
     WeightsUnavailableError,
 )
+from chexp.outputs import PAGE_DIR_ENV
 from chexp.paths import SOURCE_ROOT
 
 __all__ = [
@@ -270,6 +274,20 @@ def this_python_kernel(
                 os.environ.pop("JUPYTER_PATH", None)
             else:
                 os.environ["JUPYTER_PATH"] = previous
+
+
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    """Set environment variable ``name`` (inherited by the kernels started) inside the block only."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
 
 
 def _check_kernel(name: str) -> None:
@@ -504,7 +522,8 @@ def reproduce(
     kernel_context = (
         contextlib.nullcontext(kernel_name) if kernel_name is not None else this_python_kernel()
     )
-    with kernel_context as kernel:
+    # Download links under figures and tables are relative to the pages' folder (chexp.outputs).
+    with _environ(PAGE_DIR_ENV, str(run_dir / "notebooks")), kernel_context as kernel:
         bar = tqdm(notebooks, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
         for source in bar:
             bar.set_postfix_str(source.stem)
