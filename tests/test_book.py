@@ -51,8 +51,9 @@ LOCAL_SCHEMES = ("data:", "blob:", "about:")
 
 def _book_source(root: Path) -> Path:
     """Copy the book source, keeping only the gallery among the toc's notebooks."""
-    shutil.copy2(REPO / "_config.yml", root / "_config.yml")
-    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("ipywidgets"))
+    for name in ("_config.yml", "references.bib"):
+        shutil.copy2(REPO / name, root / name)
+    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("ipywidgets", "mathjax"))
     toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
 
     def keep(entry: object) -> bool:
@@ -130,6 +131,73 @@ def test_book_builds_offline_without_warnings(built_book: dict[str, object]) -> 
     assert {p.name for p in outputs.iterdir()} >= {"gallery.png", "gallery.svg", "label_counts.csv"}
 
 
+def _links(html: Path) -> dict[str, Path]:
+    """Link text -> the local file each relative ``href`` of ``html`` resolves to."""
+    text = html.read_text(encoding="utf-8")
+    found = {}
+    for href, label in re.findall(r'<a [^>]*href="([^"#:]+)(?:#[^"]*)?"[^>]*>(.*?)</a>', text, flags=re.S):
+        found[html_lib.unescape(re.sub(r"<[^>]+>", "", label)).strip()] = (html.parent / href).resolve()
+    return found
+
+
+def test_figures_and_tables_link_their_files(built_book: dict[str, object]) -> None:
+    """Under the gallery figure and the label-count table: links to gallery.png, gallery.svg and
+    label_counts.csv that resolve to byte-identical copies in the built HTML, placed after the
+    figure and the table they belong to."""
+    html_dir = Path(built_book["html"])
+    page = html_dir / "notebooks" / f"{GALLERY}.html"
+    links = _links(page)
+    outputs = Path(built_book["run"]) / "outputs" / GALLERY
+    for name in ("gallery.png", "gallery.svg", "label_counts.csv"):
+        target = links[name]
+        assert target.is_file() and html_dir in target.parents, (name, target)
+        assert target.read_bytes() == (outputs / name).read_bytes(), name
+    text = page.read_text(encoding="utf-8")
+    # each link line comes after the output it belongs to (the table, then the figure's image)
+    table_at = text.index("<table")
+    csv_at = text.index(">label_counts.csv<")
+    png_at = text.index(">gallery.png<")
+    assert table_at < csv_at < png_at
+    image_at = text.rindex("<img", 0, png_at)
+    assert csv_at < image_at, "the figure's image comes before its download links"
+
+
+def test_bibliography_citations_and_math_render_offline(built_book: dict[str, object]) -> None:
+    """The References page lists references.bib's entries; a {cite} in a chapter page links to
+    it; $...$ math is marked up for MathJax, which is served from the book itself."""
+    html_dir = Path(built_book["html"])
+    refs = html_dir / "book" / "references.html"
+    plain = html_lib.unescape(re.sub(r"<[^>]+>", " ", refs.read_text(encoding="utf-8"))).lower()
+    for entry in ("Cohen, Rupert Brooks", "Gifsplanation via Latent Shift", "Restricting the Flow",
+                  "10.1007/978-3-030-87199-4_37", "Sanity Checks for Saliency Maps", "arXiv:2102.09475"):
+        assert entry.lower() in plain, entry
+    chapter = html_dir / "book" / "chexplain_iba.html"
+    text = chapter.read_text(encoding="utf-8")
+    cites = re.findall(r'<a [^>]*href="(references\.html#id\d+)"[^>]*>', text)
+    assert cites, "no citation links to the References page"
+    assert 'class="math notranslate nohighlight"' in text and "\\mathcal{L}_{CE}" in text
+    scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', text)
+    assert scripts and all(not src.startswith(("http:", "https:", "//")) for src in scripts), scripts
+    mathjax = (chapter.parent / scripts[0].split("?")[0]).resolve()
+    assert mathjax == (html_dir / "_static" / "mathjax" / "es5" / "tex-chtml-full.js").resolve()
+    assert mathjax.stat().st_size > 1_000_000
+    assert len(list((mathjax.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))) >= 20
+
+
+def test_citation_cff_cites_chexp_and_both_papers() -> None:
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software" and cff["authors"]
+    assert {"message", "title", "version", "license"} <= set(cff)
+    titles = {ref["title"] for ref in cff["references"]}
+    assert any(title.startswith("Gifsplanation via Latent Shift") for title in titles)
+    assert any(title.startswith("Explaining COVID-19 and Thoracic Pathology") for title in titles)
+    bib = (REPO / "references.bib").read_text(encoding="utf-8")
+    for ref in cff["references"]:
+        assert all(ref[key] for key in ("authors", "year", "type"))
+        if "doi" in ref:
+            assert f"doi       = {{{ref['doi']}}}" in bib
+
+
 def test_toc_lists_only_existing_pages() -> None:
     toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
     files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
@@ -148,7 +216,7 @@ def test_widget_tarball_is_checked(tmp_path: Path) -> None:
     tampered.write_bytes(good.read_bytes()[:-1] + b"\0")
     with pytest.raises(ChecksumError, match="sha256"):
         fetch_npm_tarball(WIDGET_JS, cache)
-    wrong_pin = NpmAsset(WIDGET_JS.package, WIDGET_JS.version, "0" * 64, WIDGET_JS.keep_suffixes)
+    wrong_pin = NpmAsset(WIDGET_JS.package, WIDGET_JS.version, "0" * 64, WIDGET_JS.keep)
     shutil.copy2(good, tampered)
     with pytest.raises(ChecksumError):
         fetch_npm_tarball(wrong_pin, cache)
@@ -172,7 +240,8 @@ def test_staging_writes_the_provenance_page(tmp_path: Path) -> None:
     this environment's (versions, commit) and each notebook's papermill parameters."""
     source = tmp_path / "src"
     (source / "book").mkdir(parents=True)
-    shutil.copy2(REPO / "_config.yml", source / "_config.yml")
+    for name in ("_config.yml", "references.bib"):
+        shutil.copy2(REPO / name, source / name)
     (source / "book" / "intro.md").write_text("# Intro\n", encoding="utf-8")
     toc = {"format": "jb-book", "root": "book/intro",
            "parts": [{"caption": "A", "chapters": [{"file": "notebooks/01_a"}]},
