@@ -417,3 +417,47 @@ def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_boo
     assert external == [], f"the page asked for other hosts: {external}"
     assert failed_local == [], f"local requests failed: {failed_local}"
     assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.mark.browser
+def test_math_renders_offline(browser_ready: str, served_book: str) -> None:
+    """MathJax, served from the book, typesets the chapter's $...$ and $$...$$ math with its own
+    fonts and no request to another host; the download link of a figure fetches the file."""
+    from playwright.sync_api import sync_playwright
+
+    external: list[str] = []
+    failed_local: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_ready, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_page()
+
+            def route(route_request: object) -> None:
+                url = route_request.request.url
+                if url.startswith(LOCAL_SCHEMES) or urlparse(url).hostname == "127.0.0.1":
+                    route_request.continue_()
+                else:
+                    external.append(url)
+                    route_request.abort()
+
+            page.route("**/*", route)
+            page.on("response", lambda r: failed_local.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            page.goto(f"{served_book}/book/chexplain_iba.html", wait_until="load")
+            page.wait_for_selector("mjx-container", timeout=20_000)
+            page.wait_for_function("document.fonts.status === 'loaded'", timeout=20_000)
+            typeset = page.evaluate("document.querySelectorAll('mjx-container').length")
+            display = page.evaluate("document.querySelectorAll('mjx-container[display=\"true\"]').length")
+            raw_tex = page.evaluate("document.body.innerText.includes('\\\\mathcal')")
+            fonts = page.evaluate("Array.from(document.fonts).filter(f => f.status === 'loaded' && "
+                                  "f.family.startsWith('MJXTEX')).length")
+            page.goto(f"{served_book}/notebooks/{GALLERY}.html", wait_until="load")
+            links = page.evaluate("Array.from(document.querySelectorAll('a.reference.download')).map(a => a.href)")
+            sizes = [len(page.request.get(link).body()) for link in links]
+        finally:
+            browser.close()
+    assert typeset >= 8 and display >= 2, (typeset, display)
+    assert not raw_tex, "TeX source left untypeset"
+    assert fonts >= 1, "MathJax fonts not loaded"
+    assert len(links) == 3 and all(size > 0 for size in sizes), (links, sizes)
+    assert external == [], f"the page asked for other hosts: {external}"
+    assert failed_local == [], f"local requests failed: {failed_local}"
