@@ -146,6 +146,7 @@ class ReproduceResult:
 
     @property
     def skipped(self) -> list[NotebookRun]:
+        """Runs skipped for the profile or for unavailable data (counted as ok)."""
         return [run for run in self.runs if run.skipped]
 
     @property
@@ -159,8 +160,7 @@ class ReproduceResult:
             status = "skipped: " + run.error if run.skipped else "ok" if run.ok else f"FAILED: {run.error}"
             lines.append(f"  {run.name:40s} {run.seconds:7.1f} s  {status}")
         if self.skipped:
-            lines.append("skipped notebooks (their pages say why):")
-            lines.extend(f"  {run.name}: {run.error}" for run in self.skipped)
+            lines.append("skipped notebooks (their pages say why): " + ", ".join(run.name for run in self.skipped))
         if self.failed:
             lines.append("failed notebooks: " + ", ".join(run.name for run in self.failed))
         if self.build_skipped is not None:

@@ -375,7 +375,8 @@ def test_notebook_whose_download_fails_is_kept_with_a_note_and_exit_0(
     assert not (run_dir / "failed" / "a_offline.ipynb").exists()
     assert "/somewhere" in nbformat.read(raises.path, as_version=4).cells[1].source
     summary = result.summary()
-    assert "skipped notebooks" in summary and f"a_offline: data unavailable: could not download {url}" in summary
+    assert "skipped notebooks (their pages say why): a_offline, b_raises" in summary
+    assert f"skipped: data unavailable: could not download {url}" in summary
     assert sorted(p.name for p in (run_dir / "failed").iterdir()) == ["c_other.ipynb"]
 
     (folder / "c_other.ipynb").unlink()
