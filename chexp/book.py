@@ -500,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m chexp.book {fetch-js,build}``."""
     parser = argparse.ArgumentParser(prog="python -m chexp.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    fetch = sub.add_parser("fetch-js", help="fetch and verify the ipywidgets JavaScript (npm)")
+    fetch = sub.add_parser("fetch-js", help="fetch and verify the ipywidgets JavaScript and MathJax (npm)")
     fetch.add_argument("--dest", type=Path, default=None, help="also unpack embed.js and fonts here")
     fetch.set_defaults(func=_cli_fetch)
     build = sub.add_parser("build", help="build <run-dir>/html from <run-dir>/notebooks")
@@ -512,8 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cli_fetch(args: argparse.Namespace) -> int:
-    tarball = fetch_npm_tarball(WIDGET_JS)
-    print(f"{tarball} (sha256 ok)")
+    for asset in (WIDGET_JS, MATHJAX):  # both cached, later builds need no network
+        print(f"{fetch_npm_tarball(asset)} (sha256 ok)")
     if args.dest is not None:
         for path in install_widget_js(args.dest):
             print(path)

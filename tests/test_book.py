@@ -28,7 +28,16 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from chexp.book import WIDGET_JS, NpmAsset, fetch_npm_tarball, install_widget_js, stage_book, toc_notebooks
+from chexp.book import (
+    MATHJAX,
+    WIDGET_JS,
+    NpmAsset,
+    fetch_npm_tarball,
+    install_npm_asset,
+    install_widget_js,
+    stage_book,
+    toc_notebooks,
+)
 from chexp.errors import ChecksumError, DataUnavailableError
 from chexp.provenance import package_version, source_commit
 from chexp.reproduce import reproduce
@@ -233,6 +242,12 @@ def test_fresh_fetch_uses_npm_pack(tmp_path: Path) -> None:
     files = {p.name for p in install_widget_js(tmp_path / "js", cache=tmp_path / "fresh")}
     assert "embed.js" in files and any(name.endswith(".woff2") for name in files)
     assert not any(name.endswith((".map", "embed-amd.js")) for name in files)
+    mathjax = fetch_npm_tarball(MATHJAX, tmp_path / "fresh")
+    assert hashlib.sha256(mathjax.read_bytes()).hexdigest() == MATHJAX.sha256
+    installed = install_npm_asset(MATHJAX, tmp_path / "mj", tmp_path / "fresh")
+    kept = {p.relative_to(tmp_path / "mj").as_posix() for p in installed}
+    assert {"LICENSE", "es5/tex-chtml-full.js", "es5/output/chtml/fonts/woff-v2/MathJax_Main-Regular.woff"} <= kept
+    assert len(kept) == 2 + 23  # the component, its licence and its 23 woff fonts, nothing else
 
 
 def test_staging_writes_the_provenance_page(tmp_path: Path) -> None:
