@@ -5,8 +5,9 @@ Layout of a run folder ``<run>`` (``chexp reproduce --output-dir <run>``)::
     <run>/notebooks/<stem>.ipynb   executed notebooks (papermill)
     <run>/failed/<stem>.ipynb      notebooks whose execution failed, with the traceback
     <run>/outputs/<stem>/          files a notebook saves (its ``output_dir`` parameter)
-    <run>/.book-src/               staged book source: _config.yml, _toc.yml, book/,
-                                   notebooks/ (the executed copies), widget JavaScript,
+    <run>/.book-src/               staged book source: _config.yml, _toc.yml, references.bib,
+                                   book/, notebooks/ (the executed copies), outputs/ (the
+                                   files their download links name), widget JavaScript,
                                    book/scorecard.md (generated: "Scorecard"),
                                    book/provenance.md (generated: "Build provenance")
     <run>/.book-build/             Sphinx doctrees and the HTML being built
@@ -16,6 +17,8 @@ The ipywidgets JavaScript (npm ``@jupyter-widgets/html-manager``, ``dist/embed.j
 the icon fonts beside it) is fetched with ``npm pack`` into a cache folder, checked
 against the sha256 recorded in :data:`WIDGET_JS`, and unpacked into the staged
 ``book/assets/ipywidgets/``; ``_config.yml`` points myst-nb's ``nb_ipywidgets_js`` at it.
+MathJax (:data:`MATHJAX`, npm ``mathjax``) is installed the same way into ``book/assets/mathjax/``
+and ``_config.yml``'s ``mathjax_path`` points at it, so the book's math renders with no network.
 
 Command line: ``python -m chexp.book fetch-js [--dest DIR]`` and
 ``python -m chexp.book build --run-dir DIR``.
@@ -24,6 +27,7 @@ Command line: ``python -m chexp.book fetch-js [--dest DIR]`` and
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shutil
@@ -39,6 +43,7 @@ from pathlib import Path
 import pooch
 
 from chexp.errors import ChecksumError, DataUnavailableError
+from chexp.outputs import DOWNLOADS_KEY
 from chexp.paths import SOURCE_ROOT
 from chexp.scorecard import SCORECARD_PAGE, scorecard_page
 
@@ -48,8 +53,11 @@ __all__ = [
     "WIDGET_JS",
     "npm_cache_dir",
     "fetch_npm_tarball",
+    "MATHJAX",
+    "install_npm_asset",
     "install_widget_js",
     "toc_notebooks",
+    "stage_notebook",
     "stage_book",
     "unexecuted_notebooks",
     "provenance_page",
@@ -62,7 +70,7 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Book source files copied into the staged tree (relative to the repository root).
-BOOK_FILES = ("_config.yml", "_toc.yml")
+BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")
 BOOK_DIRS = ("book",)
 
 #: Where, inside the staged tree, the widget JavaScript goes (an ``html_static_path``
@@ -84,13 +92,25 @@ class NpmAsset:
         version: exact version.
         sha256: hex sha256 of the tarball that ``npm pack`` returns (registry tarballs
             are immutable, so this pins the bytes).
-        keep_suffixes: file name endings kept from ``package/dist/``.
+        keep: glob patterns (``fnmatch``) of the files kept, relative to ``root``; a pattern
+            matches only names with as many ``/`` as itself (``*.woff`` keeps no sub-folder).
+        root: folder of the tarball the files are taken from; they keep their paths below it.
     """
 
     package: str
     version: str
     sha256: str
-    keep_suffixes: tuple[str, ...]
+    keep: tuple[str, ...]
+    root: str = "package/dist/"
+
+    def kept(self, member: str) -> str | None:
+        """The path below :attr:`root` of tarball member ``member`` if it is kept, else ``None``."""
+        if not member.startswith(self.root):
+            return None
+        name = member[len(self.root):]
+        depth = name.count("/")
+        keep = any(fnmatch.fnmatchcase(name, pattern) and depth == pattern.count("/") for pattern in self.keep)
+        return name if keep else None
 
     @property
     def spec(self) -> str:
@@ -108,16 +128,31 @@ WIDGET_JS = NpmAsset(
     package="@jupyter-widgets/html-manager",
     version="1.0.15",
     sha256="2b9d65cb7913e1c7d671757a10008b32c9c2448d4429513371e55c07d6107638",
-    keep_suffixes=(
+    keep=(
         "embed.js",
         "embed.js.LICENSE.txt",
-        ".woff2",
-        ".woff",
-        ".ttf",
-        ".eot",
-        ".svg",
+        "*.woff2",
+        "*.woff",
+        "*.ttf",
+        "*.eot",
+        "*.svg",
     ),
 )
+
+#: MathJax 3 (Apache-2.0), served from the book itself instead of Sphinx's CDN default: the
+#: combined TeX input + CommonHTML output component (all TeX extensions built in, so nothing is
+#: loaded on demand) and the woff fonts it loads from ``output/chtml/fonts/woff-v2`` beside itself.
+MATHJAX = NpmAsset(
+    package="mathjax",
+    version="3.2.2",
+    sha256="1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09",
+    keep=("LICENSE", "es5/tex-chtml-full.js", "es5/output/chtml/fonts/woff-v2/*.woff"),
+    root="package/",
+)
+
+#: Where, inside the staged tree, MathJax goes (``_config.yml``'s ``mathjax_path`` is
+#: ``mathjax/es5/tex-chtml-full.js``, relative to the output's ``_static/``).
+MATHJAX_SUBDIR = Path("book") / "assets" / "mathjax"
 
 
 def npm_cache_dir() -> Path:
@@ -174,32 +209,40 @@ def fetch_npm_tarball(asset: NpmAsset, cache: Path | None = None) -> Path:
     return target
 
 
-def install_widget_js(dest: Path, asset: NpmAsset = WIDGET_JS, cache: Path | None = None) -> list[Path]:
-    """Unpack ``embed.js`` and its fonts from the verified tarball into ``dest``.
+def install_npm_asset(asset: NpmAsset, dest: Path, cache: Path | None = None) -> list[Path]:
+    """Unpack the files ``asset`` keeps from its verified tarball into ``dest`` (paths below
+    ``asset.root`` kept).
 
     Returns:
         The files written, sorted.
     """
     tarball = fetch_npm_tarball(asset, cache)
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     with tarfile.open(tarball, "r:gz") as archive:
         for member in archive.getmembers():
-            name = member.name
-            if not member.isfile() or not name.startswith("package/dist/") or "/" in name[len("package/dist/"):]:
-                continue
-            base = name[len("package/dist/"):]
-            if not base.endswith(asset.keep_suffixes) or base.endswith(".map"):
+            name = asset.kept(member.name) if member.isfile() else None
+            if name is None:
                 continue
             source = archive.extractfile(member)
             assert source is not None  # a regular file member
-            out = dest / base
+            out = dest / name
+            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(source.read())
             written.append(out)
-    if not (dest / "embed.js").is_file():
-        raise DataUnavailableError(f"{tarball} has no package/dist/embed.js")
     return sorted(written)
+
+
+def install_widget_js(dest: Path, asset: NpmAsset = WIDGET_JS, cache: Path | None = None) -> list[Path]:
+    """Unpack ``embed.js`` and its fonts from the verified tarball into ``dest``.
+
+    Returns:
+        The files written, sorted.
+    """
+    written = install_npm_asset(asset, dest, cache)
+    if not (Path(dest) / "embed.js").is_file():
+        raise DataUnavailableError(f"{asset.spec} has no package/dist/embed.js")
+    return written
 
 
 def toc_notebooks(toc_path: Path) -> list[str]:
@@ -240,15 +283,55 @@ def unexecuted_notebooks(run_dir: Path, source_root: Path = SOURCE_ROOT) -> list
     return [stem for stem in toc_notebooks(Path(source_root) / "_toc.yml") if _executed_notebook(run_dir, stem) is None]
 
 
+def _downloads(output: dict) -> list[str]:
+    """The relative paths of a download-link output (:func:`chexp.outputs.show_download_links`)."""
+    return list(output.get("metadata", {}).get("chexp", {}).get(DOWNLOADS_KEY, []))
+
+
+def stage_notebook(notebook: Path, dest_dir: Path, page_dir: Path, stage: Path) -> Path:
+    """Copy an executed notebook into ``dest_dir``, with the files its download links name.
+
+    In each code cell, the download-link outputs of :func:`chexp.outputs.save_figure` and
+    :func:`~chexp.outputs.save_table` are moved after the cell's other outputs (under the figure
+    the inline backend shows at the end of the cell, and under the table the cell returns). Each
+    linked file, relative to ``page_dir`` (the folder the notebook ran for, ``<run>/notebooks``), is
+    copied to the same place relative to ``dest_dir`` inside ``stage``, where Sphinx finds it and
+    ships it with the HTML (``_downloads/``). A link whose file is missing, or that leaves
+    ``stage``, keeps no file: the build then warns about it.
+
+    Returns:
+        The staged notebook.
+    """
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    stage = Path(stage).resolve()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        links = [output for output in cell.outputs if _downloads(output)]
+        cell.outputs = [output for output in cell.outputs if not _downloads(output)] + links
+        for link in (path for output in links for path in _downloads(output)):
+            source = Path(page_dir) / link
+            target = Path(os.path.normpath(Path(dest_dir).resolve() / link))
+            if source.is_file() and target.is_relative_to(stage):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+    dest = Path(dest_dir) / Path(notebook).name
+    nbformat.write(nb, dest)
+    return dest
+
+
 def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | None = None) -> Path:
     """Assemble the book source under ``<run_dir>/.book-src`` and return that folder.
 
-    Copies ``_config.yml``, ``_toc.yml`` and ``book/`` from ``source_root``, the
-    executed notebooks named in the toc from ``<run_dir>/notebooks/`` (or, for a
+    Copies ``_config.yml``, ``_toc.yml``, ``references.bib`` and ``book/`` from ``source_root``,
+    the executed notebooks named in the toc from ``<run_dir>/notebooks/`` (or, for a
     notebook whose execution failed, ``<run_dir>/failed/``, so that the page shows the
-    error), writes the "Scorecard" page (:func:`chexp.scorecard.scorecard_page`) and the "Build
-    provenance" page (:func:`provenance_page`), listed last in the staged ``_toc.yml`` in that
-    order, and installs the widget JavaScript.
+    error) with the files their download links name (:func:`stage_notebook`), writes the
+    "Scorecard" page (:func:`chexp.scorecard.scorecard_page`) and the "Build provenance" page
+    (:func:`provenance_page`), listed last in the staged ``_toc.yml`` in that order, and
+    installs the widget JavaScript and MathJax.
 
     Raises:
         DataUnavailableError: a toc notebook was never executed into ``run_dir``.
@@ -262,13 +345,14 @@ def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | Non
     for name in BOOK_FILES:
         shutil.copy2(source_root / name, stage / name)
     for name in BOOK_DIRS:
-        shutil.copytree(source_root / name, stage / name, ignore=shutil.ignore_patterns("ipywidgets", "__pycache__"))
+        shutil.copytree(source_root / name, stage / name,
+                        ignore=shutil.ignore_patterns("ipywidgets", "mathjax", "__pycache__"))
     (stage / "notebooks").mkdir()
     missing = unexecuted_notebooks(run_dir, source_root)
     for stem in toc_notebooks(source_root / "_toc.yml"):
         candidate = _executed_notebook(run_dir, stem)
         if candidate is not None:
-            shutil.copy2(candidate, stage / "notebooks" / candidate.name)
+            stage_notebook(candidate, stage / "notebooks", run_dir / "notebooks", stage)
     if missing:
         raise DataUnavailableError(
             f"the book lists notebooks never executed into {run_dir / 'notebooks'}: "
@@ -281,6 +365,7 @@ def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | Non
     (stage / f"{PROVENANCE_PAGE}.md").write_text(provenance_page(notebooks), encoding="utf-8")
     _append_to_toc(stage / "_toc.yml", PROVENANCE_PAGE)
     install_widget_js(stage / WIDGET_JS_SUBDIR, cache=cache)
+    install_npm_asset(MATHJAX, stage / MATHJAX_SUBDIR, cache=cache)
     return stage
 
 
@@ -420,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m chexp.book {fetch-js,build}``."""
     parser = argparse.ArgumentParser(prog="python -m chexp.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    fetch = sub.add_parser("fetch-js", help="fetch and verify the ipywidgets JavaScript (npm)")
+    fetch = sub.add_parser("fetch-js", help="fetch and verify the ipywidgets JavaScript and MathJax (npm)")
     fetch.add_argument("--dest", type=Path, default=None, help="also unpack embed.js and fonts here")
     fetch.set_defaults(func=_cli_fetch)
     build = sub.add_parser("build", help="build <run-dir>/html from <run-dir>/notebooks")
@@ -432,8 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cli_fetch(args: argparse.Namespace) -> int:
-    tarball = fetch_npm_tarball(WIDGET_JS)
-    print(f"{tarball} (sha256 ok)")
+    for asset in (WIDGET_JS, MATHJAX):  # both cached, later builds need no network
+        print(f"{fetch_npm_tarball(asset)} (sha256 ok)")
     if args.dest is not None:
         for path in install_widget_js(args.dest):
             print(path)

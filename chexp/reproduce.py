@@ -14,6 +14,14 @@ given, into a run folder (``--output-dir``, default ``_build``; layout in
   ["phantom", "cohen"]}}``, names of :data:`chexp.profiles.PROFILES`; a notebook without the
   entry supports all); one that does not list the run's profile is not run: its text (without
   code) is saved with a note saying so, and it counts as ok (skipped, not failed);
+- a notebook that stops with chexp's :class:`~chexp.errors.DataUnavailableError` or
+  :class:`~chexp.errors.WeightsUnavailableError` (a file it must download could not be fetched,
+  for example offline) is likewise kept as its text with a note quoting the error, which names what
+  to download, from where and where to put it; it counts as skipped, not failed (any other error
+  fails the notebook);
+- ``$CHEXP_PAGE_DIR`` is ``<run>/notebooks`` for the kernels, so that the download links that
+  :func:`chexp.outputs.save_figure` and :func:`~chexp.outputs.save_table` display are relative
+  to the pages;
 - the ``parameters`` and ``injected-parameters`` cells are tagged ``remove-cell`` so that
   the book does not show them;
 - the kernel is this very interpreter (``sys.executable``), through a private kernelspec
@@ -27,7 +35,7 @@ given, into a run folder (``--output-dir``, default ``_build``; layout in
 Several runs with different parameters into different run folders can go on at the
 same time: they share nothing but read-only sources.
 
-Exit status: 0 when every notebook ran and the book (if built) had no warnings.
+Exit status: 0 when every notebook ran or was skipped and the book (if built) had no warnings.
 """
 
 from __future__ import annotations
@@ -49,7 +57,14 @@ from typing import Any
 
 from chexp.book import REPO_ROOT, BuildResult, build_book, unexecuted_notebooks
 from chexp.cli.options import DEVICE_PATTERN
-from chexp.errors import DataUnavailableError, InvalidParameterError, MissingDependencyError, UnknownNameError
+from chexp.errors import (
+    DataUnavailableError,
+    InvalidParameterError,
+    MissingDependencyError,
+    UnknownNameError,
+    WeightsUnavailableError,
+)
+from chexp.outputs import PAGE_DIR_ENV
 from chexp.paths import SOURCE_ROOT
 
 __all__ = [
@@ -61,6 +76,8 @@ __all__ = [
     "execute_notebook",
     "notebook_profiles",
     "skip_notebook",
+    "unavailable_notebook",
+    "UNAVAILABLE_ERRORS",
     "reproduce",
     "add_subparser",
     "main",
@@ -71,6 +88,10 @@ RESERVED_PARAMS = {"profile": "--profile", "device": "--device", "output_dir": "
 
 REMOVE_TAG = "remove-cell"
 HIDDEN_TAGS = ("parameters", "injected-parameters")
+
+#: Names of the chexp errors that mean "a file could not be downloaded or found": a notebook that
+#: stops with one is skipped with a page quoting the message, not failed (:func:`execute_notebook`).
+UNAVAILABLE_ERRORS = frozenset({DataUnavailableError.__name__, WeightsUnavailableError.__name__})
 KERNEL_NAME = "chexp-python"
 
 #: Environment of the private kernel besides ``PYTHONPATH``: no tqdm bars in executed notebooks
@@ -96,7 +117,9 @@ class NotebookRun:
         error: one-line reason of a failure (``""`` when ok).
         seconds: wall time.
         skipped: not executed because the notebook does not support the run's profile (its
-            metadata ``chexp.profiles``); ``path`` is then a page saying so.
+            metadata ``chexp.profiles``), or stopped because data or weights it downloads are
+            unavailable (:data:`UNAVAILABLE_ERRORS`); ``path`` is then a page saying so and
+            ``error`` the reason.
     """
 
     name: str
@@ -122,6 +145,11 @@ class ReproduceResult:
         return [run for run in self.runs if not run.ok]
 
     @property
+    def skipped(self) -> list[NotebookRun]:
+        """Runs skipped for the profile or for unavailable data (counted as ok)."""
+        return [run for run in self.runs if run.skipped]
+
+    @property
     def exit_code(self) -> int:
         """0 if every notebook ran and the book (when built) built cleanly, else 1."""
         return 1 if self.failed or (self.build is not None and not self.build.ok) else 0
@@ -131,6 +159,8 @@ class ReproduceResult:
         for run in self.runs:
             status = "skipped: " + run.error if run.skipped else "ok" if run.ok else f"FAILED: {run.error}"
             lines.append(f"  {run.name:40s} {run.seconds:7.1f} s  {status}")
+        if self.skipped:
+            lines.append("skipped notebooks (their pages say why): " + ", ".join(run.name for run in self.skipped))
         if self.failed:
             lines.append("failed notebooks: " + ", ".join(run.name for run in self.failed))
         if self.build_skipped is not None:
@@ -246,6 +276,20 @@ def this_python_kernel(
                 os.environ["JUPYTER_PATH"] = previous
 
 
+@contextlib.contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    """Set environment variable ``name`` (inherited by the kernels started) inside the block only."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
 def _check_kernel(name: str) -> None:
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
@@ -277,6 +321,14 @@ def _one_line(error: BaseException) -> str:
     return f"{ename}: {evalue[-1] if evalue else ''}"
 
 
+def _unavailable(error: BaseException) -> str | None:
+    """The message of a notebook's :data:`UNAVAILABLE_ERRORS` exception (papermill reports the
+    kernel's exception by class name), ``None`` for any other error."""
+    if getattr(error, "ename", None) not in UNAVAILABLE_ERRORS:
+        return None
+    return " ".join(str(getattr(error, "evalue", "")).split())
+
+
 def execute_notebook(
     source: Path,
     run_dir: Path,
@@ -287,7 +339,9 @@ def execute_notebook(
 ) -> NotebookRun:
     """Execute one notebook into ``run_dir`` (see the module docstring for where it goes).
 
-    Never raises for a failure inside the notebook: it is reported in the result.
+    Never raises for a failure inside the notebook: it is reported in the result. A notebook that
+    stops with one of :data:`UNAVAILABLE_ERRORS` is not a failure: it is saved as its text with a
+    note quoting the error (:func:`unavailable_notebook`) and reported as skipped.
     """
     import nbformat
     import papermill
@@ -316,6 +370,9 @@ def execute_notebook(
             )
         except Exception as error:  # noqa: BLE001 - any failure is reported, the run goes on
             seconds = time.perf_counter() - start
+            message = _unavailable(error)
+            if message is not None:
+                return unavailable_notebook(source, run_dir, message, seconds)
             saved: Path | None = None
             if tmp.is_file() and tmp.stat().st_size > 0:
                 with contextlib.suppress(Exception):
@@ -352,25 +409,46 @@ def notebook_profiles(source: Path) -> tuple[str, ...] | None:
     return tuple(profiles)
 
 
-def skip_notebook(source: Path, run_dir: Path, profile: str, supported: Sequence[str]) -> NotebookRun:
-    """Save the notebook's text without its code as ``<run>/notebooks/<stem>.ipynb``, with a note
-    that it was not run for ``profile``, so that the book keeps the chapter and says why."""
+def _text_page(source: Path, run_dir: Path, note: str) -> Path:
+    """Save the notebook's markdown cells (no code) as ``<run>/notebooks/<stem>.ipynb``, with the
+    admonition ``note`` after its first cell, and drop any ``<run>/failed/`` copy; returns the path."""
     import nbformat
     from nbformat.v4 import new_markdown_cell
 
     from chexp.outputs import write_atomic
 
-    reason = f"supports the {', '.join(supported)} profile{'s' if len(supported) > 1 else ''} only"
     notebook = nbformat.read(source, as_version=4)
     cells = [cell for cell in notebook.cells if cell.cell_type == "markdown"]
-    note = new_markdown_cell(
+    notebook.cells = cells[:1] + [new_markdown_cell(note)] + cells[1:]
+    final = write_atomic(run_dir / "notebooks" / source.name, lambda path: nbformat.write(notebook, path))
+    (run_dir / "failed" / source.name).unlink(missing_ok=True)
+    return final
+
+
+def skip_notebook(source: Path, run_dir: Path, profile: str, supported: Sequence[str]) -> NotebookRun:
+    """Save the notebook's text without its code as ``<run>/notebooks/<stem>.ipynb``, with a note
+    that it was not run for ``profile``, so that the book keeps the chapter and says why."""
+    reason = f"supports the {', '.join(supported)} profile{'s' if len(supported) > 1 else ''} only"
+    note = (
         f"```{{note}}\nThis chapter was not run: it {reason}, and this book was built with the "
         f"`{profile}` profile.\n```"
     )
-    notebook.cells = cells[:1] + [note] + cells[1:]
-    final = write_atomic(run_dir / "notebooks" / source.name, lambda path: nbformat.write(notebook, path))
-    (run_dir / "failed" / source.name).unlink(missing_ok=True)
-    return NotebookRun(source.stem, True, final, reason, 0.0, skipped=True)
+    return NotebookRun(source.stem, True, _text_page(source, run_dir, note), reason, 0.0, skipped=True)
+
+
+def unavailable_notebook(source: Path, run_dir: Path, message: str, seconds: float = 0.0) -> NotebookRun:
+    """Save the notebook's text without its code as ``<run>/notebooks/<stem>.ipynb``, with a note
+    that it stopped because a file could not be fetched, quoting ``message`` (chexp's
+    :class:`~chexp.errors.DataUnavailableError` names the URL and where to put the file), so that
+    the book keeps the chapter and says what to download."""
+    reason = f"data unavailable: {message}"
+    note = (
+        "```{warning}\nThis chapter was not run to the end when this book was built: a file it "
+        "needs could not be found or downloaded (no network?). Download it as the message says, "
+        f"or point `CHEXP_DATA_DIR` at a folder that has it, and run the book again.\n\n"
+        f"{message}\n```"
+    )
+    return NotebookRun(source.stem, True, _text_page(source, run_dir, note), reason, seconds, skipped=True)
 
 
 def _check_device(device: str) -> None:
@@ -444,7 +522,8 @@ def reproduce(
     kernel_context = (
         contextlib.nullcontext(kernel_name) if kernel_name is not None else this_python_kernel()
     )
-    with kernel_context as kernel:
+    # Download links under figures and tables are relative to the pages' folder (chexp.outputs).
+    with _environ(PAGE_DIR_ENV, str(run_dir / "notebooks")), kernel_context as kernel:
         bar = tqdm(notebooks, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
         for source in bar:
             bar.set_postfix_str(source.stem)

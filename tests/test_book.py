@@ -28,7 +28,16 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from chexp.book import WIDGET_JS, NpmAsset, fetch_npm_tarball, install_widget_js, stage_book, toc_notebooks
+from chexp.book import (
+    MATHJAX,
+    WIDGET_JS,
+    NpmAsset,
+    fetch_npm_tarball,
+    install_npm_asset,
+    install_widget_js,
+    stage_book,
+    toc_notebooks,
+)
 from chexp.errors import ChecksumError, DataUnavailableError
 from chexp.provenance import package_version, source_commit
 from chexp.reproduce import reproduce
@@ -51,8 +60,9 @@ LOCAL_SCHEMES = ("data:", "blob:", "about:")
 
 def _book_source(root: Path) -> Path:
     """Copy the book source, keeping only the gallery among the toc's notebooks."""
-    shutil.copy2(REPO / "_config.yml", root / "_config.yml")
-    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("ipywidgets"))
+    for name in ("_config.yml", "references.bib"):
+        shutil.copy2(REPO / name, root / name)
+    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("ipywidgets", "mathjax"))
     toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
 
     def keep(entry: object) -> bool:
@@ -130,6 +140,73 @@ def test_book_builds_offline_without_warnings(built_book: dict[str, object]) -> 
     assert {p.name for p in outputs.iterdir()} >= {"gallery.png", "gallery.svg", "label_counts.csv"}
 
 
+def _links(html: Path) -> dict[str, Path]:
+    """Link text -> the local file each relative ``href`` of ``html`` resolves to."""
+    text = html.read_text(encoding="utf-8")
+    found = {}
+    for href, label in re.findall(r'<a [^>]*href="([^"#:]+)(?:#[^"]*)?"[^>]*>(.*?)</a>', text, flags=re.S):
+        found[html_lib.unescape(re.sub(r"<[^>]+>", "", label)).strip()] = (html.parent / href).resolve()
+    return found
+
+
+def test_figures_and_tables_link_their_files(built_book: dict[str, object]) -> None:
+    """Under the gallery figure and the label-count table: links to gallery.png, gallery.svg and
+    label_counts.csv that resolve to byte-identical copies in the built HTML, placed after the
+    figure and the table they belong to."""
+    html_dir = Path(built_book["html"])
+    page = html_dir / "notebooks" / f"{GALLERY}.html"
+    links = _links(page)
+    outputs = Path(built_book["run"]) / "outputs" / GALLERY
+    for name in ("gallery.png", "gallery.svg", "label_counts.csv"):
+        target = links[name]
+        assert target.is_file() and html_dir in target.parents, (name, target)
+        assert target.read_bytes() == (outputs / name).read_bytes(), name
+    text = page.read_text(encoding="utf-8")
+    # each link line comes after the output it belongs to (the table, then the figure's image)
+    table_at = text.index("<table")
+    csv_at = text.index(">label_counts.csv<")
+    png_at = text.index(">gallery.png<")
+    assert table_at < csv_at < png_at
+    image_at = text.rindex("<img", 0, png_at)
+    assert csv_at < image_at, "the figure's image comes before its download links"
+
+
+def test_bibliography_citations_and_math_render_offline(built_book: dict[str, object]) -> None:
+    """The References page lists references.bib's entries; a {cite} in a chapter page links to
+    it; $...$ math is marked up for MathJax, which is served from the book itself."""
+    html_dir = Path(built_book["html"])
+    refs = html_dir / "book" / "references.html"
+    plain = html_lib.unescape(re.sub(r"<[^>]+>", " ", refs.read_text(encoding="utf-8"))).lower()
+    for entry in ("Cohen, Rupert Brooks", "Gifsplanation via Latent Shift", "Restricting the Flow",
+                  "10.1007/978-3-030-87199-4_37", "Sanity Checks for Saliency Maps", "arXiv:2102.09475"):
+        assert entry.lower() in plain, entry
+    chapter = html_dir / "book" / "chexplain_iba.html"
+    text = chapter.read_text(encoding="utf-8")
+    cites = re.findall(r'<a [^>]*href="(references\.html#id\d+)"[^>]*>', text)
+    assert cites, "no citation links to the References page"
+    assert 'class="math notranslate nohighlight"' in text and "\\mathcal{L}_{CE}" in text
+    scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', text)
+    assert scripts and all(not src.startswith(("http:", "https:", "//")) for src in scripts), scripts
+    mathjax = (chapter.parent / scripts[0].split("?")[0]).resolve()
+    assert mathjax == (html_dir / "_static" / "mathjax" / "es5" / "tex-chtml-full.js").resolve()
+    assert mathjax.stat().st_size > 1_000_000
+    assert len(list((mathjax.parent / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))) >= 20
+
+
+def test_citation_cff_cites_chexp_and_both_papers() -> None:
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software" and cff["authors"]
+    assert {"message", "title", "version", "license"} <= set(cff)
+    titles = {ref["title"] for ref in cff["references"]}
+    assert any(title.startswith("Gifsplanation via Latent Shift") for title in titles)
+    assert any(title.startswith("Explaining COVID-19 and Thoracic Pathology") for title in titles)
+    bib = (REPO / "references.bib").read_text(encoding="utf-8")
+    for ref in cff["references"]:
+        assert all(ref[key] for key in ("authors", "year", "type"))
+        if "doi" in ref:
+            assert f"doi       = {{{ref['doi']}}}" in bib
+
+
 def test_toc_lists_only_existing_pages() -> None:
     toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
     files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
@@ -148,7 +225,7 @@ def test_widget_tarball_is_checked(tmp_path: Path) -> None:
     tampered.write_bytes(good.read_bytes()[:-1] + b"\0")
     with pytest.raises(ChecksumError, match="sha256"):
         fetch_npm_tarball(WIDGET_JS, cache)
-    wrong_pin = NpmAsset(WIDGET_JS.package, WIDGET_JS.version, "0" * 64, WIDGET_JS.keep_suffixes)
+    wrong_pin = NpmAsset(WIDGET_JS.package, WIDGET_JS.version, "0" * 64, WIDGET_JS.keep)
     shutil.copy2(good, tampered)
     with pytest.raises(ChecksumError):
         fetch_npm_tarball(wrong_pin, cache)
@@ -165,6 +242,12 @@ def test_fresh_fetch_uses_npm_pack(tmp_path: Path) -> None:
     files = {p.name for p in install_widget_js(tmp_path / "js", cache=tmp_path / "fresh")}
     assert "embed.js" in files and any(name.endswith(".woff2") for name in files)
     assert not any(name.endswith((".map", "embed-amd.js")) for name in files)
+    mathjax = fetch_npm_tarball(MATHJAX, tmp_path / "fresh")
+    assert hashlib.sha256(mathjax.read_bytes()).hexdigest() == MATHJAX.sha256
+    installed = install_npm_asset(MATHJAX, tmp_path / "mj", tmp_path / "fresh")
+    kept = {p.relative_to(tmp_path / "mj").as_posix() for p in installed}
+    assert {"LICENSE", "es5/tex-chtml-full.js", "es5/output/chtml/fonts/woff-v2/MathJax_Main-Regular.woff"} <= kept
+    assert len(kept) == 2 + 23  # the component, its licence and its 23 woff fonts, nothing else
 
 
 def test_staging_writes_the_provenance_page(tmp_path: Path) -> None:
@@ -172,7 +255,8 @@ def test_staging_writes_the_provenance_page(tmp_path: Path) -> None:
     this environment's (versions, commit) and each notebook's papermill parameters."""
     source = tmp_path / "src"
     (source / "book").mkdir(parents=True)
-    shutil.copy2(REPO / "_config.yml", source / "_config.yml")
+    for name in ("_config.yml", "references.bib"):
+        shutil.copy2(REPO / name, source / name)
     (source / "book" / "intro.md").write_text("# Intro\n", encoding="utf-8")
     toc = {"format": "jb-book", "root": "book/intro",
            "parts": [{"caption": "A", "chapters": [{"file": "notebooks/01_a"}]},
@@ -350,3 +434,47 @@ def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_boo
     assert external == [], f"the page asked for other hosts: {external}"
     assert failed_local == [], f"local requests failed: {failed_local}"
     assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.mark.browser
+def test_math_renders_offline(browser_ready: str, served_book: str) -> None:
+    """MathJax, served from the book, typesets the chapter's $...$ and $$...$$ math with its own
+    fonts and no request to another host; the download link of a figure fetches the file."""
+    from playwright.sync_api import sync_playwright
+
+    external: list[str] = []
+    failed_local: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_ready, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_page()
+
+            def route(route_request: object) -> None:
+                url = route_request.request.url
+                if url.startswith(LOCAL_SCHEMES) or urlparse(url).hostname == "127.0.0.1":
+                    route_request.continue_()
+                else:
+                    external.append(url)
+                    route_request.abort()
+
+            page.route("**/*", route)
+            page.on("response", lambda r: failed_local.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            page.goto(f"{served_book}/book/chexplain_iba.html", wait_until="load")
+            page.wait_for_selector("mjx-container", timeout=20_000)
+            page.wait_for_function("document.fonts.status === 'loaded'", timeout=20_000)
+            typeset = page.evaluate("document.querySelectorAll('mjx-container').length")
+            display = page.evaluate("document.querySelectorAll('mjx-container[display=\"true\"]').length")
+            raw_tex = page.evaluate("document.body.innerText.includes('\\\\mathcal')")
+            fonts = page.evaluate("Array.from(document.fonts).filter(f => f.status === 'loaded' && "
+                                  "f.family.startsWith('MJXTEX')).length")
+            page.goto(f"{served_book}/notebooks/{GALLERY}.html", wait_until="load")
+            links = page.evaluate("Array.from(document.querySelectorAll('a.reference.download')).map(a => a.href)")
+            sizes = [len(page.request.get(link).body()) for link in links]
+        finally:
+            browser.close()
+    assert typeset >= 8 and display >= 2, (typeset, display)
+    assert not raw_tex, "TeX source left untypeset"
+    assert fonts >= 1, "MathJax fonts not loaded"
+    assert len(links) == 3 and all(size > 0 for size in sizes), (links, sizes)
+    assert external == [], f"the page asked for other hosts: {external}"
+    assert failed_local == [], f"local requests failed: {failed_local}"

@@ -334,3 +334,51 @@ def test_only_run_leaves_the_book_unbuilt_and_says_why(tmp_path: Path, capsys: p
     assert not (run_dir / ".book-src").exists() and not (run_dir / "html").exists()
     missing = unexecuted_notebooks(run_dir)
     assert stem not in missing and len(missing) == len(toc_notebooks(REPO / "_toc.yml")) - 1
+
+
+OFFLINE_FETCH = """from chexp.data.remote import RemoteSource, fetch
+# Port 9 (discard) on this machine refuses the connection: a download with no network.
+fetch(RemoteSource("released-study", "http://127.0.0.1:9/study/", "public"), "ratings.csv", "0" * 64,
+      progress=False)"""
+
+
+def test_notebook_whose_download_fails_is_kept_with_a_note_and_exit_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook stopped by chexp's DataUnavailableError (here a real chexp.data.remote.fetch into
+    an empty data folder, whose download fails) is skipped: its page keeps the text and says what to
+    download, from where and where to put it; the run exits 0. Any other error still fails."""
+    monkeypatch.setenv("CHEXP_DATA_DIR", str(tmp_path / "empty-cache"))  # the kernel inherits it
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _write(folder / "a_offline.ipynb", new_markdown_cell("# Needs a download"),
+           new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}), new_code_cell(OFFLINE_FETCH),
+           new_markdown_cell("Closing text."))
+    _write(folder / "b_raises.ipynb", new_markdown_cell("# Raises it"),
+           new_code_cell("from chexp.errors import DataUnavailableError\n"
+                         "raise DataUnavailableError('put weights.pt at /somewhere')"))
+    _write(folder / "c_other.ipynb", new_code_cell("raise FileNotFoundError('not chexp')"))
+    run_dir = tmp_path / "run"
+
+    result = reproduce(profile="phantom", output_dir=run_dir, build=False, notebooks_dir=folder, progress=False)
+
+    offline, raises, other = result.runs
+    assert offline.ok and offline.skipped and raises.ok and raises.skipped
+    assert not other.ok and not other.skipped and result.exit_code == 1  # only c_other fails
+    url = "http://127.0.0.1:9/study/ratings.csv"
+    local = tmp_path / "empty-cache" / "released-study" / "ratings.csv"
+    assert url in offline.error and str(local) in offline.error
+    page = nbformat.read(run_dir / "notebooks" / "a_offline.ipynb", as_version=4)
+    assert [c.cell_type for c in page.cells] == ["markdown"] * 3
+    assert page.cells[1].source.startswith("```{warning}") and url in page.cells[1].source
+    assert str(local) in page.cells[1].source and page.cells[2].source == "Closing text."
+    assert not (run_dir / "failed" / "a_offline.ipynb").exists()
+    assert "/somewhere" in nbformat.read(raises.path, as_version=4).cells[1].source
+    summary = result.summary()
+    assert "skipped notebooks (their pages say why): a_offline, b_raises" in summary
+    assert f"skipped: data unavailable: could not download {url}" in summary
+    assert sorted(p.name for p in (run_dir / "failed").iterdir()) == ["c_other.ipynb"]
+
+    (folder / "c_other.ipynb").unlink()
+    result = reproduce(profile="phantom", output_dir=run_dir, build=False, notebooks_dir=folder, progress=False)
+    assert result.exit_code == 0 and [run.skipped for run in result.runs] == [True, True]
