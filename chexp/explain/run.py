@@ -1,6 +1,7 @@
 """Explain radiographs with both papers' methods: :func:`explain`, behind ``chexp explain``.
 
-For each image it writes, under ``out/<file name>/``::
+For each image it writes, under ``out/<file stem>/`` (the whole file name where two stems
+collide)::
 
     report.html                     self-contained: inline images, the lambda slider (no kernel,
                                     no network), predictions, bounds, convergence, versions
@@ -234,15 +235,20 @@ def _latent_shift(item: ImageResult, specs: list[MethodSpec], target: str, x: to
         item.maps.append(_write_map(item, spec, target, heat[0].cpu().numpy(), folder))
 
 
+def _folders(out: Path, files: Sequence[Path]) -> dict[Path, Path]:
+    """Output folder per input: the file's stem, or its whole name where two stems collide."""
+    stems = [p.stem for p in files]
+    return {p: out / _safe(p.stem if stems.count(p.stem) == 1 else p.name) for p in files}
+
+
 def _explain_image(loaded: LoadedImage, models: ExplainModels, setup: Setup, specs: list[MethodSpec],
-                   targets: str | Sequence[str], out: Path, search: str | None, n_frames: int,
+                   targets: str | Sequence[str], folder: Path, search: str | None, n_frames: int,
                    device: torch.device) -> ImageResult:
     start = time.perf_counter()
     clf = models.classifier
     x = torch.from_numpy(loaded.image)[None].to(device)
     with torch.no_grad():
         scores = clf(x)[0].double().cpu().numpy()
-    folder = out / _safe(loaded.path.name)
     item = ImageResult(
         loaded.path, folder, loaded.image[0],
         {t: float(s) for t, s in zip(clf.targets, scores, strict=True) if t},
@@ -352,8 +358,10 @@ def explain(
     run = ExplainRun(out, models.name, [s.slug for s in specs], [], failures, notes)
     from .report import write_index, write_report
 
+    folders = _folders(out, [item.path for item in loaded])
     for item in tqdm(loaded, desc="explain", unit="image", disable=not progress):
-        result = _explain_image(item, models, setup, specs, targets, out, search, n_frames, torch_device)
+        result = _explain_image(item, models, setup, specs, targets, folders[item.path], search, n_frames,
+                                torch_device)
         result.report = write_report(result, run)
         run.images.append(result)
     run.csv = _write_csv(run)
