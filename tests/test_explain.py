@@ -104,8 +104,6 @@ def test_a_cohen_radiograph_offline(tmp_path: Path) -> None:
 class _Tiny(nn.Module):
     """A user's model: (B, 1, 32, 32) in [-1024, 1024] -> (B, 2) logits."""
 
-    targets: list[str]
-
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
@@ -120,12 +118,15 @@ class _Tiny(nn.Module):
 
 def test_a_torchscript_model_and_a_module_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scripted = tmp_path / "tiny.pt"
-    torch.jit.script(_Tiny()).save(str(scripted))
+    torch.jit.trace(_Tiny(), torch.zeros(1, 1, 32, 32)).save(str(scripted))  # a trace keeps no `targets`
     image = _phantom_pngs(tmp_path / "in", 1)[0]
-    status = main(["explain", str(image), "--model", str(scripted), "--input-size", "32", "--method", "grad,gradcam",
+    status = main(["explain", str(image), "--model", str(scripted), "--input-size", "32", "--method", "grad,integrated",
+                   "--model-targets", "Nodule,Effusion",
                    "--target", "Effusion", "--out", str(tmp_path / "ts"), "--json"])
     assert status == 0
-    assert np.load(tmp_path / "ts" / "phantom0" / "Effusion" / "gradcam.npy").shape == (32, 32)
+    assert np.load(tmp_path / "ts" / "phantom0" / "Effusion" / "integrated.npy").shape == (32, 32)
+    with pytest.raises(InvalidParameterError, match="gradcam hook"):  # no forward hooks on TorchScript
+        chexp.explain(image, model=str(scripted), model_targets=["A", "B"], methods=["gradcam"], out=tmp_path)
 
     (tmp_path / "user_models.py").write_text(textwrap.dedent("""
         from tests.test_explain import _Tiny
@@ -134,7 +135,7 @@ def test_a_torchscript_model_and_a_module_factory(tmp_path: Path, monkeypatch: p
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
-    run = chexp.explain(image, model="user_models:build", targets="top", methods=["grad"], input_size=32,
+    run = chexp.explain(image, model="user_models:build", targets="top", methods=["gradcam"], input_size=32,
                         out=tmp_path / "factory", progress=False)
     assert run.images[0].targets[0] in ("Nodule", "Effusion")
     with pytest.raises(InvalidParameterError, match="autoencoder"):

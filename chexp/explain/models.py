@@ -17,7 +17,10 @@ float32, in torchxrayvision's range [-1024, 1024] (chexp reads every file into i
 to a square, resize to ``S``), ``S`` = ``input_size`` (default 224, or the module's own
 ``input_size`` attribute); it returns ``(B, T)`` logits (pre-sigmoid; chexp applies the sigmoid)
 or, with ``output="probability"``, probabilities. The target names are the module's ``targets``
-(or ``pathologies``) attribute, or ``targets=`` given with the model.
+(or ``pathologies``) attribute, or ``targets=`` given with the model. A TorchScript model accepts
+no forward hooks, so only the gradient methods (``grad``, ``gradxinput``, ``integrated``,
+``iterativedelete``, Latent Shift) explain it; give a ``module:factory`` for Grad-CAM, IBA, LRP
+and guided backprop.
 """
 
 from __future__ import annotations

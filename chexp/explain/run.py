@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..attribution import Attribution
 from ..errors import ChexpError, InvalidParameterError
-from ..experiments.iba_setup import DEFAULT_STATISTICS_IMAGES, Setup, fitted_statistics
+from ..experiments.iba_setup import DEFAULT_STATISTICS_IMAGES, METHOD_DEFAULTS, Setup, fitted_statistics
 from ..iba import bottleneck_layers, fit_statistics
 from ..latentshift import LatentShift, LatentShiftExplanation, get_map, mp4_available, postprocess, save_animation
 from ..methods import MethodSpec, get_method_specs
@@ -42,6 +43,9 @@ __all__ = ["ALIASES", "ExplainRun", "ImageResult", "LatentShiftResult", "MethodM
 #: short method names of the command line -> registry slugs
 ALIASES: dict[str, str] = {"latentshift": "latentshift-max"}
 DEFAULT_METHODS: tuple[str, ...] = ("latentshift-max", "iba", "gradcam")
+_BOTTLENECK_NEEDS = ("bottleneck", "bottlenecks")
+#: methods that hook into layers without naming one (guided backprop's ReLUs, LRP's rules)
+_HOOKED = ("guided", "lrp")
 
 
 @dataclass
@@ -177,16 +181,38 @@ def _statistics(models: ExplainModels, wanted: list[str], images: torch.Tensor,
 
 
 def _setup(models: ExplainModels, specs: list[MethodSpec], images: torch.Tensor,
-           statistics_images: str | Path | None, n_statistics: int) -> tuple[Setup, list[str]]:
+           statistics_images: str | Path | None, n_statistics: int) -> tuple[Setup | None, list[str]]:
+    """The IBA setup (layers and statistics) when a method of ``specs`` needs one, else ``None``."""
     device = images.device
-    if not any(s.layer in ("bottleneck", "bottlenecks") for s in specs):
-        return Setup(models.classifier, "", (), {}, device), []
+    if not any(s.layer in _BOTTLENECK_NEEDS for s in specs):
+        return None, []
     family = bottleneck_layers(models.classifier)
     layer = resolve_layer(models.classifier, family.layer)[0]
     layers = tuple(resolve_layer(models.classifier, name)[0] for name in family.layers)
     wanted = list(dict.fromkeys([layer, *layers]))
     stats, notes = _statistics(models, wanted, images, statistics_images, n_statistics)
     return Setup(models.classifier, layer, layers, stats, device), notes
+
+
+def _build(spec: MethodSpec, clf: Classifier, setup: Setup | None) -> Attribution:
+    """A method other than Latent Shift, with CheXplain-IBA's settings (:data:`METHOD_DEFAULTS`)."""
+    if spec.layer in _BOTTLENECK_NEEDS:
+        assert setup is not None  # _setup builds one whenever a method needs it
+        return setup.method(spec.slug)
+    return spec.build(clf, **METHOD_DEFAULTS.get(spec.slug, {}))
+
+
+def _check_scripted(clf: Classifier, specs: list[MethodSpec]) -> None:
+    """TorchScript modules take no forward hooks: refuse the methods that need them up front."""
+    if not isinstance(getattr(clf, "module", None), torch.jit.ScriptModule):
+        return
+    hooked = [s.slug for s in specs if s.layer is not None or s.slug in _HOOKED]
+    if hooked:
+        raise InvalidParameterError(
+            f"methods {', '.join(hooked)} hook into the model's layers, which a TorchScript model does not "
+            "allow; give the model as module:factory, or use gradient methods (grad, gradxinput, integrated, "
+            "iterativedelete, latentshift)"
+        )
 
 
 def _save_overlay(image: np.ndarray, heat: np.ndarray, path: Path, title: str) -> Path:
@@ -241,7 +267,7 @@ def _folders(out: Path, files: Sequence[Path]) -> dict[Path, Path]:
     return {p: out / _safe(p.stem if stems.count(p.stem) == 1 else p.name) for p in files}
 
 
-def _explain_image(loaded: LoadedImage, models: ExplainModels, setup: Setup, specs: list[MethodSpec],
+def _explain_image(loaded: LoadedImage, models: ExplainModels, setup: Setup | None, specs: list[MethodSpec],
                    targets: str | Sequence[str], folder: Path, search: str | None, n_frames: int,
                    device: torch.device) -> ImageResult:
     start = time.perf_counter()
@@ -263,7 +289,7 @@ def _explain_image(loaded: LoadedImage, models: ExplainModels, setup: Setup, spe
             _latent_shift(item, shifts, target, x, clf, models.autoencoder, search, n_frames, sub)
         for spec in specs:
             if not spec.needs_autoencoder:
-                heat = setup.method(spec.slug).attribute(x, target).detach().float().cpu().numpy()[0, 0]
+                heat = _build(spec, clf, setup).attribute(x, target).detach().float().cpu().numpy()[0, 0]
                 item.maps.append(_write_map(item, spec, target, heat, sub))
     item.seconds = time.perf_counter() - start
     return item
@@ -335,6 +361,7 @@ def explain(
     specs = _specs(methods)
     files, folder = collect_inputs([inputs] if isinstance(inputs, (str, Path)) else inputs)
     models = load_models(model, autoencoder, device, model_targets, input_size, model_returns)
+    _check_scripted(models.classifier, specs)
     if any(s.needs_autoencoder for s in specs) and models.autoencoder is None:
         raise InvalidParameterError(
             f"Latent Shift needs an autoencoder and model {models.name!r} has none: give one "
