@@ -201,3 +201,15 @@ def test_report_slider_moves_offline_in_chromium(phantom_run, tmp_path: Path) ->
     if shot:
         Path(shot).write_bytes((tmp_path / "report.png").read_bytes())
 
+
+
+def test_explain_help_imports_no_numerical_library() -> None:
+    import subprocess
+
+    probe = ("import sys\nfrom chexp.cli import main\ntry:\n    main(['explain', '--help'])\nexcept SystemExit as e:\n"
+             "    assert e.code == 0\nimport chexp\nprint(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('torch', 'numpy', 'torchxrayvision', 'matplotlib', 'skimage', 'pandas')))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert "IMAGE_OR_FOLDER" in result.stdout and "--statistics-images" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
