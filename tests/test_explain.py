@@ -18,7 +18,7 @@ from torch import nn
 
 import chexp
 from chexp.cli import main
-from chexp.errors import CorruptFileError, InvalidParameterError, UnknownTargetError
+from chexp.errors import CorruptFileError, InvalidParameterError, UnknownNameError, UnknownTargetError
 
 COHEN_IMAGE = (Path(os.environ.get("CHEXP_SHARED_DATA", "/work/shared/data"))
                / "covid-chestxray-dataset/images/000001-12.jpg")
@@ -154,6 +154,8 @@ def test_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     image = _phantom_pngs(tmp_path / "in", 1)[0]
     with pytest.raises(UnknownTargetError):
         chexp.explain(image, model="phantom", targets="Pneumonia", methods=["grad"], out=tmp_path)
+    with pytest.raises(UnknownNameError, match="lambda search rule"):
+        chexp.explain(image, model="phantom", methods=["latentshift"], search="nope", out=tmp_path)
 
 
 def test_a_small_image_is_explained_with_a_warning(tmp_path: Path) -> None:

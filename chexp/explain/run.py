@@ -30,13 +30,22 @@ from ..attribution import Attribution
 from ..errors import ChexpError, InvalidParameterError
 from ..experiments.iba_setup import DEFAULT_STATISTICS_IMAGES, METHOD_DEFAULTS, Setup, fitted_statistics
 from ..iba import bottleneck_layers, fit_statistics
-from ..latentshift import LatentShift, LatentShiftExplanation, get_map, mp4_available, postprocess, save_animation
+from ..latentshift import (
+    LatentShift,
+    LatentShiftExplanation,
+    get_map,
+    get_search,
+    mp4_available,
+    postprocess,
+    save_animation,
+)
 from ..methods import MethodSpec, get_method_specs
 from ..models.base import Autoencoder, Classifier
 from ..models.modules import resolve_layer
 from ..progress import tqdm
 from .inputs import LoadedImage, collect_inputs, load_input
 from .models import ExplainModels, UserOutput, load_models
+from .report import write_index, write_report
 
 __all__ = ["ALIASES", "ExplainRun", "ImageResult", "LatentShiftResult", "MethodMap", "explain", "resolve_targets"]
 
@@ -355,10 +364,11 @@ def explain(
 
     Raises:
         CorruptFileError / DataUnavailableError: the only input cannot be read / does not exist.
-        UnknownMethodError, UnknownTargetError, InvalidParameterError: bad arguments (checked
-            before any image is explained).
+        UnknownMethodError, UnknownTargetError, UnknownNameError (search rule),
+            InvalidParameterError: bad arguments (checked before any image is explained).
     """
     specs = _specs(methods)
+    get_search(search)  # an unknown rule fails before any work
     files, folder = collect_inputs([inputs] if isinstance(inputs, (str, Path)) else inputs)
     models = load_models(model, autoencoder, device, model_targets, input_size, model_returns)
     _check_scripted(models.classifier, specs)
@@ -383,8 +393,6 @@ def explain(
     batch = torch.from_numpy(np.stack([item.image for item in loaded])) if loaded else torch.zeros(0)
     setup, notes = _setup(models, specs if loaded else [], batch.to(torch_device), statistics_images, n_statistics)
     run = ExplainRun(out, models.name, [s.slug for s in specs], [], failures, notes)
-    from .report import write_index, write_report
-
     folders = _folders(out, [item.path for item in loaded])
     for item in tqdm(loaded, desc="explain", unit="image", disable=not progress):
         result = _explain_image(item, models, setup, specs, targets, folders[item.path], search, n_frames,
