@@ -112,7 +112,7 @@ def write_report(result: ImageResult, run: ExplainRun) -> Path:
 <p>model <code>{html.escape(run.model)}</code>; methods {', '.join(run.methods)};
 {result.seconds:.1f} s on this machine.</p>
 <img src="{image_uri}" alt="input" width="256">
-{f'<h2>Warnings</h2><ul class="warn">{warn}</ul>' if warn else ''}
+{f'<h2>Warnings and notes</h2><ul class="warn">{warn}</ul>' if warn else ''}
 <h2>Predictions</h2><table><tr><th>target</th><th>prediction</th><th></th></tr>{rows}</table>
 <h2>Explanations</h2>{''.join(sections)}
 <h2>Versions</h2><table>{version_rows}</table>
