@@ -259,6 +259,20 @@ def test_dicom_window_is_applied(tmp_path):
     assert raw.min() == -1024 and raw.max() == 1024 and (raw == -1024).mean() > 0.3
 
 
+def test_dicom_voi_lut_sequence_is_applied(tmp_path):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    pixels = _ramp(16, 16, 4095, np.uint16)
+    lut = Dataset()
+    lut.LUTDescriptor = [4096, 0, 16]  # 4096 entries from 0, 16-bit output
+    lut.add_new(0x00283006, "US", (65535 - np.arange(4096) * 16).tolist())  # LUT Data: an inverting LUT
+    path = tmp_path / "lut.dcm"
+    _write_dicom(path, pixels, 12, "MONOCHROME2", VOILUTSequence=Sequence([lut]))
+    expected = (2 * (65535 - pixels.astype(np.float64) * 16) / 65535 - 1) * 1024
+    np.testing.assert_allclose(read_raw(path)[0], expected, atol=1.0)
+
+
 def test_corrupt_and_missing_files(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
