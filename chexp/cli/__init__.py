@@ -1,5 +1,5 @@
 """The ``chexp`` command line (also ``python -m chexp``): ``train``, ``bench``, ``methods``, ``phantoms``,
-``reproduce``.
+``explain``, ``reproduce``.
 
 Each subcommand lives in its own module, registered in :data:`SUBCOMMANDS`; the module's
 ``add_arguments(parser)`` adds the subcommand's options and description and sets
@@ -32,6 +32,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("speed benchmarks (table; --json for one JSON line)", "chexp.cli.bench"),
     "methods": ("list the attribution methods (slug, display name, what each needs)", "chexp.cli.methods"),
     "phantoms": ("save a grid of phantom radiographs with their masks", "chexp.cli.phantoms"),
+    "explain": ("explain your own radiographs (files or folders) with both papers' methods", "chexp.cli.explain"),
     "reproduce": ("run every notebook with papermill and build the book", "chexp.reproduce"),
 }
 
