@@ -68,10 +68,11 @@ def plot_depth_sweep(table: pd.DataFrame) -> Figure:
     Args:
         table: :func:`chexp.experiments.autoencoder_depth.depth_study`'s table.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(8.0, 3.2), layout="constrained")
     epochs = table["epoch"].to_numpy()
-    norm = plt.Normalize(vmin=epochs.min(), vmax=max(epochs.max(), epochs.min() + 1))
-    cmap = plt.get_cmap("viridis")
+    ticks = np.unique(epochs)
+    cmap = plt.get_cmap("viridis", len(ticks))
+    norm = plt.Normalize(vmin=ticks[0] - 0.5, vmax=ticks[-1] + 0.5)
     spread = 0.25 / max(epochs.max() - 1, 1)  # epochs side by side around their depth
     x = table["depth"].to_numpy() + (epochs - (epochs.max() + 1) / 2) * spread
     for ax, column, label in ((axes[0], "mae", "validation MAE (intensity units)"),
@@ -82,7 +83,7 @@ def plot_depth_sweep(table: pd.DataFrame) -> Figure:
         ax.set_xticks(sorted(table["depth"].unique()))
         ax.set_xlabel("autoencoder depth (stride-2 levels)")
         ax.set_ylabel(label)
-    fig.colorbar(points, ax=axes, label="training epoch")
+    fig.colorbar(points, ax=axes, label="training epoch", ticks=ticks)
     return fig
 
 
