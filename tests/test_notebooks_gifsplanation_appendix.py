@@ -146,8 +146,8 @@ def test_appG_robustness(run, phantom):
         np.testing.assert_allclose(zero["iou"], clean["iou"], atol=1e-9)
         np.testing.assert_allclose(zero["prediction"], clean["prediction"], atol=1e-6)
     # the degraded images change what the classifier says and where the maps point (measured:
-    # every prediction moves by >= 0.04; mean IoU over methods and tasks 0.15 clean, 0.01 with
-    # noise 1000, 0.02 with blur 20)
+    # every prediction moves by >= 0.039 with noise 1000, >= 0.197 with blur 20; mean IoU over
+    # methods, tasks and images 0.20 clean, 0.021 with noise 1000, 0.033 with blur 20)
     for name, scale in (("noise", SMOKE["noise_scales"][-1]), ("blur", SMOKE["blur_sigmas"][-1])):
         worse = per[(per["perturbation"] == name) & (per["scale"] == scale)].reset_index(drop=True)
         assert (np.abs(worse["prediction"] - clean["prediction"]) > 0.01).all(), name

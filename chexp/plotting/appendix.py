@@ -88,8 +88,9 @@ def plot_depth_sweep(table: pd.DataFrame) -> Figure:
 
 
 def _row_title(group: str, row: pd.Series) -> str:
-    kind = "pos" if row["label"] == 1 else "neg" if row["label"] == 0 else "?"
-    return f"{group}\n{row['sample']} ({kind})\np={row['prediction']:.2f}"
+    kind = "positive" if row["label"] == 1 else "negative" if row["label"] == 0 else "unlabelled"
+    below = " (below threshold)" if "predicted_positive" in row and not row["predicted_positive"] else ""
+    return f"{group}{below}\n{row['sample']}, {kind}\np={row['prediction']:.2f}"
 
 
 def plot_gallery(galleries: Mapping[str, Gallery], n_frames: int = 4, top_fraction: float | None = None,
