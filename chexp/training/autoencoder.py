@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..models.small import ConvAutoencoder
 from .configs import ConvAutoencoderTraining
@@ -22,6 +23,7 @@ def train_autoencoder(
     desc: str,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> ConvAutoencoder:
     """A :class:`~chexp.models.small.ConvAutoencoder` with ``cfg``'s bottleneck, initialised with
     ``cfg.seed`` and fitted (:func:`chexp.training.fit`) on the L1 reconstruction loss ``|D(E(x)) - x| / 1024``.
@@ -31,6 +33,8 @@ def train_autoencoder(
             [-1024, 1024] on ``device``.
         input_size: the image side ``S``.
         device: where to train.
+        on_epoch_end: passed to :func:`~chexp.training.fit` (e.g. to keep a snapshot of the
+            weights after each epoch); it does not change the training.
     """
     torch.manual_seed(cfg.seed)
     model = ConvAutoencoder(**cfg.architecture(input_size)).to(device)
@@ -39,7 +43,7 @@ def train_autoencoder(
         x = inputs(idx)
         return (model(x) - x).abs().mean() / 1024.0
 
-    fit(model, loss, n, cfg, weight_decay, desc=desc, progress=progress)
+    fit(model, loss, n, cfg, weight_decay, desc=desc, progress=progress, on_epoch_end=on_epoch_end)
     return model
 
 

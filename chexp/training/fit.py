@@ -27,6 +27,7 @@ def fit(
     *,
     desc: str,
     progress: bool = True,
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> nn.Module:
     """AdamW with a one-cycle learning rate over ``schedule.epochs`` passes in a seeded batch order.
 
@@ -38,13 +39,17 @@ def fit(
         schedule: ``epochs``, ``batch_size``, peak ``lr`` and ``seed`` (of the batch order).
         weight_decay: AdamW weight decay.
         desc: progress bar label.
+        on_epoch_end: called as ``on_epoch_end(epoch, model)`` after each epoch (``epoch`` from
+            1), with the model in eval mode (the next epoch puts it back in train mode); e.g. to
+            keep snapshots of the weights. It must not change the weights. ``None`` (default):
+            nothing is called, and the training is the same either way.
     """
     opt = torch.optim.AdamW(model.parameters(), lr=schedule.lr, weight_decay=weight_decay)
     steps = schedule.epochs * -(-n // schedule.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=schedule.lr, total_steps=steps)
     rng = np.random.default_rng(schedule.seed)
     bar = tqdm(total=steps, desc=desc, disable=not progress)
-    for _ in range(schedule.epochs):
+    for epoch in range(1, schedule.epochs + 1):
         model.train()
         for idx in _batches(n, schedule.batch_size, rng):
             loss = loss_of_batch(idx)
@@ -54,6 +59,8 @@ def fit(
             sched.step()
             bar.update()
             bar.set_postfix(loss=f"{loss.item():.4f}")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model.eval())
     bar.close()
     return model.eval()
 
