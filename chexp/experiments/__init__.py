@@ -22,6 +22,9 @@ Gifsplanation (Latent Shift):
 * :mod:`~chexp.experiments.lambda_search`: the lambda search rules (section 4.2, App. C).
 * :mod:`~chexp.experiments.reconstruction`: what the reconstruction alone changes (App. K).
 * :mod:`~chexp.experiments.change_in_mask`: how much of a change lies on the finding.
+* :mod:`~chexp.experiments.autoencoder_depth`: the autoencoder depth x epoch sweep (App. D.2B).
+* :mod:`~chexp.experiments.robustness`: IoU under input noise and blur (App. G).
+* :mod:`~chexp.experiments.galleries`: Latent Shift galleries, true and false positives (App. I/J).
 
 CheXplain-IBA:
 
