@@ -37,7 +37,6 @@ SMOKE = {
     "depth_epochs": 2,
     "depth_n_train": 16,
     "n_frames": 4,
-    "n_per_task": 1,
     "n_pool": 3,
     "n_tp_fp": 2,
     "fp_pool": 48,
@@ -161,7 +160,7 @@ def test_appIJ_galleries(run, phantom):
     _figures(out, "figI1_gallery", "figJ1_true_false_positives")
     prof, classifier, _ = phantom
     g = pd.read_csv(out / "figI1_gallery.csv")
-    assert list(g["target"]) == [t for t in SMOKE["tasks"] for _ in range(SMOKE["n_per_task"])]
+    assert list(g["target"]) == [t for t in SMOKE["tasks"] for _ in range(SMOKE["n_samples"])]
     assert (g["label"] == 1).all() and g["iou"].between(0, 1).all()
     # Latent Shift's counterfactual lowers the prediction on the reconstruction, its upper frame raises it
     assert (g["prediction_lower"] < g["initial_prediction"]).all()
