@@ -84,6 +84,7 @@ class LazyClassifiers(Mapping[str, Classifier]):
 
         Raises:
             UnknownNameError: a name is not one of these classifiers (the message lists them).
+            InvalidParameterError: ``names`` is a single string or empty.
         """
         if names is None:
             return self
