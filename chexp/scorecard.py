@@ -181,8 +181,16 @@ def _entry(series: pd.Series, name: str) -> float:
     return float(series[name])
 
 
+def _first_classifier(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the table's first classifier (XRV-all under the paper profile, whose numbers the
+    paper's Table 1 claims quote); a table without a ``classifier`` column (one classifier) whole."""
+    if "classifier" not in table.columns:
+        return table
+    return table[table["classifier"] == table["classifier"].iloc[0]]
+
+
 def _gs_low_iou(table: pd.DataFrame) -> Finding:
-    by_task = _require(table, "task", "auc", "mean").groupby("task")
+    by_task = _require(_first_classifier(table), "task", "auc", "mean").groupby("task")
     best, auc = by_task["mean"].max(), by_task["auc"].first()
     high = best[auc >= 0.75]
     if high.empty:
@@ -193,7 +201,7 @@ def _gs_low_iou(table: pd.DataFrame) -> Finding:
 
 
 def _gs_iou_ordering(table: pd.DataFrame) -> Finding:
-    means = _require(table, "method", "mean").groupby("method")["mean"].mean()
+    means = _require(_first_classifier(table), "method", "mean").groupby("method")["mean"].mean()
     means = {m: _entry(means, m) for m in GS_METHODS}
     others = [v for m, v in means.items() if m != "latentshift-max"]
     ls = means["latentshift-max"]
@@ -344,15 +352,16 @@ CLAIMS: tuple[Claim, ...] = (
           f"IoU {min(min(r.values()) for r in GS_TABLE1_IOU.values()):.2f}-"
           f"{max(max(r.values()) for r in GS_TABLE1_IOU.values()):.2f}",
           "14_gs_table1_iou", "table1_iou_auc",
-          "over tasks with AUC ≥ 0.75, the best method's mean IoU: reproduced if ≤ 0.35 (the paper's "
-          "largest XRV-all IoU) on every task; direction holds if ≤ 0.5 on every task",
+          "the first classifier (XRV-all), over tasks with AUC ≥ 0.75, the best method's mean IoU: "
+          "reproduced if ≤ 0.35 (the paper's largest XRV-all IoU) on every task; direction holds if ≤ 0.5 on "
+          "every task",
           _gs_low_iou, PAPER_DATA),
     Claim("G2", "gifsplanation", "Table 1, §4.4",
           "latentshift-max localizes as well as the traditional maps (grad, guided, integrated).",
           f"XRV-all mean IoU over 6 tasks: {_ranked(_GS_MEANS, 3)}",
           "14_gs_table1_iou", "table1_iou_auc",
-          "mean IoU over tasks of the four methods: reproduced if latentshift-max is first; direction "
-          "holds if it is at least the lowest of the other three",
+          "the first classifier's (XRV-all's) mean IoU over tasks of the four methods: reproduced if "
+          "latentshift-max is first; direction holds if it is at least the lowest of the other three",
           _gs_iou_ordering),
     Claim("G3", "gifsplanation", "§3.5, Fig. D.2",
           "A larger autoencoder bottleneck reconstructs better (smaller MAE).",

@@ -150,7 +150,9 @@ def test_fig4_maps(run):
     out = _outputs(run, "13_gs_fig4_maps")
     _figures(out, "fig4_map_comparison")
     t = pd.read_csv(out / "fig4_iou_of_shown_examples.csv")
-    methods = [c for c in t.columns if c not in ("sample", "prediction")]
+    # the phantom profile compares one classifier, named after it
+    assert t.columns[0] == "classifier" and set(t["classifier"]) == {"phantom"}
+    methods = [c for c in t.columns if c not in ("classifier", "sample", "prediction")]
     assert "latentshift-max" in methods and "iterativedelete" in methods and len(methods) == 7
     assert len(t) == SMOKE["n_samples"]
     # the examples shown are positives the classifier detects (measured: >= 0.9988)
@@ -175,6 +177,10 @@ def test_table1_iou(run):
     _figures(out, "table1_iou_bars")
     t = pd.read_csv(out / "table1_iou_auc.csv")
     assert set(t["task"]) == set(SMOKE["tasks"]) and t["method"].nunique() == 8
+    # the phantom profile compares one classifier, named after it, in every table
+    for name in ("table1_iou_auc", "auc", "iou_per_sample", "table1_wide"):
+        table = pd.read_csv(out / f"{name}.csv")
+        assert table.columns[0] == "classifier" and set(table["classifier"]) == {"phantom"}, name
     assert "latentshift-counterfactual" in set(t["method"])  # the released code's latentshift-max
     assert (t["ci_low"] <= t["mean"] + 1e-12).all() and (t["mean"] <= t["ci_high"] + 1e-12).all()
     per = pd.read_csv(out / "iou_per_sample.csv")
@@ -301,6 +307,7 @@ def test_appK_reconstruction(run):
     out = _outputs(run, "19_gs_appK_reconstruction")
     t = pd.read_csv(out / "tableK1_reconstruction_impact.csv")
     assert set(t["task"]) <= set(SMOKE["tasks"]) and len(t) >= 1
+    assert t.columns[0] == "classifier" and set(t["classifier"]) == {"phantom"}
     assert np.allclose(t["diff"], t["mean_f_x"] - t["mean_f_recon"])
     # positive images score higher than negative ones, on the images and on their reconstructions
     # (measured for Mass, the task with both labels among these images: 0.97 vs 0.04, and 0.87 vs 0.10)
@@ -378,3 +385,106 @@ def test_reader_study_vs_paper_adds_paper_numbers():
     out = reader_study_vs_paper(summary)
     assert list(out["paper_mean"][:2]) == [0.15, 0.04] and np.isnan(out["paper_mean"][2])
     assert list(out["predictions"]) == ["true positive", "false positive", "true positive"]
+
+
+# ------------------------------------------------------------------------------------------
+# every classifier a profile compares (Table 1, E.1, K.1, Fig. 4 / E.1)
+# ------------------------------------------------------------------------------------------
+def _two_classifier_profile():
+    """The phantom profile (64 px) with two tiny untrained classifiers, as the paper profile has
+    three: ``first`` predicts every phantom finding, ``second`` (another seed) all but Mass."""
+    from chexp.models.small import ConvAutoencoder, SmallClassifier
+    from chexp.profiles import PhantomProfile
+    from chexp.profiles.base import LazyClassifiers
+
+    def small(seed: int, targets: list[str]) -> SmallClassifier:
+        torch.manual_seed(seed)
+        return SmallClassifier(targets, channels=(4, 4, 8)).eval()
+
+    class TwoClassifiers(PhantomProfile):
+        def classifiers(self, output="probability"):
+            targets = list(self.tasks)
+            no_mass = ["" if t == "Mass" else t for t in targets]
+            return LazyClassifiers({"first": lambda: small(0, targets), "second": lambda: small(1, no_mass)})
+
+        def autoencoder(self):
+            torch.manual_seed(2)
+            return ConvAutoencoder(latent_channels=2, width=4, depth=2).eval()
+
+    return TwoClassifiers(size=64)
+
+
+def _block(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    return table[table["classifier"] == name].drop(columns="classifier").reset_index(drop=True)
+
+
+def test_table1_and_k1_have_one_block_per_classifier_equal_to_running_it_alone():
+    from chexp.experiments.auc import auc_by_classifier, auc_table, table1, table1_wide
+    from chexp.experiments.iou import compute_iou, compute_iou_by_classifier
+    from chexp.experiments.reconstruction import reconstruction_impact, reconstruction_impact_by_classifier
+
+    prof = _two_classifier_profile()
+    models, ae = prof.classifiers(), prof.autoencoder()
+    tasks, methods = ["Cardiomegaly", "Mass"], ["grad", "latentshift-max"]
+    per_task = {t: prof.samples(2, seed=0, task=t) for t in tasks}
+    data = prof.samples(24, seed=1)
+    per = compute_iou_by_classifier(methods, models, ae, per_task, progress=False)
+    auc = auc_by_classifier(models, data.images, data.labels, data.targets, tasks)
+    k1 = reconstruction_impact_by_classifier(models, ae, data.images, data.labels, data.targets, tasks)
+    for table in (per, auc, k1):
+        assert table.columns[0] == "classifier" and list(dict.fromkeys(table["classifier"])) == ["first", "second"]
+    # the second classifier has no Mass output: its blocks leave Mass out ("Model does not predict")
+    assert set(per.loc[per["classifier"] == "second", "task"]) == {"Cardiomegaly"}
+    assert set(auc.loc[auc["classifier"] == "second", "task"]) == {"Cardiomegaly"}
+    assert set(k1.loc[k1["classifier"] == "second", "task"]) == {"Cardiomegaly"}
+    for name, own in (("first", tasks), ("second", ["Cardiomegaly"])):
+        alone = models[name]
+        pd.testing.assert_frame_equal(_block(per, name), compute_iou(methods, alone, ae, {t: per_task[t] for t in own},
+                                                                     progress=False))
+        pd.testing.assert_frame_equal(_block(auc, name), auc_table(alone, data.images, data.labels, data.targets, own))
+        pd.testing.assert_frame_equal(_block(k1, name), reconstruction_impact(alone, ae, data.images, data.labels,
+                                                                              data.targets, own))
+    assert len(per) == (2 + 1) * len(methods) * 2 and (k1["n"] > 0).all()
+    assert per["iou"].between(0, 1).all() and not np.allclose(_block(per, "first")["iou"][:4],
+                                                                _block(per, "second")["iou"][:4])
+    # Table 1: rows per (classifier, task, method), that classifier's AUC beside its own IoU
+    summary = summarize_iou(per, by=("classifier", "task", "method"))
+    t = table1(summary, auc, methods)
+    assert list(t.columns[:4]) == ["classifier", "task", "auc", "method"]
+    assert list(zip(t["classifier"], t["task"], t["method"], strict=True)) == [
+        ("first", "Cardiomegaly", "grad"), ("first", "Cardiomegaly", "latentshift-max"), ("first", "Mass", "grad"),
+        ("first", "Mass", "latentshift-max"), ("second", "Cardiomegaly", "grad"),
+        ("second", "Cardiomegaly", "latentshift-max")]
+    np.testing.assert_allclose(t["auc"], auc.set_index(["classifier", "task"])["auc"].loc[
+        list(zip(t["classifier"], t["task"], strict=True))].to_numpy())
+    first_alone = table1(summarize_iou(_block(per, "first")), _block(auc, "first"), methods)
+    pd.testing.assert_frame_equal(_block(t, "first"), first_alone)
+    wide = table1_wide(t, methods)
+    assert list(wide.index) == [(c, m) for c in ("first", "second") for m in (*methods, "AUC")]
+    assert wide.loc[("second", "grad"), "Cardiomegaly"] == t["iou"].iloc[4] and pd.isna(wide.loc[("second", "grad"),
+                                                                                                  "Mass"])
+
+
+def test_fig4_examples_per_classifier_stack_into_one_grid():
+    from chexp.errors import UnknownTargetError
+    from chexp.experiments.classifiers import stack_by_classifier
+    from chexp.experiments.maps import explain_top_predicted, explain_top_predicted_by_classifier, stack_examples
+
+    prof = _two_classifier_profile()
+    models, ae = prof.classifiers(), prof.autoencoder()
+    pool = prof.samples(4, seed=0, task="Cardiomegaly")
+    examples = explain_top_predicted_by_classifier(["grad"], models, ae, pool, "Cardiomegaly", 2)
+    alone = explain_top_predicted(["grad"], models["second"], ae, pool, "Cardiomegaly", 2)
+    assert list(examples) == ["first", "second"] and examples["second"].ids == alone.ids
+    np.testing.assert_array_equal(examples["second"].maps["grad"], alone.maps["grad"])
+    scores = stack_by_classifier({name: e.iou_table() for name, e in examples.items()})
+    assert list(scores.columns) == ["classifier", "sample", "prediction", "grad"] and len(scores) == 4
+    pd.testing.assert_frame_equal(_block(scores, "second"), alone.iou_table())
+    shown = stack_examples(examples)
+    assert shown.images.shape == (4, 1, 64, 64) and shown.maps["grad"].shape == (4, 64, 64)
+    assert shown.titles[2] == f"second: Cardiomegaly p={alone.predictions[0]:.2f}"
+    assert stack_examples({"second": alone}) is alone  # one classifier: titles without its name
+    only_first = explain_top_predicted_by_classifier(["grad"], models, ae, prof.samples(2, task="Mass"), "Mass", 1)
+    assert list(only_first) == ["first"]  # the second has no Mass output
+    with pytest.raises(UnknownTargetError):
+        explain_top_predicted_by_classifier(["grad"], models.select(["second"]), ae, pool, "Mass", 1)

@@ -209,3 +209,37 @@ def test_profiles_train_their_models_on_the_gpu_when_there_is_one(monkeypatch: p
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     get_profile("phantom").classifier()
     assert seen == ["cuda:3", "cuda", "cpu"]
+
+
+def test_paper_profile_classifiers_are_the_three_paper_models_loaded_lazily(monkeypatch):
+    from chexp.models.small import SmallClassifier
+
+    loaded = []
+
+    def fake_load(name, output="probability"):
+        loaded.append((name, output))
+        return SmallClassifier([name], output=output, channels=(4, 4))
+
+    monkeypatch.setattr("chexp.models.zoo.load_classifier", fake_load)
+    models = get_profile("paper").classifiers(output="logit")
+    assert list(models) == ["XRV-all", "XRV-mimic_ch", "JF Healthcare"] and loaded == []
+    picked = models.select(["JF Healthcare", "XRV-all"])
+    assert list(picked) == ["JF Healthcare", "XRV-all"] and loaded == []
+    assert picked["JF Healthcare"].targets == ("jfhealthcare",) and picked["JF Healthcare"].output == "logit"
+    assert picked["JF Healthcare"] is models["JF Healthcare"]  # loaded once, shared with the full set
+    assert dict(models.items()).keys() == set(models)
+    assert loaded == [("jfhealthcare", "logit"), ("densenet121-res224-all", "logit"),
+                      ("densenet121-res224-mimic_ch", "logit")]
+    with pytest.raises(UnknownNameError, match="XRV-mimic_ch"):
+        models.select(["densenet121-res224-all"])
+    with pytest.raises(ChexpError, match="list of classifier names"):
+        models.select("XRV-all")
+
+
+def test_other_profiles_compare_their_one_classifier_named_after_them(monkeypatch):
+    calls = []
+    monkeypatch.setattr(PhantomProfile, "classifier", lambda self, output="probability": calls.append(output) or output)
+    for name in ("phantom", "cohen"):
+        models = get_profile(name).classifiers()
+        assert list(models) == [name] and calls == []
+    assert PhantomProfile().classifiers("logit")["phantom"] == "logit" and calls == ["logit"]

@@ -117,6 +117,21 @@ def test_fake_run_gives_the_known_verdicts(tmp_path: Path) -> None:
     assert outcomes["C7"].value == "mean AUC: BCE 0.850, W. BCE 0.800 (|Δ| 0.050)"
 
 
+def test_table1_claims_read_the_first_classifier_of_several(tmp_path: Path) -> None:
+    """Under the paper profile Table 1 has a block per classifier: G1 and G2 quote XRV-all's
+    numbers, so they read the first block only (here the others would flip both verdicts)."""
+    _fake_run(tmp_path)
+    first = pd.read_csv(tmp_path / BY_ID["G1"].csv)
+    other = first.assign(mean=first["mean"].where(first["method"] != "latentshift-max", 0.0) + 0.5)
+    both = pd.concat([first.assign(classifier="XRV-all"), other.assign(classifier="JF Healthcare")])
+    both[["classifier", *first.columns]].to_csv(tmp_path / BY_ID["G1"].csv, index=False)
+    for claim_id in ("G1", "G2"):
+        outcome = evaluate_claim(BY_ID[claim_id], tmp_path)
+        assert outcome.verdict == EXPECTED[claim_id], claim_id
+    ranked = "latentshift-max 0.32 > guided 0.27 > grad 0.22 > integrated 0.12"
+    assert evaluate_claim(BY_ID["G2"], tmp_path).value == ranked
+
+
 def test_page_lists_every_claim_with_its_verdict_rule_and_notebook(tmp_path: Path) -> None:
     _fake_run(tmp_path)
     page = scorecard_page(tmp_path)

@@ -15,6 +15,8 @@ Each paper's entry points and tables are thin layers over these two:
 
 =================================  ==============================================================
 :func:`compute_iou`                Gifsplanation: the long table of :func:`~.maps.compute_maps`
+:func:`compute_iou_by_classifier`  Gifsplanation: the same for each classifier compared (Table 1
+                                   and E.1 put three side by side), with a ``classifier`` column
 :func:`iou_study`                  CheXplain-IBA: the long table of a :class:`~.iba_setup.Setup`
                                    (columns ``task``, ``sample``, ``method``, ``IoU``)
 :func:`mean_iou_table`             CheXplain-IBA Tables 1-2: mean per task x method + ``mean`` row
@@ -39,6 +41,7 @@ from ..metrics import iou, summarize
 from ..models.base import Autoencoder, Classifier
 from ..profiles import SampleSet
 from ..progress import tqdm
+from .classifiers import per_classifier, predicted_tasks
 from .iba_setup import PAPER_METHODS as CHEXPLAIN_METHODS
 from .iba_setup import Setup
 from .maps import compute_maps
@@ -46,6 +49,7 @@ from .maps import compute_maps
 __all__ = [
     "MapFunction",
     "compute_iou",
+    "compute_iou_by_classifier",
     "iou_per_sample",
     "iou_study",
     "map_iou",
@@ -157,6 +161,29 @@ def compute_iou(
     get_method_specs(methods)
     maps = partial(compute_maps, methods, classifier, autoencoder, settings=settings)
     return iou_per_sample(maps, classifier, samples_by_task, device, batch_size, progress)
+
+
+def compute_iou_by_classifier(
+    methods: Sequence[str],
+    classifiers: Mapping[str, Classifier],
+    autoencoder: Autoencoder | None,
+    samples_by_task: Mapping[str, SampleSet],
+    device: str | torch.device = "cpu",
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """:func:`compute_iou` of each classifier (name -> model, on ``device``) on the same images,
+    for the tasks of ``samples_by_task`` it predicts (the others are left out: the paper's "Model
+    does not predict").
+
+    Returns :func:`compute_iou`'s columns after a first column ``classifier`` (the name in
+    ``classifiers``); one block of rows per classifier, in order. Summarise it per classifier
+    with ``summarize_iou(table, by=("classifier", "task", "method"))``.
+    """
+    return per_classifier(classifiers, lambda c: compute_iou(
+        methods, c, autoencoder, {t: samples_by_task[t] for t in predicted_tasks(c, list(samples_by_task))},
+        device, settings, batch_size, progress))
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 :func:`plot_curves_by_task`     prediction versus lambda, one panel per task (Fig. 3)
 :func:`shift_grid_frames`       a mosaic per lambda (rows models, columns tasks) for a slider
 :func:`plot_iou_bars`           Table 1 as bars with bootstrap CIs
+:func:`plot_iou_bars_by_classifier`  the same, a panel row per classifier compared
 :func:`plot_randomization_panels`  Fig. 5 with several similarity measures
 :func:`plot_reader_differences` paired rating differences, TP and FP (Fig. F.3/F.4)
 :func:`plot_search_rules`       prediction curves with each rule's bounds marked (Appendix C)
@@ -38,6 +39,7 @@ __all__ = [
     "plot_bottleneck",
     "plot_curves_by_task",
     "plot_iou_bars",
+    "plot_iou_bars_by_classifier",
     "plot_mae_vs_iou",
     "plot_randomization_panels",
     "plot_reader_differences",
@@ -145,6 +147,21 @@ def plot_iou_bars(summary: pd.DataFrame, methods: Sequence[str] | None = None, a
     ax.set_ylabel("IoU (top-p, p = mask area)")
     ax.legend(fontsize=6, ncol=4)
     return ax
+
+
+def plot_iou_bars_by_classifier(summary: pd.DataFrame, methods: Sequence[str] | None = None) -> Figure:
+    """:func:`plot_iou_bars` of each classifier of ``summary`` (its ``classifier`` column, as
+    ``summarize_iou(..., by=("classifier", "task", "method"))`` gives it), a panel row each,
+    titled with the classifier's name; one classifier gives :func:`plot_iou_bars`' figure alone."""
+    names = list(dict.fromkeys(summary["classifier"]))
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 3 * len(names)), squeeze=False)
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        plot_iou_bars(summary[summary["classifier"] == name], methods, ax=ax)
+        if len(names) > 1:
+            ax.set_title(name, fontsize=9)
+    if len(names) > 1:
+        fig.tight_layout()
+    return fig
 
 
 def plot_randomization_panels(results: Mapping[str, RandomizationResult],

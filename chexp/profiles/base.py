@@ -4,8 +4,9 @@ and the registry of profiles by name (:data:`PROFILES`, :func:`get_profile`)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -47,6 +48,54 @@ class SampleSet:
         return np.flatnonzero(self.labels[:, k] == 1)
 
 
+class LazyClassifiers(Mapping[str, Classifier]):
+    """Classifiers by name, in a fixed order, each loaded on first access (then kept).
+
+    Listing the names (``list(models)``, ``name in models``) loads nothing, so that
+    :meth:`select` can pick some of them without loading (or downloading) the others.
+
+    Args:
+        loaders: name -> function returning that classifier, in the order to report them.
+    """
+
+    def __init__(self, loaders: Mapping[str, Callable[[], Classifier]]) -> None:
+        self._loaders = dict(loaders)
+        self._loaded: dict[str, Classifier] = {}
+
+    def __getitem__(self, name: str) -> Classifier:
+        if name not in self._loaded:
+            self._loaded[name] = self._loaders[name]()
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaders
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self._loaders)})"
+
+    def select(self, names: Sequence[str] | None = None) -> LazyClassifiers:
+        """The classifiers ``names``, in that order (``None``: all of them).
+
+        Raises:
+            UnknownNameError: a name is not one of these classifiers (the message lists them).
+            InvalidParameterError: ``names`` is a single string or empty.
+        """
+        if names is None:
+            return self
+        if isinstance(names, str) or not names:
+            raise InvalidParameterError(f"names must be a non-empty list of classifier names, got {names!r}")
+        for name in names:
+            if name not in self._loaders:
+                raise UnknownNameError(name, self._loaders, "classifier")
+        return LazyClassifiers({name: partial(self.__getitem__, name) for name in names})
+
+
 class Profile(ABC):
     """Where an experiment's data and models come from.
 
@@ -71,6 +120,15 @@ class Profile(ABC):
 
     @abstractmethod
     def classifier(self, output: OutputKind = "probability") -> Classifier: ...
+
+    def classifiers(self, output: OutputKind = "probability") -> LazyClassifiers:
+        """Every classifier the profile's experiments compare, by name (tables label their rows
+        with it), each loaded when first used.
+
+        By default the profile's one classifier, named after the profile; the ``paper`` profile
+        returns the three models Gifsplanation compares.
+        """
+        return LazyClassifiers({self.name: partial(self.classifier, output)})
 
     @abstractmethod
     def autoencoder(self) -> Autoencoder: ...

@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import torch
 
 from ..errors import DataUnavailableError, UnknownNameError, UnsupportedProfileError
 from ..models.base import Autoencoder, Classifier, OutputKind
-from .base import Profile, SampleSet, register_profile
+from .base import LazyClassifiers, Profile, SampleSet, register_profile
 
 #: side of the images the pretrained models take
 SIZE = 224
+#: the classifiers Gifsplanation compares (Table 1, E.1, K.1; Fig. 4 / E.1 show the first and the
+#: last): the paper's name -> the name :func:`chexp.models.zoo.load_classifier` loads it by
+PAPER_CLASSIFIERS: dict[str, str] = {
+    "XRV-all": "densenet121-res224-all",
+    "XRV-mimic_ch": "densenet121-res224-mimic_ch",
+    "JF Healthcare": "jfhealthcare",
+}
 
 
 @register_profile
@@ -37,6 +45,14 @@ class PaperProfile(Profile):
         from ..models.zoo import load_classifier
 
         return load_classifier(self.classifier_name, output=output)
+
+    def classifiers(self, output: OutputKind = "probability") -> LazyClassifiers:
+        """The three classifiers of Gifsplanation's comparisons, by the paper's names
+        (:data:`PAPER_CLASSIFIERS`), each loaded (its weights downloaded) when first used."""
+        from ..models import zoo
+
+        return LazyClassifiers({label: partial(zoo.load_classifier, name, output=output)
+                                for label, name in PAPER_CLASSIFIERS.items()})
 
     def autoencoder(self) -> Autoencoder:
         from ..models.zoo import load_autoencoder
