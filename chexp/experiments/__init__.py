@@ -7,6 +7,8 @@ Both papers:
 * :mod:`~chexp.experiments.iou`: the one IoU pipeline (per-sample table, summary) and each
   paper's IoU tables (Gifsplanation Table 1, App. B, E.1; CheXplain-IBA Tables 1-3, Fig. 4).
 * :mod:`~chexp.experiments.samples`: which tasks and images an experiment explains.
+* :mod:`~chexp.experiments.classifiers`: one experiment run per classifier a profile compares
+  (Gifsplanation Table 1, E.1, K.1, Fig. 4 / E.1).
 
 Gifsplanation (Latent Shift):
 
