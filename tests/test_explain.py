@@ -215,3 +215,29 @@ def test_explain_help_imports_no_numerical_library() -> None:
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert "IMAGE_OR_FOLDER" in result.stdout and "--statistics-images" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_iba_on_a_users_architecture_takes_the_layers_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IBA needs a bottleneck layer: a model of no known family names it (``--iba-layer``), else the
+    error lists the model's layers."""
+    from chexp.errors import UnknownLayerError
+
+    (tmp_path / "user_models_iba.py").write_text(textwrap.dedent("""
+        from tests.test_explain import _Tiny
+        def build():
+            return _Tiny()
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    image = _phantom_pngs(tmp_path / "in", 1)[0]
+    _phantom_pngs(tmp_path / "train", 4)  # the user's training-like images for the IBA statistics
+    common = {"model": "user_models_iba:build", "targets": "Effusion", "input_size": 32, "progress": False,
+              "statistics_images": tmp_path / "train"}
+    with pytest.raises(UnknownLayerError, match="features"):
+        chexp.explain(image, methods=["iba"], out=tmp_path / "none", **common)
+    run = chexp.explain(image, methods=["iba", "multilayer-iba"], out=tmp_path / "given", iba_layer="features.2",
+                        iba_layers=["features.0", "features.2"], **common)
+    maps = {m: np.load(tmp_path / "given" / "phantom0" / "Effusion" / f"{m}.npy") for m in ("iba", "multilayer-iba")}
+    assert all(m.shape == (32, 32) and np.isfinite(m).all() and m.max() > m.min() for m in maps.values())
+    assert run.images and not run.failures
+    sys.modules.pop("user_models_iba", None)

@@ -41,7 +41,8 @@ def _run(args: argparse.Namespace) -> int:
         args.inputs, args.model, targets=args.target, methods=args.method, out=args.out, device=args.device,
         autoencoder=args.autoencoder, search=args.search, n_frames=args.frames,
         statistics_images=args.statistics_images, model_targets=args.model_targets,
-        input_size=args.input_size, model_returns=args.model_returns, progress=not args.json,
+        input_size=args.input_size, model_returns=args.model_returns, iba_layer=args.iba_layer,
+        iba_layers=args.iba_layers, progress=not args.json,
     )
     if args.json:
         print(json.dumps(run.summary()))
@@ -76,5 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", type=positive_int, default=None, help="input side of a user's model")
     parser.add_argument("--model-returns", choices=("logit", "probability"), default="logit",
                         help="what a user's model returns (default logit)")
+    parser.add_argument("--iba-layer", default=None, metavar="LAYER",
+                        help="IBA's bottleneck layer (dotted module name; default: the model family's)")
+    parser.add_argument("--iba-layers", type=_csv, default=None, metavar="A,B,C",
+                        help="Multi-layer IBA's layers, shallow to deep (default: the model family's)")
     parser.add_argument("--json", action="store_true", help="print one JSON summary instead of a progress bar")
     parser.set_defaults(func=_run)

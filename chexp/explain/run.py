@@ -189,15 +189,28 @@ def _statistics(models: ExplainModels, wanted: list[str], images: torch.Tensor,
     return dict(zip(wanted, fitted, strict=True)), [note]
 
 
+def _iba_layers(clf: Classifier, layer: str | None, layers: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """IBA's bottleneck and Multi-layer IBA's layers (shallow to deep): those given, else the model
+    family's (:func:`~chexp.iba.bottleneck_layers`); given only one of them, the other follows it
+    (the bottleneck alone for Multi-layer IBA, or the deepest of the layers as the bottleneck)."""
+    if layer is None and not layers:
+        family = bottleneck_layers(clf)  # UnknownLayerError lists the model's layers
+        layer, layers = family.layer, family.layers
+    elif layer is None:
+        layer = list(layers)[-1]
+    elif not layers:
+        layers = (layer,)
+    return resolve_layer(clf, layer)[0], tuple(resolve_layer(clf, name)[0] for name in layers)
+
+
 def _setup(models: ExplainModels, specs: list[MethodSpec], images: torch.Tensor,
-           statistics_images: str | Path | None, n_statistics: int) -> tuple[Setup | None, list[str]]:
+           statistics_images: str | Path | None, n_statistics: int,
+           iba_layer: str | None = None, iba_layers: Sequence[str] | None = None) -> tuple[Setup | None, list[str]]:
     """The IBA setup (layers and statistics) when a method of ``specs`` needs one, else ``None``."""
     device = images.device
     if not any(s.layer in _BOTTLENECK_NEEDS for s in specs):
         return None, []
-    family = bottleneck_layers(models.classifier)
-    layer = resolve_layer(models.classifier, family.layer)[0]
-    layers = tuple(resolve_layer(models.classifier, name)[0] for name in family.layers)
+    layer, layers = _iba_layers(models.classifier, iba_layer, iba_layers)
     wanted = list(dict.fromkeys([layer, *layers]))
     stats, notes = _statistics(models, wanted, images, statistics_images, n_statistics)
     return Setup(models.classifier, layer, layers, stats, device), notes
@@ -333,6 +346,8 @@ def explain(
     model_targets: Sequence[str] | None = None,
     input_size: int | None = None,
     model_returns: UserOutput = "logit",
+    iba_layer: str | None = None,
+    iba_layers: Sequence[str] | None = None,
     progress: bool = True,
 ) -> ExplainRun:
     """Explain radiograph files with both papers' methods and write the results to ``out``.
@@ -356,6 +371,9 @@ def explain(
         n_statistics: training images for the IBA statistics of chexp's models.
         model_targets / input_size / model_returns: for a user's model
             (:func:`chexp.explain.models.load_user_model`).
+        iba_layer / iba_layers: IBA's bottleneck layer and Multi-layer IBA's layers (shallow to
+            deep), dotted names of ``named_modules()``; default: the model family's (DenseNet121's
+            dense block 3 and blocks 1-3, chexp's small CNN), required for other architectures.
         progress: a progress bar over the images.
 
     Returns:
@@ -391,7 +409,8 @@ def explain(
             failures[str(path)] = str(err)
     torch_device = torch.device(device)
     batch = torch.from_numpy(np.stack([item.image for item in loaded])) if loaded else torch.zeros(0)
-    setup, notes = _setup(models, specs if loaded else [], batch.to(torch_device), statistics_images, n_statistics)
+    setup, notes = _setup(models, specs if loaded else [], batch.to(torch_device), statistics_images, n_statistics,
+                          iba_layer, iba_layers)
     run = ExplainRun(out, models.name, [s.slug for s in specs], [], failures, notes)
     folders = _folders(out, [item.path for item in loaded])
     for item in tqdm(loaded, desc="explain", unit="image", disable=not progress):
