@@ -171,4 +171,15 @@ __all__ = [
     "BottleneckLayerError",
     "AttributionError",
     "LossMismatchError",
+    "ChexpWarning",
+    "ImageQualityWarning",
 ]
+
+
+class ChexpWarning(UserWarning):
+    """Base of chexp's warnings: the input was used, but perhaps not as its author meant."""
+
+
+class ImageQualityWarning(ChexpWarning):
+    """An image that is read, but probably not as its author meant: an assumed bit depth, an image
+    smaller than the model's input (upsampled), a constant image."""

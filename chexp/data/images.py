@@ -33,7 +33,7 @@ import skimage.io
 import skimage.transform
 import torchxrayvision as xrv
 
-from ..errors import ChexpError, CorruptFileError, DataUnavailableError, InputRangeError
+from ..errors import ChexpError, CorruptFileError, DataUnavailableError, ImageQualityWarning, InputRangeError
 
 __all__ = [
     "ImageQualityWarning", "box_to_mask", "center_crop_resize", "crop_resize_mask", "read_image", "read_raw",
@@ -45,11 +45,6 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 #: a 16-bit PNG without sBIT whose maximum is below this is read as 12-bit
 _TWELVE_BIT_LIMIT = 4096
-
-
-class ImageQualityWarning(UserWarning):
-    """An image that is read, but probably not as its author meant: an assumed bit depth, an image
-    smaller than the model's input (upsampled), a constant image."""
 
 
 def to_xrv_range(img: np.ndarray, maxval: float) -> np.ndarray:
