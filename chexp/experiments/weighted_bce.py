@@ -16,38 +16,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import average_precision_score
 
-from ..errors import InputShapeError, UnsupportedProfileError
+from ..errors import UnsupportedProfileError
 from ..methods import get_method_spec
-from ..metrics.classification import auc_per_task, predict
+from ..metrics.classification import auc_per_task, average_precision, predict
 from ..models.base import Classifier
 from ..profiles import PhantomProfile, Profile, SampleSet
 from .iba_setup import DEFAULT_STATISTICS_IMAGES, make_setup, training_images
 from .iou import iou_study, summarize_iou
 
 __all__ = ["average_precision", "detection_columns", "weighted_bce_models", "weighted_bce_study"]
-
-
-def average_precision(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:
-    """Average precision of one task (scikit-learn's ``average_precision_score``: the mean of the
-    precisions at each positive's rank, weighted by the recall it adds).
-
-    Labels above 0.5 are positive; NaN labels (unknown) are dropped. Returns NaN when no positive
-    remains (AP is undefined) or when a score is NaN.
-
-    Raises:
-        InputShapeError: ``scores`` and ``labels`` differ in shape.
-    """
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    y = np.asarray(labels, dtype=np.float64).ravel()
-    if s.shape != y.shape:
-        raise InputShapeError(f"scores {s.shape} and labels {y.shape} differ in shape")
-    keep = ~np.isnan(y)
-    s, y = s[keep], y[keep] > 0.5
-    if not y.any() or np.isnan(s).any():
-        return float("nan")
-    return float(average_precision_score(y, s))
 
 
 def detection_columns(

@@ -9,14 +9,14 @@
 * :mod:`~chexp.metrics.reader_study`: the Gifsplanation reader study statistics.
 """
 
-from .classification import auc_per_task, classifier_auc, roc_auc
+from .classification import auc_per_task, average_precision, classifier_auc, roc_auc
 from .localization import Summary, box_to_mask, iou, pointing_game, summarize, top_k_mask, top_k_weights
 from .perturbation import GaussianBlur, deletion, insertion, perturbation_curves, sensitivity_n
 from .randomization import cascading_randomization
 from .severity import brixia_zones, severity_correlation, severity_map
 
 __all__ = [
-    "auc_per_task", "classifier_auc", "roc_auc",
+    "auc_per_task", "average_precision", "classifier_auc", "roc_auc",
     "Summary", "box_to_mask", "iou", "pointing_game", "summarize", "top_k_mask", "top_k_weights",
     "GaussianBlur", "deletion", "insertion", "perturbation_curves", "sensitivity_n",
     "cascading_randomization",

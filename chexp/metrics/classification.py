@@ -1,10 +1,10 @@
-"""Classifier ROC AUC per task (scikit-learn's ``roc_auc_score``, ties counted half)."""
+"""Classifier ROC AUC (scikit-learn's ``roc_auc_score``, ties counted half) and average precision per task."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ..errors import InputShapeError
 from ..models.base import Classifier
@@ -20,15 +20,36 @@ def roc_auc(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor
     Raises:
         InputShapeError: ``scores`` and ``labels`` differ in shape.
     """
+    s, y = _known(scores, labels)
+    if y.all() or not y.any() or np.isnan(s).any():
+        return float("nan")
+    return float(roc_auc_score(y, s))
+
+
+def _known(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float64 scores and bool labels (above 0.5) of the known (non-NaN) labels."""
     s = np.asarray(scores, dtype=np.float64).ravel()
     y = np.asarray(labels, dtype=np.float64).ravel()
     if s.shape != y.shape:
         raise InputShapeError(f"scores {s.shape} and labels {y.shape} differ in shape")
     keep = ~np.isnan(y)
-    s, y = s[keep], y[keep] > 0.5
-    if y.all() or not y.any() or np.isnan(s).any():
+    return s[keep], y[keep] > 0.5
+
+
+def average_precision(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:
+    """Average precision of one task (scikit-learn's ``average_precision_score``: the mean of the
+    precisions at each positive's rank, weighted by the recall it adds).
+
+    Labels above 0.5 are positive; NaN labels (unknown) are dropped. Returns NaN when no positive
+    remains (AP is undefined) or when a score is NaN.
+
+    Raises:
+        InputShapeError: ``scores`` and ``labels`` differ in shape.
+    """
+    s, y = _known(scores, labels)
+    if not y.any() or np.isnan(s).any():
         return float("nan")
-    return float(roc_auc_score(y, s))
+    return float(average_precision_score(y, s))
 
 
 def auc_per_task(
