@@ -366,6 +366,22 @@ _ICONS_PER_BUTTON_JS = """
 
 
 @pytest.mark.browser
+def _keep_offline(page: object, external: list[str], failed_local: list[str]) -> None:
+    """Serve ``page`` only from this machine: a request to another host is aborted and recorded in
+    ``external``; a local response with an error status is recorded in ``failed_local``."""
+
+    def route(route_request: object) -> None:
+        url = route_request.request.url
+        if url.startswith(LOCAL_SCHEMES) or urlparse(url).hostname == "127.0.0.1":
+            route_request.continue_()
+        else:
+            external.append(url)
+            route_request.abort()
+
+    page.route("**/*", route)
+    page.on("response", lambda r: failed_local.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+
+
 def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_book: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -380,16 +396,7 @@ def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_boo
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
 
-            def route(route_request: object) -> None:
-                url = route_request.request.url
-                if url.startswith(LOCAL_SCHEMES) or urlparse(url).hostname == "127.0.0.1":
-                    route_request.continue_()
-                else:
-                    external.append(url)
-                    route_request.abort()
-
-            page.route("**/*", route)
-            page.on("response", lambda r: failed_local.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            _keep_offline(page, external, failed_local)
             page.on("requestfailed",
                     lambda r: failed_local.append(f"failed {r.url}") if not r.url.startswith(LOCAL_SCHEMES) else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
@@ -449,16 +456,7 @@ def test_math_renders_offline(browser_ready: str, served_book: str) -> None:
         try:
             page = browser.new_page()
 
-            def route(route_request: object) -> None:
-                url = route_request.request.url
-                if url.startswith(LOCAL_SCHEMES) or urlparse(url).hostname == "127.0.0.1":
-                    route_request.continue_()
-                else:
-                    external.append(url)
-                    route_request.abort()
-
-            page.route("**/*", route)
-            page.on("response", lambda r: failed_local.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            _keep_offline(page, external, failed_local)
             page.goto(f"{served_book}/book/chexplain_iba.html", wait_until="load")
             page.wait_for_selector("mjx-container", timeout=20_000)
             page.wait_for_function("document.fonts.status === 'loaded'", timeout=20_000)

@@ -60,11 +60,13 @@ class LinearAE(Autoencoder):
 
 
 class LinearClassifier(Classifier):
-    def __init__(self) -> None:
-        super().__init__(["a", "b"], output="score")
+    """Scores ``x w^T + c`` of targets "a", "b" (the first ``n_targets`` of them)."""
+
+    def __init__(self, n_targets: int = 2) -> None:
+        super().__init__(["a", "b"][:n_targets], output="score")
         g = torch.Generator().manual_seed(2)
-        self.w = torch.nn.Parameter(torch.randn(2, H * H, generator=g) * 1e-3)
-        self.c = torch.nn.Parameter(torch.tensor([0.5, 0.2]))
+        self.w = torch.nn.Parameter((torch.randn(2, H * H, generator=g) * 1e-3)[:n_targets])
+        self.c = torch.nn.Parameter(torch.tensor([0.5, 0.2])[:n_targets])
 
     def logits(self, x):
         return x.flatten(1) @ self.w.T + self.c

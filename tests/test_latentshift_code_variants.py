@@ -18,39 +18,7 @@ from chexp.latentshift import (
     get_search,
 )
 from chexp.methods import build_method, get_method_spec
-from chexp.models.base import Autoencoder, Classifier
-
-H = 8
-
-
-class LinearAE(Autoencoder):
-    def __init__(self, k: int = 5) -> None:
-        super().__init__(size_multiple=4)
-        g = torch.Generator().manual_seed(1)
-        self.W = torch.nn.Parameter(torch.randn(H * H, k, generator=g) * 50)
-        self.b = torch.nn.Parameter(torch.randn(H * H, generator=g) * 10)
-
-    def encode(self, x):
-        return torch.linalg.lstsq(self.W, (x.flatten(1) - self.b).T).solution.T
-
-    def decode(self, z):
-        return (z @ self.W.T + self.b).view(-1, 1, H, H)
-
-
-class LinearClassifier(Classifier):
-    def __init__(self) -> None:
-        super().__init__(["a"], output="score")
-        g = torch.Generator().manual_seed(2)
-        self.w = torch.nn.Parameter(torch.randn(1, H * H, generator=g) * 1e-3)
-        self.c = torch.nn.Parameter(torch.tensor([0.5]))
-
-    def logits(self, x):
-        return x.flatten(1) @ self.w.T + self.c
-
-
-def _images(n: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(n, 1, H, H, generator=g) * 1000 - 500
+from test_latentshift import LinearAE, LinearClassifier, _images  # the same closed-form fakes
 
 
 def _released_max(frames: np.ndarray, recon: np.ndarray) -> np.ndarray:
@@ -72,7 +40,7 @@ def test_counterfactual_map_is_the_released_max_map_of_one_frame():
 
 
 def test_counterfactual_map_is_a_method_and_equals_the_lower_bound_frame():
-    ae, clf = LinearAE(), LinearClassifier()
+    ae, clf = LinearAE(), LinearClassifier(n_targets=1)
     x = _images(2)
     spec = get_method_spec("latentshift-counterfactual")
     assert spec.settings == {"map_method": "counterfactual"} and spec.display == "Latent Shift (counterfactual)"
@@ -89,7 +57,7 @@ def test_counterfactual_map_is_a_method_and_equals_the_lower_bound_frame():
 
 
 def test_absolute_paper_preset_in_closed_form():
-    ae, clf = LinearAE(), LinearClassifier()
+    ae, clf = LinearAE(), LinearClassifier(n_targets=1)
     x = _images(3)
     rule = get_search("paper-absolute")
     assert isinstance(rule, PaperAbsoluteSearch) and rule.name == "paper-absolute"
