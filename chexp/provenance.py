@@ -13,15 +13,12 @@ from importlib import metadata
 from pathlib import Path
 
 from . import __version__
+from .paths import REPO_ROOT
 
 __all__ = ["PACKAGES", "provenance", "package_version", "cpu_name", "gpu_names", "source_commit"]
 
 #: Distributions whose versions are recorded (missing ones as ``"not installed"``).
 PACKAGES = ("torch", "torchvision", "torchxrayvision", "captum", "zennit", "numpy")
-
-#: The folder holding the ``chexp`` package (a git checkout's root when run from source).
-SOURCE_ROOT = Path(__file__).resolve().parents[1]
-
 
 def package_version(name: str) -> str:
     """The installed version of distribution ``name``, or ``"not installed"``."""
@@ -51,7 +48,7 @@ def gpu_names() -> list[str]:
     return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 
-def source_commit(root: Path = SOURCE_ROOT) -> str | None:
+def source_commit(root: Path = REPO_ROOT) -> str | None:
     """``git rev-parse HEAD`` of ``root`` (with ``+dirty`` when tracked files are modified), or
     ``None`` when ``root`` is not a git checkout (an installed package) or git is missing."""
     if not (root / ".git").exists():

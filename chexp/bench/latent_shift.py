@@ -51,6 +51,7 @@ from functools import partial
 from multiprocessing import get_context
 from typing import TYPE_CHECKING, Any
 
+from ..cli.options import positive_int
 from ..errors import InvalidParameterError
 from .latent_shift_model import MODELLED_KIND, EvalCosts, modelled_image, pass_sizes_needed
 from .stats import spread
@@ -89,25 +90,18 @@ def _rules(text: str) -> list[str]:
     return rules
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", type=_pairs, default=",".join(PAIRS),
                         help=f"model pairs, comma-separated (default {','.join(PAIRS)}; xrv224 is modelled "
                              "from the phantom pair's counts, so it runs the phantom pair too)")
     parser.add_argument("--rules", type=_rules, default=",".join(RULES),
                         help=f"lambda search rules, comma-separated (default {','.join(RULES)})")
-    parser.add_argument("--images", type=_positive, default=8, help="phantom images (default 8)")
-    parser.add_argument("--repeats", type=_positive, default=1, help="timed repeats (median, default 1)")
+    parser.add_argument("--images", type=positive_int, default=8, help="phantom images (default 8)")
+    parser.add_argument("--repeats", type=positive_int, default=1, help="timed repeats (median, default 1)")
     parser.add_argument("--n-frames", type=int, default=10, help="frames of each explanation (default 10)")
     parser.add_argument("--target", default="Cardiomegaly", help="finding explained (default Cardiomegaly)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--batch", type=_positive, default=16, help="batch size of the GPU throughput test")
+    parser.add_argument("--batch", type=positive_int, default=16, help="batch size of the GPU throughput test")
     parser.add_argument("--no-sequential", action="store_true", help="skip the sequential walks")
     parser.add_argument("--sequential-step", choices=("resolving", "released"), default="resolving",
                         help="paper rule only: step of chexp's sequential walk, 10%% of each side's bound "

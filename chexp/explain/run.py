@@ -165,17 +165,23 @@ def _specs(methods: Sequence[str]) -> list[MethodSpec]:
     return get_method_specs([ALIASES.get(m, m) for m in methods])
 
 
+def _fit_on(clf: Classifier, wanted: list[str], images: torch.Tensor) -> dict[str, Any]:
+    """Statistics of ``wanted`` fitted on all of ``images`` (few, by the user's choice: the
+    estimator's "fitted on only" warning is replaced by the note the caller writes)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IBA statistics of .* fitted on only")
+        fitted = fit_statistics(clf, wanted, images, images.shape[0], 32, False)
+    return dict(zip(wanted, fitted, strict=True))
+
+
 def _statistics(models: ExplainModels, wanted: list[str], images: torch.Tensor,
                 statistics_images: str | Path | None, n_statistics: int) -> tuple[dict[str, Any], list[str]]:
     clf = models.classifier
     if statistics_images is not None:
         files, _ = collect_inputs([statistics_images])
         x = torch.from_numpy(np.stack([load_input(p, models.size).image for p in files]))
-        note = f"IBA statistics fitted on the {len(files)} images of {statistics_images}"
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="IBA statistics of .* fitted on only")
-            fitted = fit_statistics(clf, wanted, x.to(images.device), len(files), 32, False)
-        return dict(zip(wanted, fitted, strict=True)), [note]
+        return _fit_on(clf, wanted, x.to(images.device)), [
+            f"IBA statistics fitted on the {len(files)} images of {statistics_images}"]
     if models.training_images is not None:
         stats = fitted_statistics(clf, wanted, models.training_images, n_statistics)
         count = min(s.count for s in stats.values())
@@ -183,10 +189,7 @@ def _statistics(models: ExplainModels, wanted: list[str], images: torch.Tensor,
     note = (f"IBA statistics fitted on the {images.shape[0]} explained image(s): no training images are known "
             "for this model; give a folder of training-like images (--statistics-images) for meaningful IBA maps")
     warnings.warn(note, UserWarning, stacklevel=3)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IBA statistics of .* fitted on only")
-        fitted = fit_statistics(clf, wanted, images, images.shape[0], 32, False)
-    return dict(zip(wanted, fitted, strict=True)), [note]
+    return _fit_on(clf, wanted, images), [note]
 
 
 def _iba_layers(clf: Classifier, layer: str | None, layers: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
