@@ -128,10 +128,25 @@ def test_pointing_game():
     maps[1, 0, 7, 7] = 1
     masks = torch.zeros(2, 1, 8, 8)
     masks[:, :, 1:4, 1:4] = 1
-    assert pointing_game(maps, masks).tolist() == [True, False]
+    assert pointing_game(maps, masks).tolist() == [1.0, 0.0]
     masks2 = torch.zeros(2, 1, 8, 8)
     masks2[:, :, 5, 5] = 1
-    assert pointing_game(maps, masks2, tolerance=2).tolist() == [False, True]
+    assert pointing_game(maps, masks2, tolerance=2).tolist() == [0.0, 1.0]
+
+
+def test_pointing_game_scores_a_tied_maximum_by_the_share_inside_the_mask_wherever_it_lies():
+    # a constant map: every pixel is "the" maximum; the row-major first pixel (0, 0) would say
+    # miss for a mask at the bottom and hit for the same mask at the top
+    maps = torch.ones(2, 1, 8, 8)
+    masks = torch.zeros(2, 1, 8, 8)
+    masks[0, 0, :2] = 1  # top two rows
+    masks[1, 0, -2:] = 1  # bottom two rows
+    assert pointing_game(maps, masks).tolist() == [0.25, 0.25]
+    plateau = torch.zeros(1, 1, 8, 8)
+    plateau[0, 0, 3:5, 3:7] = 1  # 8 tied maxima, 2 of them in the mask
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[0, 0, 4, 5:] = 1
+    assert pointing_game(plateau, mask).tolist() == [0.25]
 
 
 @pytest.mark.parametrize(

@@ -147,20 +147,23 @@ def pointing_game(
 ) -> torch.Tensor:
     """Pointing game (Zhang et al. 2018): is each map's maximum inside its mask?
 
-    The maximum is the first maximal pixel in row-major order. ``tolerance`` (pixels) grows the
-    mask by a square dilation first (Zhang et al. use 15 px at 224).
+    When several pixels share the maximum (a plateau, a binary or saturated map) the score is the
+    fraction of them inside the mask: the expected hit of a uniformly random choice among them,
+    so that the result does not depend on where in the image the tie lies (the first maximum in
+    row-major order would favour masks near the top). ``tolerance`` (pixels) grows the mask by a
+    square dilation first (Zhang et al. use 15 px at 224).
 
     Returns:
-        bool ``(B,)``.
+        float ``(B,)`` in [0, 1]: 1 or 0 for a unique maximum.
     """
     m, g = as_maps(maps), as_maps(masks, "masks") != 0
     if m.shape != g.shape:
         raise InputShapeError(f"maps {tuple(m.shape)} and masks {tuple(g.shape)} differ in shape")
     if tolerance > 0:
         g = torch.nn.functional.max_pool2d(g[:, None].float(), 2 * tolerance + 1, 1, tolerance)[:, 0] > 0
-    flat = m.reshape(len(m), -1)
-    idx = flat.argmax(1)  # first occurrence of the maximum
-    return g.reshape(len(g), -1).gather(1, idx[:, None])[:, 0]
+    flat, inside = m.reshape(len(m), -1), g.reshape(len(g), -1)
+    top = flat == flat.max(1, keepdim=True).values
+    return (top & inside).sum(1).double() / top.sum(1).double()
 
 
 def box_to_mask(
