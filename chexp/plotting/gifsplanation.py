@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from ..latentshift.search import PaperSearch
 from ..metrics.randomization import RandomizationResult
 from ..models.base import Classifier
 from .maps import GIFSPLANATION
@@ -112,6 +113,7 @@ def flat_curve_note(
     on_input: float | None = None,
     positive: bool | None = None,
     threshold: float = FLAT_RANGE,
+    search: PaperSearch | None = None,
 ) -> str | None:
     """Why a prediction-versus-lambda curve shows little, or ``None`` when it moves enough.
 
@@ -120,14 +122,17 @@ def flat_curve_note(
     finding (``positive`` False); the reconstruction loses the finding (the prediction on ``x``
     exceeds the one on ``D(E(x))`` by :data:`RECONSTRUCTION_LOSS` or more); the prediction on
     the reconstruction is saturated (within :data:`SATURATED` of 0 or 1, where a sigmoid's
-    gradient, hence the latent shift direction, vanishes). None applying, the latent direction
-    simply changes this prediction little.
+    gradient, hence the latent shift direction, vanishes); the lambda range comes from
+    ``search``'s bounds, whose fall and rise (relative to the prediction on ``D(E(x))``) ask
+    for a change below ``threshold``. None applying, the latent direction changes this
+    prediction little over the range shown.
 
     Args:
         predictions: ``(L,)`` probabilities along the lambda grid, in [0, 1].
         on_reconstruction: the prediction on ``D(E(x))`` (lambda = 0).
         on_input: the prediction on the input ``x`` (unknown: ``None``).
         positive: whether the image is labelled with the finding (unknown: ``None``).
+        search: the section 4.2 search whose bounds set the lambda range (unknown: ``None``).
     """
     p = np.asarray(predictions, dtype=float)
     spread = float(p.max() - p.min())
@@ -142,7 +147,13 @@ def flat_curve_note(
     if min(on_reconstruction, 1.0 - on_reconstruction) < SATURATED:
         causes.append(f"p on D(E(x)) is saturated at {on_reconstruction:.2f}, where the "
                       "sigmoid's gradient (the shift direction) is near 0")
-    why = "; ".join(causes) or "the latent shift direction changes this prediction little"
+    if search is not None:
+        scale = abs(on_reconstruction) if search.relative else 1.0
+        if search.fall * scale < threshold:
+            causes.append(f"the λ range holds the {search.name} search's bounds, a {search.fall:.0%} fall and "
+                          f"a {search.rise:.0%} rise from p = {on_reconstruction:.2f} on D(E(x)): they ask "
+                          f"p to move by only {search.fall * scale:.2f} and {search.rise * scale:.2f}")
+    why = "; ".join(causes) or "the latent shift changes this prediction little over the range shown"
     return f"flat: p moves only {p[0]:.2f} → {p[-1]:.2f} (range {spread:.2f} < {threshold:g}): {why}"
 
 
@@ -152,6 +163,7 @@ def flat_curve_notes(
     image: torch.Tensor | None = None,
     labels: Mapping[str, float] | None = None,
     threshold: float = FLAT_RANGE,
+    search: PaperSearch | None = None,
 ) -> dict[tuple[str, str], str]:
     """:func:`flat_curve_note` of every flat (model, task) curve of a
     :class:`~chexp.experiments.curves.ShiftGrid`'s ``curves`` table (model names as in
@@ -161,6 +173,8 @@ def flat_curve_notes(
         classifiers, image: the models and the ``(1, 1, H, W)`` image of the curves, to compare
             the prediction on the input with the one on the reconstruction (omitted: not compared).
         labels: task -> the image's label (1 positive, 0 negative, NaN unknown).
+        search: the search whose bounds set the lambda ranges
+            (:func:`~chexp.experiments.curves.lambda_ranges`; ``None``: not known).
     """
     scores = {}
     if classifiers is not None and image is not None:
@@ -171,7 +185,7 @@ def flat_curve_notes(
     for (model, task), g in curves.groupby(["model", "task"], sort=False):
         on_input = float(scores[model][classifiers[model].target_index(task)]) if model in scores else None
         note = flat_curve_note(g.sort_values("step")["prediction"], float(g["initial"].iloc[0]),
-                               on_input, label.get(task), threshold)
+                               on_input, label.get(task), threshold, search)
         if note is not None:
             notes[(model, task)] = note
     return notes
