@@ -30,6 +30,8 @@ def test_a_flat_curve_says_how_little_it_moves_and_why():
     note = flat_curve_note(ZERO, 0.001, on_input=0.01, positive=False)
     assert note.startswith("flat: p moves only 0.00 → 0.00 (range 0.00 < 0.2)")
     assert "not labelled" in note and "saturated at 0.00" in note and "loses" not in note
+    # a saturated start explains it; the search's asked change is not added
+    assert flat_curve_note(ZERO, 0.001, positive=False, search=PaperSearch()) == note
     lost = flat_curve_note(ZERO, 0.02, on_input=0.96, positive=True)
     assert "the reconstruction loses the finding (p = 0.96 on x, 0.02 on D(E(x)))" in lost
     assert "not labelled" not in lost

@@ -122,7 +122,7 @@ def flat_curve_note(
     finding (``positive`` False); the reconstruction loses the finding (the prediction on ``x``
     exceeds the one on ``D(E(x))`` by :data:`RECONSTRUCTION_LOSS` or more); the prediction on
     the reconstruction is saturated (within :data:`SATURATED` of 0 or 1, where a sigmoid's
-    gradient, hence the latent shift direction, vanishes); the lambda range comes from
+    gradient, hence the latent shift direction, vanishes); else, the lambda range comes from
     ``search``'s bounds, whose fall and rise (relative to the prediction on ``D(E(x))``) ask
     for a change below ``threshold``. None applying, the latent direction changes this
     prediction little over the range shown.
@@ -147,10 +147,10 @@ def flat_curve_note(
     if min(on_reconstruction, 1.0 - on_reconstruction) < SATURATED:
         causes.append(f"p on D(E(x)) is saturated at {on_reconstruction:.2f}, where the "
                       "sigmoid's gradient (the shift direction) is near 0")
-    if search is not None:
+    if search is not None and min(on_reconstruction, 1.0 - on_reconstruction) >= SATURATED:
         scale = abs(on_reconstruction) if search.relative else 1.0
         if search.fall * scale < threshold:
-            causes.append(f"the λ range holds the {search.name} search's bounds, a {search.fall:.0%} fall and "
+            causes.append(f"the λ range holds the {search.name!r} search's bounds, a {search.fall:.0%} fall and "
                           f"a {search.rise:.0%} rise from p = {on_reconstruction:.2f} on D(E(x)): they ask "
                           f"p to move by only {search.fall * scale:.2f} and {search.rise * scale:.2f}")
     why = "; ".join(causes) or "the latent shift changes this prediction little over the range shown"
@@ -192,7 +192,8 @@ def flat_curve_notes(
 
 
 def plot_curves_by_task(curves: pd.DataFrame, tasks: Sequence[str] | None = None,
-                        notes: Mapping[tuple[str, str], str] | None = None) -> Figure:
+                        notes: Mapping[tuple[str, str], str] | None = None, columns: int = 2,
+                        panel_inches: tuple[float, float] = (3.8, 3.0)) -> Figure:
     """Prediction against lambda, one panel per task and one line per model (paper Fig. 3).
 
     Args:
@@ -200,30 +201,38 @@ def plot_curves_by_task(curves: pd.DataFrame, tasks: Sequence[str] | None = None
         notes: (model, task) -> a note written in that task's panel (:func:`flat_curve_notes`:
             why a flat curve shows nothing), prefixed by the model's name when several models
             share the panel.
+        columns: panels per row (2 keeps a figure of 4 tasks legible at the width of a page).
+        panel_inches: width and height of each panel.
     """
     import textwrap
 
     tasks = list(tasks) if tasks is not None else list(dict.fromkeys(curves["task"]))
     notes = notes or {}
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.4), squeeze=False, sharey=True)
+    columns = min(columns, len(tasks))
+    rows = -(-len(tasks) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(panel_inches[0] * columns, panel_inches[1] * rows),
+                             squeeze=False, sharey=True)
     several = curves["model"].nunique() > 1
-    for ax, task in zip(axes[0], tasks, strict=True):
+    for ax, task in zip(axes.flat, tasks, strict=False):
         sub = curves[curves["task"] == task]
         for model, g in sub.groupby("model", sort=False):
-            ax.plot(g["lambda"], g["prediction"], "-o", ms=2.5, lw=1.2, label=model)
+            ax.plot(g["lambda"], g["prediction"], "-o", ms=3, lw=1.4, label=model)
         ax.axvline(0, color="k", lw=0.6)
-        ax.set_title(task, fontsize=9)
-        ax.set_xlabel("lambda")
-        text = "\n".join(textwrap.fill(f"{model}: {note}" if several else note, 38)
+        ax.set_title(task, fontsize=11)
+        ax.set_xlabel("λ", fontsize=10)
+        text = "\n".join(textwrap.fill(f"{model}: {note}" if several else note, 52)
                          for (model, t), note in notes.items() if t == task)
         if text:
             high = float(sub["prediction"].mean()) > 0.5  # write where the curves are not
-            ax.text(0.03, 0.05 if high else 0.95, text, transform=ax.transAxes, fontsize=7,
+            ax.text(0.03, 0.04 if high else 0.96, text, transform=ax.transAxes, fontsize=7.5,
                     va="bottom" if high else "top", ha="left",
                     bbox={"boxstyle": "round", "facecolor": "lightyellow", "edgecolor": "0.6"})
+    for ax in axes.flat[len(tasks):]:
+        ax.remove()
     axes[0, 0].set_ylim(-0.03, 1.03)
-    axes[0, 0].set_ylabel("prediction")
-    axes[0, -1].legend(fontsize=7, loc="center right")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("prediction", fontsize=10)
+    axes.flat[len(tasks) - 1].legend(fontsize=8, loc="center right")
     fig.tight_layout()
     return fig
 

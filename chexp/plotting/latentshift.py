@@ -108,13 +108,15 @@ def plot_frames(
         flag = explanation.frame_flag(index, int(k)).replace(" (", "\n(")
         axes[0, j].imshow(frames[j], cmap="gray", vmin=-1024, vmax=1024)
         axes[0, j].set_title(f"λ = {float(explanation.lambdas[index, k]):+.3g}\n"
-                             f"p = {float(explanation.predictions[index, k]):.2f}{flag}", fontsize=10)
+                             f"p = {float(explanation.predictions[index, k]):.2f}{flag}", fontsize=13)
         shown = axes[1, j].imshow(diffs[j], cmap="RdBu_r", vmin=-limit, vmax=limit)
         for ax in axes[:, j]:
             _blank_axis(ax)
-    axes[0, 0].set_ylabel("frame", fontsize=10)
-    axes[1, 0].set_ylabel("frame − D(E(x))", fontsize=10)
-    fig.colorbar(shown, ax=axes[1, :].tolist(), shrink=0.9, label="intensity difference (red: brighter)")
+    axes[0, 0].set_ylabel("frame", fontsize=13)
+    axes[1, 0].set_ylabel("frame − D(E(x))", fontsize=13)
+    bar = fig.colorbar(shown, ax=axes[1, :].tolist(), shrink=0.9)
+    bar.set_label("frame − D(E(x)), intensity (red: brighter)", fontsize=11)
+    bar.ax.tick_params(labelsize=10)
     return fig
 
 
@@ -131,6 +133,7 @@ def plot_flow(
     step: int | None = None,
     method: str = "tvl1",
     max_panels: int = 4,
+    columns: int = 2,
     panel_inches: float = 2.8,
     longest: float = 1.4,
     min_fraction: float = 0.15,
@@ -146,6 +149,7 @@ def plot_flow(
     Args:
         step: block size in pixels (default: a twelfth of the image side).
         max_panels: flows shown, between frames chosen evenly from the first to the last.
+        columns: panels per row (2: a figure of 4 panels stays legible at the width of a page).
         panel_inches: width and height of each panel (inches).
 
     Returns:
@@ -162,19 +166,23 @@ def plot_flow(
     top = max(float(length.max()), 1e-9)
     gain = longest * step / top
     rows, cols = np.mgrid[0 : blocks.shape[-2], 0 : blocks.shape[-1]] * step + (step - 1) / 2
-    n = len(picks)
-    fig, axes = plt.subplots(1, n, figsize=(n * (panel_inches + 0.2) + 1.2, panel_inches + 0.9),
+    columns = min(columns, len(picks))
+    n_rows = -(-len(picks) // columns)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(columns * (panel_inches + 0.2) + 1.2,
+                                                        n_rows * (panel_inches + 0.4) + 0.5),
                              squeeze=False, layout="constrained")
-    for ax, k, field, size in zip(axes[0], picks, blocks, length, strict=True):
+    for ax, k, field, size in zip(axes.flat, picks, blocks, length, strict=False):
         keep = size >= min_fraction * top
         ax.imshow(frames[k], cmap="gray", vmin=-1024, vmax=1024)
         arrows = ax.quiver(cols[keep], rows[keep], field[1][keep], field[0][keep], size[keep], cmap="plasma",
                            clim=(0, top), angles="xy", scale_units="xy", scale=1 / gain, width=0.012,
                            headwidth=3.5, headlength=4, headaxislength=3.5, pivot="mid")
-        ax.set_title(f"frame {k} → {k + 1}", fontsize=10)
+        ax.set_title(f"frame {k} → {k + 1}", fontsize=11)
         _blank_axis(ax)
-    fig.suptitle(f"arrows magnified {gain:.0f}× (longest {top:.3f} px per step)", fontsize=10)
-    fig.colorbar(arrows, ax=axes[0].tolist(), shrink=0.85, label="flow (px per frame step)")
+    for ax in axes.flat[len(picks):]:
+        ax.remove()
+    fig.suptitle(f"arrows magnified {gain:.0f}× (longest {top:.3f} px per frame step)", fontsize=11)
+    fig.colorbar(arrows, ax=axes.ravel().tolist()[: len(picks)], shrink=0.8, label="flow (px per frame step)")
     return fig
 
 
