@@ -136,7 +136,7 @@ def plot_flow(
     columns: int = 2,
     panel_inches: float = 2.8,
     longest: float = 1.4,
-    min_fraction: float = 0.15,
+    min_fraction: float = 0.25,
 ) -> Figure:
     """Optical flow between consecutive frames as arrows over the frames (paper Fig. 1B).
 
