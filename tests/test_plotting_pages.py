@@ -1,6 +1,6 @@
 """Figure pages read at page width: the book's stylesheet wraps long code lines instead of
 cutting them off, and the code cells of the pages whose figures were made legible (Gifsplanation
-Fig. 1 and Fig. 3) keep their lines short."""
+Fig. 1, Fig. 3 and Fig. 4) keep their lines short."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 #: Notebooks whose shown code cells keep lines within :data:`MAX_LINE` characters.
-SHORT_LINES = ("10_gs_fig1_latent_shift", "12_gs_fig3_lambda_curves")
+SHORT_LINES = ("10_gs_fig1_latent_shift", "12_gs_fig3_lambda_curves", "13_gs_fig4_maps")
 MAX_LINE = 100
 
 
