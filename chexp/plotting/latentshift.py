@@ -3,9 +3,11 @@
 * :func:`plot_prediction_curve`: prediction versus lambda (paper Fig. 3), with the search's
   evaluated points and bounds marked; a dense curve can be passed in (from
   :meth:`chexp.latentshift.LatentShift.prediction_curve`).
-* :func:`plot_frames`: the frames as a strip with lambda and prediction in each title.
-* :func:`plot_flow`: optical flow between consecutive frames drawn as arrows on the frames
-  (paper Fig. 1B).
+* :func:`plot_frames`: five frames (the bounds and evenly between, :func:`frame_picks`) with
+  lambda and prediction in each title, and below each its difference to the reconstruction
+  (paper Fig. 1A).
+* :func:`plot_flow`: optical flow between consecutive frames drawn as block-averaged, magnified
+  arrows on the frames (paper Fig. 1B).
 * :func:`plot_heatmap`: the 2D map over the input.
 
 A bound whose side of the lambda search did not reach its rule's level (``converged`` False: the
