@@ -4,6 +4,7 @@
 :func:`plot_bottleneck`         reconstructions and latentshift-max maps per bottleneck (Fig. 2, D.1)
 :func:`plot_mae_vs_iou`         reconstruction error against IoU per bottleneck (Fig. D.2)
 :func:`plot_curves_by_task`     prediction versus lambda, one panel per task (Fig. 3)
+:func:`flat_curve_notes`        why a flat curve of Fig. 3 shows nothing (written in its panel)
 :func:`shift_grid_frames`       a mosaic per lambda (rows models, columns tasks) for a slider
 :func:`plot_iou_bars`           Table 1 as bars with bootstrap CIs
 :func:`plot_iou_bars_by_classifier`  the same, a panel row per classifier compared
@@ -27,15 +28,23 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 
+from ..latentshift.search import PaperSearch
 from ..metrics.randomization import RandomizationResult
+from ..models.base import Classifier
 from .maps import GIFSPLANATION
 from .metrics import plot_randomization
 
 __all__ = [
     "gif_html",
     "outline_rgb",
+    "FLAT_RANGE",
+    "RECONSTRUCTION_LOSS",
+    "SATURATED",
+    "flat_curve_note",
+    "flat_curve_notes",
     "plot_bottleneck",
     "plot_curves_by_task",
     "plot_iou_bars",
@@ -90,19 +99,140 @@ def plot_mae_vs_iou(table: pd.DataFrame, ax=None):
     return ax
 
 
-def plot_curves_by_task(curves: pd.DataFrame, tasks: Sequence[str] | None = None) -> Figure:
-    """Prediction against lambda, one panel per task and one line per model (paper Fig. 3)."""
+#: A prediction curve whose range (max - min) is below this shows little: its panel says why.
+FLAT_RANGE = 0.2
+#: A prediction on the reconstruction within this of 0 or 1 is saturated (sigmoid gradient ~ 0).
+SATURATED = 0.05
+#: The reconstruction loses the finding when the prediction falls by this much from x to D(E(x)).
+RECONSTRUCTION_LOSS = 0.3
+
+
+def flat_curve_note(
+    predictions: Sequence[float],
+    on_reconstruction: float,
+    on_input: float | None = None,
+    positive: bool | None = None,
+    threshold: float = FLAT_RANGE,
+    search: PaperSearch | None = None,
+) -> str | None:
+    """Why a prediction-versus-lambda curve shows little, or ``None`` when it moves enough.
+
+    A curve is flat when ``max - min`` of ``predictions`` is below ``threshold``. The note names
+    its range and every cause that applies, in this order: the image is not labelled with the
+    finding (``positive`` False); the reconstruction loses the finding (the prediction on ``x``
+    exceeds the one on ``D(E(x))`` by :data:`RECONSTRUCTION_LOSS` or more); the prediction on
+    the reconstruction is saturated (within :data:`SATURATED` of 0 or 1, where a sigmoid's
+    gradient, hence the latent shift direction, vanishes); else, the lambda range comes from
+    ``search``'s bounds, whose fall and rise (relative to the prediction on ``D(E(x))``) ask
+    for a change below ``threshold``. None applying, the latent direction changes this
+    prediction little over the range shown.
+
+    Args:
+        predictions: ``(L,)`` probabilities along the lambda grid, in [0, 1].
+        on_reconstruction: the prediction on ``D(E(x))`` (lambda = 0).
+        on_input: the prediction on the input ``x`` (unknown: ``None``).
+        positive: whether the image is labelled with the finding (unknown: ``None``).
+        search: the section 4.2 search whose bounds set the lambda range (unknown: ``None``).
+    """
+    p = np.asarray(predictions, dtype=float)
+    spread = float(p.max() - p.min())
+    if spread >= threshold:
+        return None
+    causes = []
+    if positive is False:
+        causes.append("this image is not labelled with the finding")
+    if on_input is not None and on_input - on_reconstruction >= RECONSTRUCTION_LOSS:
+        causes.append(f"the reconstruction loses the finding (p = {on_input:.2f} on x, "
+                      f"{on_reconstruction:.2f} on D(E(x)))")
+    if min(on_reconstruction, 1.0 - on_reconstruction) < SATURATED:
+        causes.append(f"p on D(E(x)) is saturated at {on_reconstruction:.2f}, where the "
+                      "sigmoid's gradient (the shift direction) is near 0")
+    if search is not None and min(on_reconstruction, 1.0 - on_reconstruction) >= SATURATED:
+        scale = abs(on_reconstruction) if search.relative else 1.0
+        if search.fall * scale < threshold:
+            causes.append(f"the λ range holds the {search.name!r} search's bounds, a {search.fall:.0%} fall and "
+                          f"a {search.rise:.0%} rise from p = {on_reconstruction:.2f} on D(E(x)): they ask "
+                          f"p to move by only {search.fall * scale:.2f} and {search.rise * scale:.2f}")
+    why = "; ".join(causes) or "the latent shift changes this prediction little over the range shown"
+    return f"flat: p moves only {p[0]:.2f} → {p[-1]:.2f} (range {spread:.2f} < {threshold:g}): {why}"
+
+
+def flat_curve_notes(
+    curves: pd.DataFrame,
+    classifiers: Mapping[str, Classifier] | None = None,
+    image: torch.Tensor | None = None,
+    labels: Mapping[str, float] | None = None,
+    threshold: float = FLAT_RANGE,
+    search: PaperSearch | None = None,
+) -> dict[tuple[str, str], str]:
+    """:func:`flat_curve_note` of every flat (model, task) curve of a
+    :class:`~chexp.experiments.curves.ShiftGrid`'s ``curves`` table (model names as in
+    ``classifiers``), keyed ``(model, task)``.
+
+    Args:
+        classifiers, image: the models and the ``(1, 1, H, W)`` image of the curves, to compare
+            the prediction on the input with the one on the reconstruction (omitted: not compared).
+        labels: task -> the image's label (1 positive, 0 negative, NaN unknown).
+        search: the search whose bounds set the lambda ranges
+            (:func:`~chexp.experiments.curves.lambda_ranges`; ``None``: not known).
+    """
+    scores = {}
+    if classifiers is not None and image is not None:
+        with torch.no_grad():
+            scores = {name: clf(image)[0] for name, clf in classifiers.items()}
+    label = {task: None if np.isnan(value) else bool(value == 1) for task, value in (labels or {}).items()}
+    notes = {}
+    for (model, task), g in curves.groupby(["model", "task"], sort=False):
+        on_input = float(scores[model][classifiers[model].target_index(task)]) if model in scores else None
+        note = flat_curve_note(g.sort_values("step")["prediction"], float(g["initial"].iloc[0]),
+                               on_input, label.get(task), threshold, search)
+        if note is not None:
+            notes[(model, task)] = note
+    return notes
+
+
+def plot_curves_by_task(curves: pd.DataFrame, tasks: Sequence[str] | None = None,
+                        notes: Mapping[tuple[str, str], str] | None = None, columns: int = 2,
+                        panel_inches: tuple[float, float] = (3.8, 3.0)) -> Figure:
+    """Prediction against lambda, one panel per task and one line per model (paper Fig. 3).
+
+    Args:
+        curves: a :class:`~chexp.experiments.curves.ShiftGrid`'s ``curves`` table.
+        notes: (model, task) -> a note written in that task's panel (:func:`flat_curve_notes`:
+            why a flat curve shows nothing), prefixed by the model's name when several models
+            share the panel.
+        columns: panels per row (2 keeps a figure of 4 tasks legible at the width of a page).
+        panel_inches: width and height of each panel.
+    """
+    import textwrap
+
     tasks = list(tasks) if tasks is not None else list(dict.fromkeys(curves["task"]))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.0 * len(tasks), 2.8), squeeze=False, sharey=True)
-    for ax, task in zip(axes[0], tasks, strict=True):
+    notes = notes or {}
+    columns = min(columns, len(tasks))
+    rows = -(-len(tasks) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(panel_inches[0] * columns, panel_inches[1] * rows),
+                             squeeze=False, sharey=True)
+    several = curves["model"].nunique() > 1
+    for ax, task in zip(axes.flat, tasks, strict=False):
         sub = curves[curves["task"] == task]
         for model, g in sub.groupby("model", sort=False):
-            ax.plot(g["lambda"], g["prediction"], "-o", ms=2.5, lw=1.2, label=model)
+            ax.plot(g["lambda"], g["prediction"], "-o", ms=3, lw=1.4, label=model)
         ax.axvline(0, color="k", lw=0.6)
-        ax.set_title(task, fontsize=9)
-        ax.set_xlabel("lambda")
-    axes[0, 0].set_ylabel("prediction")
-    axes[0, -1].legend(fontsize=7)
+        ax.set_title(task, fontsize=11)
+        ax.set_xlabel("λ", fontsize=10)
+        text = "\n".join(textwrap.fill(f"{model}: {note}" if several else note, 52)
+                         for (model, t), note in notes.items() if t == task)
+        if text:
+            high = float(sub["prediction"].mean()) > 0.5  # write where the curves are not
+            ax.text(0.03, 0.04 if high else 0.96, text, transform=ax.transAxes, fontsize=7.5,
+                    va="bottom" if high else "top", ha="left",
+                    bbox={"boxstyle": "round", "facecolor": "lightyellow", "edgecolor": "0.6"})
+    for ax in axes.flat[len(tasks):]:
+        ax.remove()
+    axes[0, 0].set_ylim(-0.03, 1.03)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("prediction", fontsize=10)
+    axes.flat[len(tasks) - 1].legend(fontsize=8, loc="center right")
     fig.tight_layout()
     return fig
 

@@ -152,10 +152,12 @@ def map_grid(
     k = 1 + len(maps)
     height = panel * n + style.header + (0.4 if title else 0)
     fig, axes = plt.subplots(n, k, figsize=(panel * k, height), squeeze=False)
+    # type grows with the panels: a page scales a wide grid down to its column's width
+    label, heading = max(7.0, 4.5 * panel), max(8.0, 5.5 * panel)  # row labels, column titles
     for i in range(n):
         style.image(axes[i, 0], imgs[i])
         if style.row_titles_left:
-            axes[i, 0].set_ylabel(row_titles[i] if row_titles else f"#{i}", fontsize=7)
+            axes[i, 0].set_ylabel(row_titles[i] if row_titles else f"#{i}", fontsize=label)
         else:
             axes[i, 0].set_title(row_titles[i] if row_titles else "image", fontsize=7)
         for j, (name, m) in enumerate(planes.items(), start=1):
@@ -164,11 +166,11 @@ def map_grid(
             for ax in axes[i]:
                 style.contour(ax, np.asarray(masks[i]))
     if style.row_titles_left:
-        axes[0, 0].set_title("input", fontsize=8)
+        axes[0, 0].set_title("input", fontsize=heading)
     for j, name in enumerate(maps, start=1):
-        axes[0, j].set_title(name, fontsize=8)
+        axes[0, j].set_title(name, fontsize=heading)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=heading + 1)
     fig.tight_layout()
     return fig
 
