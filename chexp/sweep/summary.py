@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["STATS", "TableSummary", "summarize_tables", "markdown_table"]
+__all__ = ["STATS", "TableSummary", "over_runs", "summarize_tables", "markdown_table"]
 
 #: Columns of a summary besides the row keys and ``quantity`` (the summarized column's name):
 #: mean, sample standard deviation (ddof 1), smallest and largest value, the 95 % t-interval of
@@ -47,7 +47,7 @@ def _same(column: Sequence[pd.Series]) -> bool:
     return all(series.equals(first) for series in column[1:])
 
 
-def _stats(values: np.ndarray) -> dict[str, np.ndarray]:
+def over_runs(values: np.ndarray) -> dict[str, np.ndarray]:
     """:data:`STATS` of ``values`` (runs x rows) over runs, NaN-aware."""
     from scipy import stats
 
@@ -95,7 +95,7 @@ def summarize_tables(tables: Sequence[pd.DataFrame]) -> TableSummary:
         values = np.stack([t[name].to_numpy(dtype=float) for t in tables])
         part = base.copy()
         part[QUANTITY] = name
-        for stat, column in _stats(values).items():
+        for stat, column in over_runs(values).items():
             part[stat] = column
         parts.append(part)
     table = pd.concat(parts, ignore_index=True) if parts else base.assign(**{QUANTITY: []})
