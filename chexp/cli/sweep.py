@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", default=None, metavar="SPEC",
                         help=f"where runs execute: {SPEC_FORMS} (default: here, one at a time)")
     parser.add_argument("--output-dir", type=Path, default=None,
-                        help="sweep folder (default: _sweeps/<name of the sweep>)")
+                        help="sweep folder (default: _build/sweeps/<name of the sweep>)")
     parser.add_argument("--notebooks-dir", type=Path, default=None,
                         help="folder of the notebooks the sweep names (default: the repository's notebooks/, "
                              "or the copy installed with chexp)")

@@ -267,7 +267,8 @@ def run_sweep(
 
     Args:
         sweep: a sweep file (:mod:`chexp.sweep.spec`) or a parsed one.
-        output_dir: the sweep folder (default ``_sweeps/<name>``).
+        output_dir: the sweep folder (default ``_build/sweeps/<name>``: where the book looks for the
+            seeds sweep, :mod:`chexp.seeds`).
         scheduler: where the notebooks run (:mod:`chexp.cluster`); ``None``: here, one at a time.
         notebooks_dir: the notebooks the sweep file names (default: :data:`chexp.paths.NOTEBOOKS_DIR`).
         execution_timeout: seconds allowed per cell (``None``: no limit).
@@ -288,7 +289,7 @@ def run_sweep(
     parse_scheduler(scheduler)
     spec = sweep if isinstance(sweep, SweepSpec) else load_sweep(
         sweep, Path(notebooks_dir) if notebooks_dir is not None else None)
-    out = Path(output_dir if output_dir is not None else Path("_sweeps") / spec.name).resolve()
+    out = Path(output_dir if output_dir is not None else Path("_build") / "sweeps" / spec.name).resolve()
     out.mkdir(parents=True, exist_ok=True)
     if not isinstance(sweep, SweepSpec):
         write_atomic(out / "sweep.yaml", lambda path: shutil.copyfile(sweep, path))

@@ -226,6 +226,9 @@ def load_sweep(path: str | os.PathLike[str], notebooks_dir: Path | None = None) 
     """Read and validate a sweep file (:func:`parse_sweep`); notebooks from ``notebooks_dir``
     (default: :data:`chexp.paths.NOTEBOOKS_DIR`).
 
+    ``path`` may also be the name of a sweep file shipped with chexp (``seeds``:
+    ``sweeps/seeds.yaml`` of the checkout, or of the copy a wheel installs).
+
     Raises:
         DataUnavailableError: no such file.
         InvalidParameterError: not YAML, or not a valid sweep (:func:`parse_sweep`).
@@ -233,11 +236,15 @@ def load_sweep(path: str | os.PathLike[str], notebooks_dir: Path | None = None) 
     """
     import yaml
 
-    from ..paths import NOTEBOOKS_DIR
+    from ..paths import NOTEBOOKS_DIR, SOURCE_ROOT
 
     path = Path(path)
+    shipped = SOURCE_ROOT / "sweeps" / f"{path.name}.yaml"
+    if not path.is_file() and path.suffix == "" and shipped.is_file():
+        path = shipped
     if not path.is_file():
-        raise DataUnavailableError(f"sweep file {path} does not exist")
+        raise DataUnavailableError(f"sweep file {path} does not exist (shipped sweeps: "
+                                   f"{', '.join(p.stem for p in sorted(shipped.parent.glob('*.yaml'))) or 'none'})")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
