@@ -3,9 +3,9 @@
 The runs of one group wrote the same table (``outputs/<stem>/<table>.csv``) with different numbers.
 :func:`summarize_tables` lines them up row by row: a column with the same values in every run
 identifies the rows (task, method, step, ...) and is kept; a numeric column whose values differ is
-summarized per row as :data:`STATS`; a text column whose values differ (numbers formatted as text,
-such as ``"0.20±0.03"``) is left out. Tables that do not line up (different columns or row counts)
-are not summarized.
+summarized per row as :data:`STATS` (with a single run, every numeric column is); a text column
+whose values differ (numbers formatted as text, such as ``"0.20±0.03"``) is left out. Tables that
+do not line up (different columns or row counts) are not summarized.
 """
 
 from __future__ import annotations
@@ -80,9 +80,10 @@ def summarize_tables(tables: Sequence[pd.DataFrame]) -> TableSummary:
     keys, varying, dropped = [], [], []
     for name in columns:
         series = [t[name].reset_index(drop=True) for t in tables]
-        if _same(series):
+        numeric = all(pd.api.types.is_numeric_dtype(s) for s in series)
+        if _same(series) and not (len(tables) == 1 and numeric):  # one run: every number is summarized
             keys.append(name)
-        elif all(pd.api.types.is_numeric_dtype(s) for s in series):
+        elif numeric:
             varying.append(name)
         else:
             dropped.append(name)
@@ -98,7 +99,7 @@ def summarize_tables(tables: Sequence[pd.DataFrame]) -> TableSummary:
         for stat, column in over_runs(values).items():
             part[stat] = column
         parts.append(part)
-    table = pd.concat(parts, ignore_index=True) if parts else base.assign(**{QUANTITY: []})
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*keys, QUANTITY, *STATS])
     return TableSummary(table, tuple(dropped))
 
 
