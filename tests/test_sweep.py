@@ -167,3 +167,55 @@ def test_reproduce_through_a_local_cluster_writes_what_it_writes_here(tmp_path: 
     assert pd.read_csv(tmp_path / "there" / csv)["value"].tolist() == [1.5, 2.0]
     with pytest.raises(InvalidParameterError, match="is not one of"):
         reproduce(output_dir=tmp_path / "bad", scheduler="locall", **common)
+
+
+def _fake_seeds_sweep(folder: Path, ious: dict[int, dict[str, float]]) -> None:
+    """A seeds sweep folder as chexp sweep leaves it, for 23_ci_localization only: per seed a run folder
+    with the executed notebook's papermill metadata, run.json and iou_summary.csv."""
+    import json
+
+    stem, rows = "23_ci_localization", []
+    for seed, iou in ious.items():
+        run = folder / "runs" / f"{stem}-{seed:016x}"
+        (run / "notebooks").mkdir(parents=True)
+        parameters = {"ig_steps": 50, "seed": seed, "profile": "phantom", "device": "cpu"}
+        notebook = {"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {"papermill": {"parameters": parameters}}}
+        (run / "notebooks" / f"{stem}.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+        (run / "run.json").write_text(json.dumps({"parameters": parameters, "status": "ok"}), encoding="utf-8")
+        (run / "outputs" / stem).mkdir(parents=True)
+        pd.DataFrame({"method": list(iou), "mean IoU": list(iou.values())}).to_csv(
+            run / "outputs" / stem / "iou_summary.csv", index=False)
+        rows.append({"notebook": stem, "profile": "phantom", "seed": seed, "status": "ok",
+                     "folder": str(run.relative_to(folder))})
+    (folder / "summary").mkdir()
+    pd.DataFrame(rows).to_csv(folder / "summary" / "runs.csv", index=False)
+
+
+def test_seeds_chapter_shows_intervals_and_which_claims_survive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chexp.seeds import SWEEP_ENV, seeds_section, stage_seeds_page
+
+    ious = {0: {"IBA": 0.2, "Multi-layer IBA": 0.4, "Grad-CAM": 0.1},
+            1: {"IBA": 0.3, "Multi-layer IBA": 0.5, "Grad-CAM": 0.1},
+            2: {"IBA": 0.5, "Multi-layer IBA": 0.3, "Grad-CAM": 0.2}}  # seed 2: IBA beats Multi-layer IBA
+    sweep = tmp_path / "sweep"
+    _fake_seeds_sweep(sweep, ious)
+    text = seeds_section(sweep)
+    # C4 (Multi-layer IBA best): reproduced in seeds 0 and 1, not reproduced in seed 2
+    c4 = next(line for line in text.splitlines() if line.startswith("| C4 |"))
+    assert "0: reproduced; 1: reproduced; 2: not reproduced" in c4 and "no: reproduced in 2, not reproduced in 1" in c4
+    ml = next(line for line in text.splitlines() if line.startswith("| Multi-layer IBA |"))
+    half = 4.302652729911275 * 0.1 / np.sqrt(3)  # std of 0.4, 0.5, 0.3 is 0.1
+    assert f"| 0.400 | 0.100 | {0.4 - half:.3f} – {0.4 + half:.3f} | 0.300 – 0.500 | 1 1 2 |" in ml
+    assert "| 2 of 3 seeds |" in ml  # ahead of IBA (the next by mean) in seeds 0 and 1
+    assert "The full order of the means holds in 2 of 3 seeds; Multi-layer IBA is first in 2 of 3." in text
+    assert "`ig_steps=50`" in text
+
+    page = tmp_path / "seeds.md"
+    page.write_text("# Across seeds\n", encoding="utf-8")
+    monkeypatch.delenv(SWEEP_ENV, raising=False)
+    stage_seeds_page(page, tmp_path / "run")  # no <run>/sweeps/seeds: says how to produce it
+    assert "This build has no seeds sweep" in page.read_text(encoding="utf-8") and "make sweep" in page.read_text()
+    page.write_text("# Across seeds\n", encoding="utf-8")
+    monkeypatch.setenv(SWEEP_ENV, str(sweep))
+    stage_seeds_page(page, tmp_path / "run")
+    assert page.read_text(encoding="utf-8").startswith("# Across seeds\n\n## This build's sweep")
