@@ -179,7 +179,8 @@ def _fake_seeds_sweep(folder: Path, ious: dict[int, dict[str, float]]) -> None:
         run = folder / "runs" / f"{stem}-{seed:016x}"
         (run / "notebooks").mkdir(parents=True)
         parameters = {"ig_steps": 50, "seed": seed, "profile": "phantom", "device": "cpu"}
-        notebook = {"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {"papermill": {"parameters": parameters}}}
+        notebook = {"cells": [], "nbformat": 4, "nbformat_minor": 5,
+                    "metadata": {"papermill": {"parameters": parameters}}}
         (run / "notebooks" / f"{stem}.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
         (run / "run.json").write_text(json.dumps({"parameters": parameters, "status": "ok"}), encoding="utf-8")
         (run / "outputs" / stem).mkdir(parents=True)
@@ -191,7 +192,9 @@ def _fake_seeds_sweep(folder: Path, ious: dict[int, dict[str, float]]) -> None:
     pd.DataFrame(rows).to_csv(folder / "summary" / "runs.csv", index=False)
 
 
-def test_seeds_chapter_shows_intervals_and_which_claims_survive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seeds_chapter_shows_intervals_and_which_claims_survive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from chexp.seeds import SWEEP_ENV, seeds_section, stage_seeds_page
 
     ious = {0: {"IBA": 0.2, "Multi-layer IBA": 0.4, "Grad-CAM": 0.1},
