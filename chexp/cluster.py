@@ -95,7 +95,8 @@ def _local_client(spec: SchedulerSpec) -> Iterator[Client]:
     from distributed import Client, LocalCluster
 
     n_workers = spec.n or os.cpu_count() or 1
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    # dashboard (when bokeh is installed) and HTTP endpoints on a free port: several clusters can run at once
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         yield client
 
