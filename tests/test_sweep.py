@@ -60,6 +60,7 @@ def test_sweep_file_not_found_or_not_yaml(tmp_path: Path) -> None:
 
 def test_shipped_seeds_sweep_is_valid() -> None:
     spec = load_sweep("seeds")  # by name: sweeps/seeds.yaml
+    assert spec.path is not None and spec.path.parts[-2:] == ("sweeps", "seeds.yaml")
     assert [e.stem for e in spec.notebooks] == ["14_gs_table1_iou", "15_gs_fig5_randomization", "23_ci_localization"]
     assert spec.grid == {"seed": (0, 1, 2, 3, 4)} and spec.n_runs == 15
     assert {run.profile for run in plan_runs(spec)} == {"phantom"}

@@ -291,8 +291,8 @@ def run_sweep(
         sweep, Path(notebooks_dir) if notebooks_dir is not None else None)
     out = Path(output_dir if output_dir is not None else Path("_build") / "sweeps" / spec.name).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    if not isinstance(sweep, SweepSpec):
-        write_atomic(out / "sweep.yaml", lambda path: shutil.copyfile(sweep, path))
+    if spec.path is not None:
+        write_atomic(out / "sweep.yaml", lambda path: shutil.copyfile(spec.path, path))
     result = SweepResult(out, plan_runs(spec))
     todo = [run for run in result.runs if not _done(run, out)]
     tasks = [NotebookTask(run.entry.source, run.folder(out),

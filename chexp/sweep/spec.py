@@ -24,6 +24,7 @@ none of them is an error. :func:`load_sweep` checks all of this before anything 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
 import os
 from collections.abc import Iterator, Mapping
@@ -74,6 +75,8 @@ class SweepSpec:
     device: str = "cpu"
     grid: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     description: str = ""
+    #: The sweep file it was read from (``None``: parsed from data).
+    path: Path | None = None
 
     def points(self) -> Iterator[dict[str, Any]]:
         """Every grid point (``{name: value}``), in the grid's order (the last name varies fastest)."""
@@ -249,4 +252,5 @@ def load_sweep(path: str | os.PathLike[str], notebooks_dir: Path | None = None) 
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise InvalidParameterError(f"sweep file {path} is not valid YAML: {' '.join(str(err).split())}") from None
-    return parse_sweep(data, Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR, path.stem)
+    spec = parse_sweep(data, Path(notebooks_dir) if notebooks_dir is not None else NOTEBOOKS_DIR, path.stem)
+    return dataclasses.replace(spec, path=path)
