@@ -470,6 +470,8 @@ def run_tasks(
     """
     from chexp.progress import tqdm
 
+    if not tasks:  # nothing to run: no cluster to start
+        return []
     runs: list[NotebookRun | None] = [None] * len(tasks)
     bar = tqdm(total=len(tasks), desc=desc, unit="nb", disable=not progress, file=sys.stderr)
     with open_client(scheduler) as client:
