@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "run does not stop the others), then write mean and spread over seeds of every table, and the "
         "failures, to <output-dir>/summary/. Exit status 1 when a run failed."
     )
-    parser.add_argument("sweep", type=Path, metavar="SWEEP.yaml", help="the sweep file (see chexp.sweep.spec)")
+    parser.add_argument("sweep", type=Path, metavar="SWEEP.yaml",
+                        help="the sweep file (format: chexp.sweep.spec), or the name of one shipped with chexp (seeds)")
     parser.add_argument("--scheduler", default=None, metavar="SPEC",
                         help=f"where runs execute: {SPEC_FORMS} (default: here, one at a time)")
     parser.add_argument("--output-dir", type=Path, default=None,
