@@ -13,6 +13,9 @@ started and closed inside the timing). Reported:
   wall time per run minus the run's own time), and ``overhead_percent`` of the mean run;
 - ``kernel_seconds_per_run``: a run's execution time minus the notebook's work (papermill and the
   kernel, paid by ``sync`` and cluster alike);
+- ``cluster_seconds``: starting and closing the local cluster alone (no task), and
+  ``overhead_seconds_per_run_after_start``: the cluster's overhead per run without it,
+  ``overhead_seconds_per_run - workers * cluster_seconds / runs`` (what each further task costs);
 - ``speedup``: sequential wall time over the cluster's.
 """
 
@@ -81,6 +84,7 @@ def _time_sweep(spec: Any, out: Path, scheduler: str | None, workers: int) -> di
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..cluster import open_client
     from ..provenance import provenance
     from ..sweep import parse_sweep
 
@@ -91,6 +95,13 @@ def run(args: argparse.Namespace) -> int:
                             "grid": {"seed": list(range(args.runs))}, "notebooks": [NOTEBOOK]}, folder)
         sequential = _time_sweep(spec, folder / "sync", None, 1)
         cluster = _time_sweep(spec, folder / "local", f"local:{args.workers}", args.workers)
+    start = time.perf_counter()
+    with open_client(f"local:{args.workers}"):
+        pass
+    cluster["cluster_seconds"] = round(time.perf_counter() - start, 3)
+    after_start = cluster["overhead_seconds_per_run"] - args.workers * cluster["cluster_seconds"] / args.runs
+    cluster["overhead_seconds_per_run_after_start"] = round(after_start, 3)
+    cluster["overhead_percent_after_start"] = round(100 * after_start / cluster["run_seconds_mean"], 2)
     result = {
         "runs": args.runs,
         "work_seconds": args.work,
@@ -103,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'':<26}{'sequential':>12}{'local:' + str(args.workers):>12}")
     for key in ("wall_seconds", "run_seconds_mean", "overhead_seconds_per_run", "overhead_percent", "failed"):
         print(f"{key:<26}{sequential[key]!s:>12}{cluster[key]!s:>12}")
+    for key in ("cluster_seconds", "overhead_seconds_per_run_after_start", "overhead_percent_after_start"):
+        print(f"{key:<38}{cluster[key]!s:>12}")
     print(f"{'speedup':<26}{result['speedup']!s:>12}")
     print(f"{'kernel_seconds_per_run':<26}{result['kernel_seconds_per_run']!s:>12}")
     if args.json:
