@@ -1,21 +1,19 @@
 """Dask clusters for batch work: ``chexp sweep``, ``chexp reproduce --scheduler`` and dataset-scale evaluation.
 
-A *scheduler spec* names where tasks run (:data:`SPEC_FORMS`):
+A *scheduler spec* names where tasks run (:data:`SPEC_FORMS`); :func:`open_client` then does:
 
-=====================  ==========================================================================
-spec                   what :func:`open_client` does
-=====================  ==========================================================================
-``sync`` (or ``None``) nothing: the caller runs its tasks in this process, one after the other
-``local``              starts a :class:`distributed.LocalCluster`, one worker process per CPU core,
-                       one thread each, and closes it on exit
-``local:N``            the same with ``N`` worker processes
-``tcp://HOST:PORT``    connects to a running scheduler (``dask scheduler`` / ``dask worker``, or
-                       any cluster manager); the cluster itself is left running on exit
-``slurm`` / ``slurm:N``  starts a :class:`dask_jobqueue.SLURMCluster` configured by dask's own
-                       configuration (``jobqueue.slurm`` in ``~/.config/dask/*.yaml``, see the
-                       README), scaled to ``N`` jobs (default 1), and closes it on exit; needs
-                       ``pip install chexp[slurm]``
-=====================  ==========================================================================
+``sync`` (or ``None``)
+    nothing: the caller runs its tasks in this process, one after the other.
+``local``, ``local:N``
+    starts a :class:`distributed.LocalCluster` of one worker process per CPU core (or ``N``), one
+    thread each, and closes it on exit.
+``tcp://HOST:PORT`` (or ``tls://``)
+    connects to a running scheduler (``dask scheduler`` / ``dask worker``, or any cluster manager);
+    the cluster itself is left running on exit.
+``slurm``, ``slurm:N``
+    starts a :class:`dask_jobqueue.SLURMCluster` configured by dask's own configuration
+    (``jobqueue.slurm`` in ``~/.config/dask/*.yaml``, see the README), scaled to ``N`` jobs
+    (default 1), and closes it on exit; needs ``pip install 'chexp[slurm]'``.
 
 Workers run chexp code: they need the same Python environment (chexp and its dependencies), the
 same data folder (``CHEXP_DATA_DIR`` and the other ``CHEXP_*`` variables) and the folders the
