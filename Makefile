@@ -15,7 +15,7 @@ export CHEXP_DATA_DIR ?= $(SHARED_DATA)
 export CHEXP_SHARED_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: book test lint install clean
+.PHONY: book sweep test lint install clean
 .DEFAULT_GOAL := book
 
 $(STAMP): pyproject.toml constraints.txt
@@ -27,6 +27,12 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 book: $(STAMP)
+	$(BIN)/chexp reproduce --profile phantom
+
+# The seeds sweep (sweeps/seeds.yaml: 3 notebooks x 5 seeds, resumable) into _build/sweeps/seeds, then the
+# book with its "Across seeds" chapter (`make book` alone leaves that chapter without numbers).
+sweep: $(STAMP)
+	$(BIN)/chexp sweep sweeps/seeds.yaml --scheduler local --output-dir _build/sweeps/seeds
 	$(BIN)/chexp reproduce --profile phantom
 
 test: $(STAMP)

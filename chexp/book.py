@@ -9,6 +9,7 @@ Layout of a run folder ``<run>`` (``chexp reproduce --output-dir <run>``)::
                                    book/, notebooks/ (the executed copies), outputs/ (the
                                    files their download links name), widget JavaScript,
                                    book/scorecard.md (generated: "Scorecard"),
+                                   book/seeds.md (+ the seeds sweep's results: chexp.seeds),
                                    book/provenance.md (generated: "Build provenance")
     <run>/.book-build/             Sphinx doctrees and the HTML being built
     <run>/html/                    the finished book (replaced only when a build ends)
@@ -46,6 +47,7 @@ from chexp.errors import ChecksumError, DataUnavailableError
 from chexp.outputs import DOWNLOADS_KEY
 from chexp.paths import SOURCE_ROOT
 from chexp.scorecard import SCORECARD_PAGE, scorecard_page
+from chexp.seeds import SEEDS_PAGE, stage_seeds_page
 
 __all__ = [
     "REPO_ROOT",
@@ -347,6 +349,8 @@ def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | Non
     for name in BOOK_DIRS:
         shutil.copytree(source_root / name, stage / name,
                         ignore=shutil.ignore_patterns("ipywidgets", "mathjax", "__pycache__"))
+    if (stage / f"{SEEDS_PAGE}.md").is_file():  # the "Across seeds" chapter: the seeds sweep's results
+        stage_seeds_page(stage / f"{SEEDS_PAGE}.md", run_dir)
     (stage / "notebooks").mkdir()
     missing = unexecuted_notebooks(run_dir, source_root)
     for stem in toc_notebooks(source_root / "_toc.yml"):

@@ -35,6 +35,12 @@ given, into a run folder (``--output-dir``, default ``_build``; layout in
 Several runs with different parameters into different run folders can go on at the
 same time: they share nothing but read-only sources.
 
+``--scheduler SPEC`` (:mod:`chexp.cluster`: ``local``, ``local:N``, ``tcp://HOST:PORT``,
+``slurm``) runs the notebooks as tasks of a Dask cluster, several at a time, through the executor
+``chexp sweep`` uses (:func:`run_tasks`); without it they run here, one after the other, as before.
+Each task starts its own kernel where it runs, so a worker needs the same environment as this
+process (:mod:`chexp.cluster`).
+
 Exit status: 0 when every notebook ran or was skipped and the book (if built) had no warnings.
 """
 
@@ -49,14 +55,16 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chexp.book import REPO_ROOT, BuildResult, build_book, unexecuted_notebooks
 from chexp.cli.options import DEVICE_PATTERN
+from chexp.cluster import SPEC_FORMS, open_client, parse_scheduler
 from chexp.errors import (
     DataUnavailableError,
     InvalidParameterError,
@@ -74,6 +82,9 @@ __all__ = [
     "find_notebooks",
     "this_python_kernel",
     "execute_notebook",
+    "NotebookTask",
+    "run_task",
+    "run_tasks",
     "notebook_profiles",
     "skip_notebook",
     "unavailable_notebook",
@@ -391,6 +402,111 @@ def execute_notebook(
         tmp.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class NotebookTask:
+    """One notebook to execute into a run folder: what :func:`run_task` needs, picklable (it travels
+    to a Dask worker).
+
+    Attributes:
+        source: the notebook.
+        run_dir: the run folder (``<run_dir>/notebooks/<stem>.ipynb``; see :func:`execute_notebook`).
+        parameters: papermill parameters (``output_dir`` included).
+        kernel_name: a registered Jupyter kernel, or ``None``: the interpreter running the task
+            (:func:`this_python_kernel`).
+        execution_timeout: seconds allowed per cell (``None``: no limit).
+    """
+
+    source: Path
+    run_dir: Path
+    parameters: Mapping[str, Any]
+    kernel_name: str | None = None
+    execution_timeout: float | None = None
+
+
+#: One notebook at a time per process: the kernelspec and ``$CHEXP_PAGE_DIR`` a task sets are
+#: process-wide (a Dask worker with several threads runs its notebooks one after the other).
+_TASK_LOCK = threading.Lock()
+
+
+def run_task(task: NotebookTask) -> NotebookRun:
+    """Execute ``task`` in this process (the caller's, or a Dask worker's): :func:`execute_notebook`
+    with ``$CHEXP_PAGE_DIR`` set to ``<run_dir>/notebooks``, in ``task.kernel_name`` or this
+    interpreter's own kernel. Never raises for a failure inside the notebook."""
+    kernel_context = (
+        contextlib.nullcontext(task.kernel_name) if task.kernel_name is not None else this_python_kernel()
+    )
+    with _TASK_LOCK, _environ(PAGE_DIR_ENV, str(task.run_dir / "notebooks")), kernel_context as kernel:
+        return execute_notebook(task.source, task.run_dir, task.parameters, kernel,
+                                execution_timeout=task.execution_timeout)
+
+
+def _lost(task: NotebookTask, error: BaseException) -> NotebookRun:
+    """The failed run of a task whose worker gave no result (it died, or the task could not start)."""
+    return NotebookRun(task.source.stem, False, None, f"worker: {_one_line(error)}", 0.0)
+
+
+def run_tasks(
+    tasks: Sequence[NotebookTask],
+    scheduler: str | None = None,
+    *,
+    progress: bool = True,
+    desc: str = "notebooks",
+    on_result: Callable[[int, NotebookRun], None] | None = None,
+) -> list[NotebookRun]:
+    """Execute ``tasks``: here, one after the other (``scheduler`` ``None`` / ``"sync"``), or as
+    tasks of the Dask cluster ``scheduler`` names (:func:`chexp.cluster.open_client`), as many at a
+    time as it has worker processes.
+
+    A failed notebook, or a worker that dies, is a failed :class:`NotebookRun`; the others go on.
+    A tqdm bar (``progress``) counts finished tasks and prints each failure; ``on_result(index,
+    run)`` is called here as each task finishes (in the order they finish).
+
+    Returns:
+        One run per task, in the order of ``tasks``.
+
+    Raises:
+        InvalidParameterError: a bad scheduler spec (before anything runs).
+        MissingDependencyError: ``slurm`` without dask-jobqueue.
+    """
+    from chexp.progress import tqdm
+
+    if not tasks:  # nothing to run: no cluster to start
+        return []
+    runs: list[NotebookRun | None] = [None] * len(tasks)
+    bar = tqdm(total=len(tasks), desc=desc, unit="nb", disable=not progress, file=sys.stderr)
+    with open_client(scheduler) as client:
+        for index, run in _completed(tasks, client, bar):
+            runs[index] = run
+            if on_result is not None:
+                on_result(index, run)
+            bar.update()
+            if not run.ok:
+                bar.write(f"{tasks[index].source.name} failed: {run.error}")
+    bar.close()
+    return [run for run in runs if run is not None]
+
+
+def _completed(tasks: Sequence[NotebookTask], client: Any, bar: Any) -> Iterator[tuple[int, NotebookRun]]:
+    """``(index, run)`` of each task as it finishes: in this process when ``client`` is ``None``."""
+    if client is None:
+        for index, task in enumerate(tasks):
+            bar.set_postfix_str(task.source.stem)
+            yield index, run_task(task)
+        return
+    from distributed import as_completed
+
+    futures = client.map(run_task, list(tasks), pure=False)
+    index_of = {future.key: index for index, future in enumerate(futures)}
+    for future in as_completed(futures):
+        index = index_of[future.key]
+        try:
+            run = future.result()
+        except Exception as error:  # noqa: BLE001 - a lost worker fails its task, not the batch
+            run = _lost(tasks[index], error)
+        future.release()
+        yield index, run
+
+
 def notebook_profiles(source: Path) -> tuple[str, ...] | None:
     """The profiles a notebook supports (its metadata ``chexp.profiles``), ``None`` for all.
 
@@ -469,6 +585,7 @@ def reproduce(
     source_root: str | os.PathLike[str] = SOURCE_ROOT,
     execution_timeout: float | None = None,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> ReproduceResult:
     """Run the notebooks with papermill, then build the book (see the module docstring).
 
@@ -488,22 +605,25 @@ def reproduce(
             :data:`chexp.paths.SOURCE_ROOT`: the checkout, or the copy installed with the wheel).
         execution_timeout: seconds allowed per cell (``None``: no limit).
         progress: show a tqdm progress bar over notebooks.
+        scheduler: run the notebooks on this Dask cluster (:mod:`chexp.cluster`: ``local``,
+            ``local:N``, ``tcp://HOST:PORT``, ``slurm``), several at a time; ``None``: here, one
+            after the other.
 
     Returns:
         A :class:`ReproduceResult`; ``result.exit_code`` is the CLI's exit status.
 
     Raises (before any notebook runs):
         UnknownNameError: an unknown profile or kernel, or ``only`` matching no notebook.
-        InvalidParameterError: a bad ``device``, or a ``params`` key that is reserved or not an
-            identifier.
+        InvalidParameterError: a bad ``device`` or ``scheduler``, or a ``params`` key that is
+            reserved or not an identifier.
         DataUnavailableError: no notebook folder, or no notebook in it.
         MissingDependencyError: ipykernel is not installed (when ``kernel_name`` is ``None``).
     """
     from chexp.profiles import profile_class
-    from chexp.progress import tqdm
 
     profile_class(profile)
     _check_device(device)
+    parse_scheduler(scheduler)
     params = dict(params or {})
     for key in params:
         if key in RESERVED_PARAMS:
@@ -519,29 +639,20 @@ def reproduce(
     run_dir.mkdir(parents=True, exist_ok=True)
     result = ReproduceResult(run_dir)
 
-    kernel_context = (
-        contextlib.nullcontext(kernel_name) if kernel_name is not None else this_python_kernel()
-    )
-    # Download links under figures and tables are relative to the pages' folder (chexp.outputs).
-    with _environ(PAGE_DIR_ENV, str(run_dir / "notebooks")), kernel_context as kernel:
-        bar = tqdm(notebooks, desc="notebooks", unit="nb", disable=not progress, file=sys.stderr)
-        for source in bar:
-            bar.set_postfix_str(source.stem)
-            parameters = {
-                **params,
-                "profile": profile,
-                "device": device,
-                "output_dir": str(run_dir / "outputs" / source.stem),
-            }
-            profiles = supported[source]
-            if profiles is not None and profile not in profiles:
-                run = skip_notebook(source, run_dir, profile, profiles)
-            else:
-                run = execute_notebook(source, run_dir, parameters, kernel, execution_timeout=execution_timeout)
-            result.runs.append(run)
-            if not run.ok:
-                bar.write(f"{source.name} failed: {run.error}")
-        bar.close()
+    skipped: dict[Path, NotebookRun] = {}
+    tasks: list[NotebookTask] = []
+    for source in notebooks:
+        profiles = supported[source]
+        if profiles is not None and profile not in profiles:
+            skipped[source] = skip_notebook(source, run_dir, profile, profiles)
+            continue
+        parameters = {**params, "profile": profile, "device": device,
+                      "output_dir": str(run_dir / "outputs" / source.stem)}
+        tasks.append(NotebookTask(source, run_dir, parameters, kernel_name, execution_timeout))
+    # Download links under figures and tables are relative to the pages' folder (chexp.outputs):
+    # run_task sets $CHEXP_PAGE_DIR to <run>/notebooks for each kernel.
+    executed = dict(zip((task.source for task in tasks), run_tasks(tasks, scheduler, progress=progress), strict=True))
+    result.runs = [skipped.get(source) or executed[source] for source in notebooks]
     missing = unexecuted_notebooks(run_dir, source_root) if build and only is not None else []
     if missing:
         result.build_skipped = (
@@ -571,6 +682,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notebooks-dir", type=Path, default=None,
                         help="folder of notebooks to run (default: the repository's notebooks/, "
                              "or the copy installed with chexp)")
+    parser.add_argument("--scheduler", default=None, metavar="SPEC",
+                        help=f"run the notebooks as tasks of a Dask cluster, several at a time: {SPEC_FORMS} "
+                             "(default: here, one after the other)")
     parser.set_defaults(func=_run_from_args)
 
 
@@ -593,6 +707,7 @@ def _reproduce_from_args(args: argparse.Namespace) -> ReproduceResult:
         kernel_name=args.kernel,
         execution_timeout=args.timeout,
         notebooks_dir=args.notebooks_dir,
+        scheduler=args.scheduler,
     )
 
 
