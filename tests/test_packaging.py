@@ -181,6 +181,7 @@ def test_wheel_carries_notebooks_manifests_and_book_sources(wheel: zipfile.ZipFi
         *(p.relative_to(REPO).as_posix() for p in (REPO / "book").glob("*.md")),
         "book/_ext/chexp_offline.py",
         *(p.relative_to(REPO).as_posix() for p in (REPO / "book" / "assets" / "chexp").iterdir()),
+        *(p.relative_to(REPO).as_posix() for p in (REPO / "sweeps").glob("*.yaml")),
     }
     assert sources == expected  # nothing missing, nothing else from the repository root
     assert len([s for s in sources if s.startswith("notebooks/")]) >= 19
