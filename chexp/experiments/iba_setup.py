@@ -39,23 +39,30 @@ from typing import Any
 import torch
 
 from ..attribution import Attribution
-from ..errors import ChexpError
-from ..iba import BOTTLENECK_LAYERS, UnitStatistics, fit_statistics, statistics_path
+from ..errors import ChexpError, UnknownNameError
+from ..iba import BOTTLENECK_LAYERS, UnitStatistics, bottleneck_layers, fit_statistics, statistics_path
 from ..iba.estimator import StatisticsMismatchError
 from ..methods import LayerNeed, get_method_spec, get_method_specs
 from ..models.base import Classifier
 from ..models.modules import resolve_layer
 from ..paths import models_dir
-from ..profiles import Profile
+from ..profiles import Profile, get_profile, profile_class
+from ..profiles.base import default_train_device
+from ..profiles.paper import CheXplainPaperProfile
 from ..progress import tqdm
 
 __all__ = [
     "DEFAULT_LAYER",
     "DEFAULT_LAYERS",
     "DEFAULT_STATISTICS_IMAGES",
+    "CHEXPLAIN_PROFILES",
     "PAPER_METHODS",
+    "STAND_INS",
     "Setup",
+    "brixia_stand_in",
+    "chexplain_profile",
     "fitted_statistics",
+    "for_profile",
     "make_setup",
     "model_directory",
     "training_images",
@@ -74,6 +81,55 @@ DEFAULT_LAYERS: tuple[str, ...] = BOTTLENECK_LAYERS["small-cnn"].layers
 #: Images used to fit the IBA statistics when a notebook does not say (the reference uses
 #: 10,000; a few hundred suffice for chexp's small models and keep the fit to seconds).
 DEFAULT_STATISTICS_IMAGES = 400
+
+
+# --------------------------------------------------------------------------------------------
+# profiles and their defaults
+# --------------------------------------------------------------------------------------------
+#: profile name -> the class CheXplain-IBA's notebooks use for it (the others: the registered one)
+CHEXPLAIN_PROFILES: dict[str, type[Profile]] = {"paper": CheXplainPaperProfile}
+
+
+def chexplain_profile(name: str, train_device: str | None = None) -> Profile:
+    """The profile ``name`` as CheXplain-IBA's notebooks use it: ``"paper"`` is
+    :class:`~chexp.profiles.paper.CheXplainPaperProfile` (XRV-all on the NIH box images of Table 1,
+    IBA statistics from NIH training images), the others are :func:`~chexp.profiles.get_profile`'s.
+
+    Raises:
+        UnknownNameError: ``name`` is no profile (the message lists them).
+    """
+    profile = CHEXPLAIN_PROFILES.get(name, profile_class(name))()
+    profile.train_device = train_device or default_train_device()
+    return profile
+
+
+#: profile name -> the profile whose BrixIA data and chexp-trained models stand in for it where
+#: CheXplain-IBA trained its own model (the BrixIA severity regressor of Fig. 3 and section 3.2,
+#: the BCE / weighted-BCE pair of Table 3): torchxrayvision publishes neither, the BrixIA
+#: images need a data agreement, so the ``paper`` profile uses the ``cohen`` profile's.
+STAND_INS: dict[str, str] = {"paper": "cohen"}
+
+
+def brixia_stand_in(profile: Profile) -> Profile:
+    """``profile``, or the profile standing in for it (:data:`STAND_INS`, same training device)."""
+    if profile.name not in STAND_INS:
+        return profile
+    return get_profile(STAND_INS[profile.name], train_device=profile.train_device)
+
+
+def for_profile(value: Any, profile: Profile) -> Any:
+    """A notebook parameter that may depend on the profile: ``value[profile.name]`` when ``value``
+    is a mapping (profile name -> value, e.g. the paper's sample size under ``paper``), else
+    ``value`` itself (``-p n_samples=1`` sets it for every profile).
+
+    Raises:
+        UnknownNameError: ``value`` is a mapping without an entry for the profile.
+    """
+    if not isinstance(value, Mapping):
+        return value
+    if profile.name not in value:
+        raise UnknownNameError(profile.name, value, "profile of this parameter")
+    return value[profile.name]
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,8 +321,8 @@ def make_setup(
     profile: Profile,
     classifier: Classifier | None = None,
     device: str | torch.device = "cpu",
-    layer: str = DEFAULT_LAYER,
-    layers: Sequence[str] = DEFAULT_LAYERS,
+    layer: str | None = None,
+    layers: Sequence[str] | None = None,
     n_statistics: int = DEFAULT_STATISTICS_IMAGES,
     images: Callable[[int], torch.Tensor] | None = None,
     iba_settings: Mapping[str, Any] | None = None,
@@ -274,9 +330,16 @@ def make_setup(
 ) -> Setup:
     """Build a :class:`Setup` for ``profile`` (its classifier unless ``classifier`` is given).
 
-    Layer names are checked before the statistics are loaded or fitted.
+    ``layer`` / ``layers``: the IBA layer and the Multi-layer IBA layers; ``None``: those of the
+    model's family (:func:`chexp.iba.bottleneck_layers`: DenseNet121 dense block 3 and blocks
+    1-3, as the paper; chexp's CNNs ``features.block3`` and blocks 1-3). Layer names are
+    checked before the statistics are loaded or fitted.
     """
     model = (classifier if classifier is not None else profile.classifier("probability")).to(device).eval()
+    if layer is None or layers is None:
+        family = bottleneck_layers(model)
+        layer = family.layer if layer is None else layer
+        layers = family.layers if layers is None else layers
     layer_name = resolve_layer(model, layer)[0]
     layer_names = tuple(resolve_layer(model, name)[0] for name in layers)
     wanted = list(dict.fromkeys([layer_name, *layer_names]))
