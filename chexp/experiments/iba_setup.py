@@ -65,6 +65,7 @@ __all__ = [
     "for_profile",
     "make_setup",
     "model_directory",
+    "stand_in_note",
     "training_images",
 ]
 
@@ -115,6 +116,20 @@ def brixia_stand_in(profile: Profile) -> Profile:
     if profile.name not in STAND_INS:
         return profile
     return get_profile(STAND_INS[profile.name], train_device=profile.train_device)
+
+
+def stand_in_note(profile: Profile, used: Profile, trained_by_paper: str) -> str:
+    """A paragraph for a page that runs on ``used`` instead of ``profile`` (:func:`brixia_stand_in`;
+    empty when they are the same profile). ``trained_by_paper``: a sentence on the model the paper
+    trained itself and why it is not available (e.g. :data:`chexp.experiments.regression.TRAINED_BY_PAPER`)."""
+    if used is profile:
+        return ""
+    return (
+        f"**Stand-in under the {profile.name} profile.** {trained_by_paper} This page therefore runs on the "
+        f"**{used.name}** profile's models and images: those chexp trains on the Cohen COVID-19 radiographs "
+        "that carry BrixIA scores (the paper's losses and heads, a small CNN instead of DenseNet121, far fewer "
+        "images). Its numbers describe that stand-in, not the paper's models (see the book's *differences* page)."
+    )
 
 
 def for_profile(value: Any, profile: Profile) -> Any:

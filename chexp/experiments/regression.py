@@ -48,6 +48,7 @@ from .iba_setup import DEFAULT_STATISTICS_IMAGES, Setup, make_setup, training_im
 
 __all__ = [
     "LOSSES",
+    "TRAINED_BY_PAPER",
     "RegressionCases",
     "predictions",
     "random_maps",
@@ -58,6 +59,14 @@ __all__ = [
     "severity_maps",
     "severity_study",
 ]
+
+#: Why the ``paper`` profile runs this part on its stand-in (:func:`~.iba_setup.brixia_stand_in`).
+TRAINED_BY_PAPER = (
+    "CheXplain-IBA trained its own BrixIA severity regressor (DenseNet121, MSE on the global score 0-18) on "
+    "the BrixIA data set (4,703 radiographs, released under a data agreement); neither the model nor those "
+    "images can be obtained here."
+)
+
 
 # --------------------------------------------------------------------------------------------
 # cases: images with zones and zone scores
