@@ -164,6 +164,12 @@ class CheXplainPaperProfile(PaperProfile):
     tasks = tuple(CHEXPLAIN_FINDINGS.values())
     example_target = "Mass"  # Fig. 4 left
 
+    def check(self) -> None:
+        """Raise now if XRV-all's weights or ``$CHEXP_PAPER_DATA`` are missing (CheXplain-IBA needs
+        no autoencoder; missing images are named when a chapter reads them)."""
+        self.classifier()
+        _data_root()
+
     def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
         """NIH box images of CheXplain-IBA Table 1 (``chexplain-table1`` selection of
         ``data_manifests/paper_samples.csv``, 984 boxes on 880 images) from ``$CHEXP_PAPER_DATA/NIH``.
