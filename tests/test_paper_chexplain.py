@@ -220,3 +220,17 @@ def test_notebook_paper_defaults_are_the_papers_sizes():
     params, _ = _parameters("22_ci_regression_iba")
     assert (for_profile(params["sensitivity_points"], paper), for_profile(params["sensitivity_masks"], paper)) == (
         50, 30)
+
+
+def test_chexplain_check_needs_xrv_all_and_the_data_folder_not_the_autoencoder(paper_data, monkeypatch):
+    def no_autoencoder(self):
+        raise AssertionError("CheXplain-IBA loads no autoencoder")
+
+    architecture = densenet121_architecture()
+
+    monkeypatch.setattr(CheXplainPaperProfile, "classifier", lambda self, output="probability": architecture)
+    monkeypatch.setattr(CheXplainPaperProfile, "autoencoder", no_autoencoder)
+    CheXplainPaperProfile().check()
+    monkeypatch.delenv("CHEXP_PAPER_DATA")
+    with pytest.raises(DataUnavailableError, match="CHEXP_PAPER_DATA"):
+        CheXplainPaperProfile().check()
