@@ -22,6 +22,11 @@ averaged over all C classes), whose target term weighs 1/C as much, so β = 10 h
 β = 10 / C there (0.7 for the 14 NIH classes). ``iba_settings={"loss": "onehot"}`` (a name of
 :data:`chexp.iba.LOSSES`) selects the released loss for every IBA-family method.
 
+Profiles. :func:`chexplain_profile` gives the profile as these notebooks use it (``paper``: XRV-all
+on the NIH box images of Table 1, :class:`~chexp.profiles.paper.CheXplainPaperProfile`);
+:func:`brixia_stand_in` the profile whose models stand in where the paper trained its own
+(``paper`` -> ``cohen``); :func:`for_profile` reads a ``{profile: value}`` notebook parameter.
+
 The figures and tables, one module each: :mod:`~chexp.experiments.inverse` (Fig. 1),
 :mod:`~chexp.experiments.perturbation` (Fig. 2), :mod:`~chexp.experiments.regression` (Fig. 3),
 :mod:`~chexp.experiments.iou` (Tables 1-2), :mod:`~chexp.experiments.weighted_bce` (Table 3),
