@@ -1,5 +1,10 @@
 """The ``paper`` profile: the papers' own models (torchxrayvision's pretrained DenseNet121 and
-ResNetAE101) on NIH / RSNA / SIIM images from a folder the user names."""
+ResNetAE101) on NIH / RSNA / SIIM images from a folder the user names.
+
+:class:`PaperProfile` is Gifsplanation's (its Table 1 images, three classifiers);
+:class:`CheXplainPaperProfile` is the same profile as CheXplain-IBA's chapters use it (XRV-all on
+the NIH box images of its Table 1, :data:`CHEXPLAIN_FINDINGS`). Both read the NIH training images
+of the IBA statistics (:meth:`PaperProfile.training_images`)."""
 
 from __future__ import annotations
 
