@@ -22,6 +22,11 @@ averaged over all C classes), whose target term weighs 1/C as much, so β = 10 h
 β = 10 / C there (0.7 for the 14 NIH classes). ``iba_settings={"loss": "onehot"}`` (a name of
 :data:`chexp.iba.LOSSES`) selects the released loss for every IBA-family method.
 
+Profiles. :func:`chexplain_profile` gives the profile as these notebooks use it (``paper``: XRV-all
+on the NIH box images of Table 1, :class:`~chexp.profiles.paper.CheXplainPaperProfile`);
+:func:`brixia_stand_in` the profile whose models stand in where the paper trained its own
+(``paper`` -> ``cohen``); :func:`for_profile` reads a ``{profile: value}`` notebook parameter.
+
 The figures and tables, one module each: :mod:`~chexp.experiments.inverse` (Fig. 1),
 :mod:`~chexp.experiments.perturbation` (Fig. 2), :mod:`~chexp.experiments.regression` (Fig. 3),
 :mod:`~chexp.experiments.iou` (Tables 1-2), :mod:`~chexp.experiments.weighted_bce` (Table 3),
@@ -39,25 +44,33 @@ from typing import Any
 import torch
 
 from ..attribution import Attribution
-from ..errors import ChexpError
-from ..iba import BOTTLENECK_LAYERS, UnitStatistics, fit_statistics, statistics_path
+from ..errors import ChexpError, UnknownNameError
+from ..iba import BOTTLENECK_LAYERS, UnitStatistics, bottleneck_layers, fit_statistics, statistics_path
 from ..iba.estimator import StatisticsMismatchError
 from ..methods import LayerNeed, get_method_spec, get_method_specs
 from ..models.base import Classifier
 from ..models.modules import resolve_layer
 from ..paths import models_dir
-from ..profiles import Profile
+from ..profiles import Profile, get_profile, profile_class
+from ..profiles.base import default_train_device
+from ..profiles.paper import CheXplainPaperProfile
 from ..progress import tqdm
 
 __all__ = [
     "DEFAULT_LAYER",
     "DEFAULT_LAYERS",
     "DEFAULT_STATISTICS_IMAGES",
+    "CHEXPLAIN_PROFILES",
     "PAPER_METHODS",
+    "STAND_INS",
     "Setup",
+    "brixia_stand_in",
+    "chexplain_profile",
     "fitted_statistics",
+    "for_profile",
     "make_setup",
     "model_directory",
+    "stand_in_note",
     "training_images",
 ]
 
@@ -74,6 +87,69 @@ DEFAULT_LAYERS: tuple[str, ...] = BOTTLENECK_LAYERS["small-cnn"].layers
 #: Images used to fit the IBA statistics when a notebook does not say (the reference uses
 #: 10,000; a few hundred suffice for chexp's small models and keep the fit to seconds).
 DEFAULT_STATISTICS_IMAGES = 400
+
+
+# --------------------------------------------------------------------------------------------
+# profiles and their defaults
+# --------------------------------------------------------------------------------------------
+#: profile name -> the class CheXplain-IBA's notebooks use for it (the others: the registered one)
+CHEXPLAIN_PROFILES: dict[str, type[Profile]] = {"paper": CheXplainPaperProfile}
+
+
+def chexplain_profile(name: str, train_device: str | None = None) -> Profile:
+    """The profile ``name`` as CheXplain-IBA's notebooks use it: ``"paper"`` is
+    :class:`~chexp.profiles.paper.CheXplainPaperProfile` (XRV-all on the NIH box images of Table 1,
+    IBA statistics from NIH training images), the others are :func:`~chexp.profiles.get_profile`'s.
+
+    Raises:
+        UnknownNameError: ``name`` is no profile (the message lists them).
+    """
+    profile = CHEXPLAIN_PROFILES.get(name, profile_class(name))()
+    profile.train_device = train_device or default_train_device()
+    return profile
+
+
+#: profile name -> the profile whose BrixIA data and chexp-trained models stand in for it where
+#: CheXplain-IBA trained its own model (the BrixIA severity regressor of Fig. 3 and section 3.2,
+#: the BCE / weighted-BCE pair of Table 3): torchxrayvision publishes neither, the BrixIA
+#: images need a data agreement, so the ``paper`` profile uses the ``cohen`` profile's.
+STAND_INS: dict[str, str] = {"paper": "cohen"}
+
+
+def brixia_stand_in(profile: Profile) -> Profile:
+    """``profile``, or the profile standing in for it (:data:`STAND_INS`, same training device)."""
+    if profile.name not in STAND_INS:
+        return profile
+    return get_profile(STAND_INS[profile.name], train_device=profile.train_device)
+
+
+def stand_in_note(profile: Profile, used: Profile, trained_by_paper: str) -> str:
+    """A paragraph for a page that runs on ``used`` instead of ``profile`` (:func:`brixia_stand_in`;
+    empty when they are the same profile). ``trained_by_paper``: a sentence on the model the paper
+    trained itself and why it is not available (e.g. :data:`chexp.experiments.regression.TRAINED_BY_PAPER`)."""
+    if used is profile:
+        return ""
+    return (
+        f"**Stand-in under the {profile.name} profile.** {trained_by_paper} This page therefore runs on the "
+        f"**{used.name}** profile's models and images: those chexp trains on the Cohen COVID-19 radiographs "
+        "that carry BrixIA scores (the paper's losses and heads, a small CNN instead of DenseNet121, far fewer "
+        "images). Its numbers describe that stand-in, not the paper's models (see the book's *differences* page)."
+    )
+
+
+def for_profile(value: Any, profile: Profile) -> Any:
+    """A notebook parameter that may depend on the profile: ``value[profile.name]`` when ``value``
+    is a mapping (profile name -> value, e.g. the paper's sample size under ``paper``), else
+    ``value`` itself (``-p n_samples=1`` sets it for every profile).
+
+    Raises:
+        UnknownNameError: ``value`` is a mapping without an entry for the profile.
+    """
+    if not isinstance(value, Mapping):
+        return value
+    if profile.name not in value:
+        raise UnknownNameError(profile.name, value, "profile of this parameter")
+    return value[profile.name]
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,8 +341,8 @@ def make_setup(
     profile: Profile,
     classifier: Classifier | None = None,
     device: str | torch.device = "cpu",
-    layer: str = DEFAULT_LAYER,
-    layers: Sequence[str] = DEFAULT_LAYERS,
+    layer: str | None = None,
+    layers: Sequence[str] | None = None,
     n_statistics: int = DEFAULT_STATISTICS_IMAGES,
     images: Callable[[int], torch.Tensor] | None = None,
     iba_settings: Mapping[str, Any] | None = None,
@@ -274,9 +350,16 @@ def make_setup(
 ) -> Setup:
     """Build a :class:`Setup` for ``profile`` (its classifier unless ``classifier`` is given).
 
-    Layer names are checked before the statistics are loaded or fitted.
+    ``layer`` / ``layers``: the IBA layer and the Multi-layer IBA layers; ``None``: those of the
+    model's family (:func:`chexp.iba.bottleneck_layers`: DenseNet121 dense block 3 and blocks
+    1-3, as the paper; chexp's CNNs ``features.block3`` and blocks 1-3). Layer names are
+    checked before the statistics are loaded or fitted.
     """
     model = (classifier if classifier is not None else profile.classifier("probability")).to(device).eval()
+    if layer is None or layers is None:
+        family = bottleneck_layers(model)
+        layer = family.layer if layer is None else layer
+        layers = family.layers if layers is None else layers
     layer_name = resolve_layer(model, layer)[0]
     layer_names = tuple(resolve_layer(model, name)[0] for name in layers)
     wanted = list(dict.fromkeys([layer_name, *layer_names]))

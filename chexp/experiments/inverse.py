@@ -1,9 +1,10 @@
 """IBA against Inverse IBA on images with two redundant regions: CheXplain-IBA Fig. 1.
 
 :func:`inverse_cases` finds the cases (bilateral pleural effusions on phantoms, zones scored 3
-in both lungs on cohen), :func:`case_maps` explains them, :func:`redundancy_table` puts Fig. 1
-in numbers (the share of each region a method finds, and the score drop when its top pixels are
-removed) and :func:`beta_sweep` repeats that for several information weights beta.
+in both lungs on cohen, Cardiomegaly boxes across the midline on NIH under paper),
+:func:`case_maps` explains them, :func:`redundancy_table` puts Fig. 1 in numbers (the share of
+each region a method finds, and the score drop when its top pixels are removed) and
+:func:`beta_sweep` repeats that for several information weights beta.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def _sides(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 REDUNDANT_TASKS: dict[str, tuple[str, tuple[str, ...]]] = {
     "phantom": ("Effusion", ("Cardiomegaly",)),  # bilateral pleural effusion
     "cohen": ("zone score 3", ("zone score 2",)),  # zones scored 3 in both lungs (paper Fig. 1 right)
+    "paper": ("Cardiomegaly", ()),  # NIH box across both sides of the heart (paper Fig. 1 left)
 }
 
 
@@ -46,8 +48,10 @@ def inverse_cases(
 ) -> list[dict[str, Any]]:
     """Cases for Fig. 1: images with *two redundant regions* and one case per ``other_tasks``.
 
-    Phantom: bilateral pleural effusions; cohen: zones scored 3 in both lungs. A case is
-    redundant when each image half holds at least ``min_side_share`` of the task's mask.
+    Phantom: bilateral pleural effusions; cohen: zones scored 3 in both lungs; paper (NIH boxes,
+    :class:`~chexp.profiles.paper.CheXplainPaperProfile`): Cardiomegaly boxes across the midline,
+    the paper's "both sides of Cardiomegaly". A case is redundant when each image half holds at
+    least ``min_side_share`` of the task's mask.
 
     Returns a list of dicts with ``task``, ``image (1, 1, H, W)``, ``mask (H, W)``, ``title``
     and ``redundant`` (bool).

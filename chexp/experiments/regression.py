@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import UnknownNameError, UnsupportedProfileError
-from ..iba import RegressionDeviation, RegressionIBA, RegressionMaximize, RegressionMSE
+from ..errors import InvalidParameterError, UnknownNameError, UnsupportedProfileError
+from ..iba import RegressionDeviation, RegressionIBA, RegressionMaximize, RegressionMSE, bottleneck_layers
 from ..iba.losses import ModelLoss
 from ..metrics import sensitivity_n, severity_correlation
 from ..models.base import Classifier
@@ -44,10 +44,11 @@ from ..training import (
     phantom_training_images,
 )
 from ..training.severity import zone_scores
-from .iba_setup import DEFAULT_LAYER, DEFAULT_STATISTICS_IMAGES, Setup, make_setup, training_images
+from .iba_setup import DEFAULT_STATISTICS_IMAGES, Setup, make_setup, training_images
 
 __all__ = [
     "LOSSES",
+    "TRAINED_BY_PAPER",
     "RegressionCases",
     "predictions",
     "random_maps",
@@ -58,6 +59,14 @@ __all__ = [
     "severity_maps",
     "severity_study",
 ]
+
+#: Why the ``paper`` profile runs this part on its stand-in (:func:`~.iba_setup.brixia_stand_in`).
+TRAINED_BY_PAPER = (
+    "CheXplain-IBA trained its own BrixIA severity regressor (DenseNet121, MSE on the global score 0-18) on "
+    "the BrixIA data set (4,703 radiographs, released under a data agreement); neither the model nor those "
+    "images can be obtained here."
+)
+
 
 # --------------------------------------------------------------------------------------------
 # cases: images with zones and zone scores
@@ -88,7 +97,9 @@ class RegressionCases:
         return len(self.images)
 
 
-def _phantom_cases(profile: Profile, n: int, seed: int, min_score: float) -> RegressionCases:
+def _phantom_cases(profile: Profile, n: int | None, seed: int, min_score: float) -> RegressionCases:
+    if n is None:
+        raise InvalidParameterError("the phantom profile draws new phantoms without end: give n, a number of cases")
     chunks: list[tuple] = []
     found, s = 0, seed
     while found < n:
@@ -108,7 +119,7 @@ def _phantom_cases(profile: Profile, n: int, seed: int, min_score: float) -> Reg
     )
 
 
-def _cohen_cases(profile: Profile, n: int, seed: int, min_score: float) -> RegressionCases:
+def _cohen_cases(profile: Profile, n: int | None, seed: int, min_score: float) -> RegressionCases:
     from ..cohen.dataset import CohenDataset
 
     size = int(getattr(profile, "size", 128))
@@ -128,13 +139,19 @@ def _cohen_cases(profile: Profile, n: int, seed: int, min_score: float) -> Regre
     )
 
 
-CASES: dict[str, Callable[[Profile, int, int, float], RegressionCases]] = {
+CASES: dict[str, Callable[[Profile, int | None, int, float], RegressionCases]] = {
     "phantom": _phantom_cases, "cohen": _cohen_cases,
 }
 
 
-def regression_cases(profile: Profile, n: int, seed: int = 0, min_score: float = 1.0) -> RegressionCases:
-    """``n`` held-out images (global score >= ``min_score``) with zones and zone scores."""
+def regression_cases(profile: Profile, n: int | None, seed: int = 0, min_score: float = 1.0) -> RegressionCases:
+    """``n`` held-out images (global score >= ``min_score``) with zones and zone scores; ``None``:
+    all of them (cohen: every held-out BrixIA-scored image with a lung mask; not for phantoms,
+    which never run out).
+
+    The ``paper`` profile has no BrixIA scores: use its stand-in,
+    :func:`~chexp.experiments.iba_setup.brixia_stand_in`.
+    """
     if profile.name not in CASES:
         raise UnsupportedProfileError(
             f"profile {profile.name!r} has no zone severity scores (BrixIA); use 'phantom' or 'cohen'"
@@ -155,12 +172,14 @@ def _regressor(profile: Profile) -> tuple[Classifier, Callable[[int], torch.Tens
 
 
 def regression_setup(
-    profile: Profile, device: str | torch.device = "cpu", layer: str = DEFAULT_LAYER,
+    profile: Profile, device: str | torch.device = "cpu", layer: str | None = None,
     n_statistics: int = DEFAULT_STATISTICS_IMAGES, iba_settings: Mapping[str, Any] | None = None,
 ) -> Setup:
     """A :class:`~chexp.experiments.iba_setup.Setup` around the profile's severity regressor
-    (statistics fitted on its training images and cached beside it)."""
+    (statistics fitted on its training images and cached beside it); ``layer=None``: the IBA
+    layer of the regressor's family (:func:`chexp.iba.bottleneck_layers`)."""
     model, images = _regressor(profile)
+    layer = bottleneck_layers(model).layer if layer is None else layer
     return make_setup(profile, model, device, layer, (layer,), n_statistics, images, iba_settings)
 
 

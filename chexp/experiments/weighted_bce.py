@@ -25,7 +25,14 @@ from ..profiles import PhantomProfile, Profile, SampleSet
 from .iba_setup import DEFAULT_STATISTICS_IMAGES, make_setup, training_images
 from .iou import iou_study, summarize_iou
 
-__all__ = ["average_precision", "detection_columns", "weighted_bce_models", "weighted_bce_study"]
+__all__ = ["TRAINED_BY_PAPER", "average_precision", "detection_columns", "weighted_bce_models", "weighted_bce_study"]
+
+#: Why the ``paper`` profile runs Table 3 on its stand-in (:func:`~.iba_setup.brixia_stand_in`).
+TRAINED_BY_PAPER = (
+    "CheXplain-IBA's Table 3 compares two DenseNet121 NIH ChestX-ray8 classifiers it trained itself, with BCE "
+    "and with weighted BCE; neither is published, and torchxrayvision's XRV-all is a single model trained on "
+    "several data sets."
+)
 
 
 def detection_columns(

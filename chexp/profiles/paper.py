@@ -1,18 +1,28 @@
 """The ``paper`` profile: the papers' own models (torchxrayvision's pretrained DenseNet121 and
-ResNetAE101) on NIH / RSNA / SIIM images from a folder the user names."""
+ResNetAE101) on NIH / RSNA / SIIM images from a folder the user names.
+
+:class:`PaperProfile` is Gifsplanation's (its Table 1 images, three classifiers);
+:class:`CheXplainPaperProfile` is the same profile as CheXplain-IBA's chapters use it (XRV-all on
+the NIH box images of its Table 1, :data:`CHEXPLAIN_FINDINGS`). Both read the NIH training images
+of the IBA statistics (:meth:`PaperProfile.training_images`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..errors import DataUnavailableError, UnknownNameError, UnsupportedProfileError
 from ..models.base import Autoencoder, Classifier, OutputKind
 from .base import LazyClassifiers, Profile, SampleSet, register_profile
+
+if TYPE_CHECKING:
+    from ..cohen.paper import PaperImageFolder
 
 #: side of the images the pretrained models take
 SIZE = 224
@@ -60,11 +70,21 @@ class PaperProfile(Profile):
         return load_autoencoder(self.autoencoder_name)
 
     def training_images(self, n: int) -> torch.Tensor:
-        """Not available: the pretrained models' training sets are not part of this profile."""
-        raise UnsupportedProfileError(
-            f"no training images known for profile {self.name!r} (IBA statistics need them); "
-            "use the phantom or cohen profile"
-        )
+        """The first ``n`` NIH ChestX-ray8 training images of the committed manifest
+        (:func:`chexp.cohen.chexplain_rows.training_rows`: patients without any image a notebook
+        explains or scores), read from ``$CHEXP_PAPER_DATA/NIH``: ``(n, 1, 224, 224)`` in
+        [-1024, 1024]. CheXplain-IBA fits its IBA statistics on them.
+
+        Raises:
+            DataUnavailableError: ``CHEXP_PAPER_DATA`` is unset, or images are missing (all named).
+            InvalidParameterError: ``n`` is below 0 or above the manifest's 10,000 rows.
+        """
+        from ..cohen.chexplain_rows import training_rows
+
+        rows = training_rows(n)
+        folders = _image_folders(rows)
+        images = [folders[r.dataset].image(r.image) for r in rows.itertuples()]
+        return torch.from_numpy(np.stack(images) if images else np.zeros((0, 1, SIZE, SIZE), np.float32))
 
     def bottleneck_autoencoders(
         self, latent_channels: Sequence[int], epochs: int | None = None, n_train: int | None = None,
@@ -95,16 +115,8 @@ class PaperProfile(Profile):
             DataUnavailableError: ``CHEXP_PAPER_DATA`` is unset, or images are missing (all named).
             UnknownNameError: ``task`` is not one of :attr:`tasks`.
         """
-        from ..cohen.paper import PaperImageFolder
         from ..cohen.paper_labels import balanced_rows, load_table1_manifest
 
-        root = os.environ.get("CHEXP_PAPER_DATA")
-        if not root:
-            raise DataUnavailableError(
-                "the paper profile reads NIH ChestX-ray8, RSNA Pneumonia and SIIM-ACR images from a folder "
-                "you download them to: set CHEXP_PAPER_DATA to a folder with sub-folders NIH/, RSNA/, SIIM/ "
-                "in each dataset's standard layout (see data_manifests/README.md)"
-            )
         if task is not None and task not in self.tasks:
             raise UnknownNameError(task, self.tasks, "paper task")
         table = load_table1_manifest()
@@ -113,19 +125,16 @@ class PaperProfile(Profile):
         else:
             iou = table[(table["selection"] == "iou") & (table["task"] == task)]
             chosen = iou.sample(n=min(n, len(iou)), random_state=seed).reset_index(drop=True)
-        folders, problems = {}, []
-        for dataset in chosen["dataset"].unique():  # name every missing folder and file before reading any
-            try:
-                folders[dataset] = PaperImageFolder(os.path.join(root, dataset), dataset, size=SIZE)
-                folders[dataset].check(chosen.loc[chosen["dataset"] == dataset, "image"])
-            except DataUnavailableError as err:
-                problems.append(str(err))
-        if problems:
-            raise DataUnavailableError(" | ".join(problems))
-        loaded = [folders[r.dataset].load(r.image, r.task) if task else (folders[r.dataset].image(r.image), None)
-                  for r in chosen.itertuples()]
         labels = np.full((len(chosen), len(self.tasks)), np.nan, dtype=np.float32)
         labels[np.arange(len(chosen)), [self.tasks.index(t) for t in chosen["task"]]] = chosen["label"]
+        return self._sample_set(chosen, labels, task)
+
+    def _sample_set(self, chosen: pd.DataFrame, labels: np.ndarray, task: str | None) -> SampleSet:
+        """The images of ``chosen`` (columns ``dataset``, ``image``, ``task``: the finding of its
+        expert box/mask) with ``labels``; with ``task`` given, their masks as ``masks[task]``."""
+        folders = _image_folders(chosen)
+        loaded = [folders[r.dataset].load(r.image, r.task) if task else (folders[r.dataset].image(r.image), None)
+                  for r in chosen.itertuples()]
         images = np.stack([image for image, _ in loaded]) if loaded else np.zeros((0, 1, SIZE, SIZE), np.float32)
         masks = {} if task is None else {
             task: np.stack([mask for _, mask in loaded]) if loaded else np.zeros((0, SIZE, SIZE), bool)}
@@ -134,3 +143,100 @@ class PaperProfile(Profile):
 
     def data_description(self) -> str:
         return "NIH ChestX-ray8 / RSNA Pneumonia / SIIM-ACR images (their own terms) from a user folder."
+
+
+#: CheXplain-IBA Table 1's eight NIH box findings (the paper's names, those of NIH's
+#: ``BBox_List_2017.csv``) -> the XRV-all output that predicts each (NIH's label "Infiltration"
+#: for the boxes' "Infiltrate").
+CHEXPLAIN_FINDINGS: dict[str, str] = {
+    "Atelectasis": "Atelectasis", "Cardiomegaly": "Cardiomegaly", "Effusion": "Effusion",
+    "Infiltrate": "Infiltration", "Mass": "Mass", "Nodule": "Nodule", "Pneumonia": "Pneumonia",
+    "Pneumothorax": "Pneumothorax",
+}
+
+
+class CheXplainPaperProfile(PaperProfile):
+    """The ``paper`` profile as CheXplain-IBA's notebooks (20-26) use it: torchxrayvision's XRV-all
+    DenseNet121 explained on the NIH ChestX-ray8 box images of the paper's Table 1 (all eight
+    findings, :data:`CHEXPLAIN_FINDINGS`), with IBA statistics fitted on NIH training images
+    (:meth:`~PaperProfile.training_images`).
+
+    Not registered: ``get_profile("paper")`` is Gifsplanation's :class:`PaperProfile`, and
+    :func:`chexp.experiments.iba_setup.chexplain_profile` builds this one for ``"paper"``.
+    :attr:`tasks` are XRV-all's output names of the findings.
+    """
+
+    tasks = tuple(CHEXPLAIN_FINDINGS.values())
+    example_target = "Mass"  # Fig. 4 left
+
+    def check(self) -> None:
+        """Raise now if XRV-all's weights or ``$CHEXP_PAPER_DATA`` are missing (CheXplain-IBA needs
+        no autoencoder; missing images are named when a chapter reads them)."""
+        self.classifier()
+        _data_root()
+
+    def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
+        """NIH box images of CheXplain-IBA Table 1 (``chexplain-table1`` selection of
+        ``data_manifests/paper_samples.csv``, 984 boxes on 880 images) from ``$CHEXP_PAPER_DATA/NIH``.
+
+        * ``task`` given (an XRV-all name of :attr:`tasks`): ``n`` of the images with a box of
+          that finding (all of them when ``n`` is larger: 180 Atelectasis, 146 Cardiomegaly, 153
+          Effusion, 123 Infiltration, 85 Mass, 79 Nodule, 120 Pneumonia, 98 Pneumothorax), the
+          union of their boxes of the finding in ``masks[task]``.
+        * ``task=None``: ``n`` distinct box images, no masks.
+
+        ``labels[i, k]`` is 1 where image ``i`` has a box of ``tasks[k]`` and NaN otherwise (a box
+        marks a positive, its absence says nothing). Draws are seeded by ``seed``.
+
+        Raises:
+            DataUnavailableError: ``CHEXP_PAPER_DATA`` is unset, or images are missing (all named).
+            UnknownNameError: ``task`` is not one of :attr:`tasks`.
+        """
+        from ..cohen.paper import SAMPLES, load_paper_manifest
+
+        if task is not None and task not in self.tasks:
+            raise UnknownNameError(task, self.tasks, "CheXplain-IBA task")
+        table = load_paper_manifest(SAMPLES)
+        table = table[table["selection"] == "chexplain-table1"]
+        finding = {name: box for box, name in CHEXPLAIN_FINDINGS.items()}
+        pool = table.drop_duplicates("image") if task is None else table[table["task"] == finding[task]]
+        chosen = pool.sample(n=min(n, len(pool)), random_state=seed).reset_index(drop=True)
+        boxed = table.groupby("image")["task"].agg(set)
+        labels = np.full((len(chosen), len(self.tasks)), np.nan, dtype=np.float32)
+        for i, image in enumerate(chosen["image"]):
+            labels[i, [self.tasks.index(CHEXPLAIN_FINDINGS[f]) for f in boxed[image]]] = 1
+        return self._sample_set(chosen, labels, task)
+
+    def data_description(self) -> str:
+        return ("NIH ChestX-ray8 box images of CheXplain-IBA Table 1 and NIH training images for the IBA "
+                "statistics (NIH's terms) from a user folder.")
+
+
+def _data_root() -> str:
+    """``$CHEXP_PAPER_DATA``; :class:`DataUnavailableError` saying what to put there when unset."""
+    root = os.environ.get("CHEXP_PAPER_DATA")
+    if not root:
+        raise DataUnavailableError(
+            "the paper profile reads NIH ChestX-ray8, RSNA Pneumonia and SIIM-ACR images from a folder "
+            "you download them to: set CHEXP_PAPER_DATA to a folder with sub-folders NIH/, RSNA/, SIIM/ "
+            "in each dataset's standard layout (see data_manifests/README.md)"
+        )
+    return root
+
+
+def _image_folders(rows: pd.DataFrame) -> dict[str, PaperImageFolder]:
+    """An image folder per dataset of ``rows`` (columns ``dataset``, ``image``), after checking that
+    every image is there: one :class:`DataUnavailableError` names every missing folder and file."""
+    from ..cohen.paper import PaperImageFolder
+
+    root = _data_root()
+    folders, problems = {}, []
+    for dataset in rows["dataset"].unique():  # name every missing folder and file before reading any
+        try:
+            folders[dataset] = PaperImageFolder(os.path.join(root, dataset), dataset, size=SIZE)
+            folders[dataset].check(rows.loc[rows["dataset"] == dataset, "image"])
+        except DataUnavailableError as err:
+            problems.append(str(err))
+    if problems:
+        raise DataUnavailableError(" | ".join(problems))
+    return folders
