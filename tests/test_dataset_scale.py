@@ -122,3 +122,37 @@ def test_a_failing_task_names_its_images(client, models, per_task):
     with pytest.raises(ChexpError, match=r"Mass: image phantom-1: InputRangeError") as info:
         compute_iou(["grad"], classifier, autoencoder, broken, batch_size=1, progress=False, client=client)
     assert isinstance(info.value.__cause__, InputRangeError)
+
+
+def test_insertion_deletion_curves_are_identical_on_two_workers(client, models, per_task):
+    from chexp.experiments.iba_setup import Setup
+    from chexp.experiments.perturbation import perturbation_study
+    from chexp.iba import fit_statistics
+
+    classifier = models[0]
+    layers = ("features.block1", "features.block2")  # the tiny classifier's blocks
+    stats = fit_statistics(classifier, layers, PhantomProfile(size=32).training_images(16), 16, 16, False)
+    setup = Setup(classifier, layers[-1], layers, dict(zip(layers, stats, strict=True)), torch.device("cpu"),
+                  {"steps": 3})
+    kwargs = {"methods": ["Gradients", "IBA"], "curve_points": 8, "progress": False, "image_batch": 1}
+    here = perturbation_study(setup, per_task, **kwargs)
+    there = perturbation_study(setup, per_task, client=client, **kwargs)
+    assert there.tasks == here.tasks == ["Cardiomegaly"] * 2 + ["Mass"] * 2
+    assert _csv(there.table()) == _csv(here.table()) and _csv(there.table_per_task()) == _csv(here.table_per_task())
+    for mode in ("insertion", "deletion"):
+        for name, curves in getattr(here, mode).items():
+            assert np.array_equal(getattr(there, mode)[name].scores, curves.scores) and curves.scores.shape == (4, 9)
+
+
+def test_cascading_randomization_is_identical_on_two_workers(client, models, per_task):
+    from chexp.experiments.randomization import randomization_study, randomization_table
+
+    classifier, autoencoder = models
+    images = torch.cat([s.images for s in per_task.values()])
+    kwargs = {"seed": 3, "progress": False, "batch_size": 3}
+    here = randomization_study(["grad", "gradcam"], classifier, autoencoder, images, "Mass", **kwargs)
+    there = randomization_study(["grad", "gradcam"], classifier, autoencoder, images, "Mass", client=client, **kwargs)
+    assert _csv(randomization_table(there)) == _csv(randomization_table(here))
+    for name, result in here.items():
+        assert result.spearman.shape == (len(result.steps), 4) and result.steps == there[name].steps
+        assert np.array_equal(there[name].ssim, result.ssim) and np.array_equal(there[name].pearson, result.pearson)

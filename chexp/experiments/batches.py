@@ -77,8 +77,19 @@ class Recipe(Generic[T]):
 _BUILT: dict[Recipe[Any], Any] = {}
 
 
+@dataclass(frozen=True)
+class _Sealed:
+    """What :func:`map_batches` sends to the workers, pickled as one object: Dask would take a
+    tuple or a torch module apart (a module's ``__dict__`` by its generic serializer, which turns
+    the hook registries into plain dicts that the module can no longer register hooks in)."""
+
+    value: Any
+
+
 def _resolve(shared: Any) -> Any:
     """``shared``, or the object its :class:`Recipe` builds (built once per process)."""
+    if isinstance(shared, _Sealed):
+        shared = shared.value
     if not isinstance(shared, Recipe):
         return shared
     if shared not in _BUILT:
@@ -210,7 +221,7 @@ def _on_cluster(
     from .worker_gpus import PinGpu
 
     client.register_plugin(PinGpu(), name=PinGpu.name)
-    [handle] = client.scatter([shared], broadcast=True, hash=False)
+    [handle] = client.scatter([_Sealed(shared)], broadcast=True, hash=False)
     run = uuid.uuid4().hex[:8]
     futures = [client.submit(_run_batch, fn, handle, batch, threads, key=f"chexp-{desc}-{run}-{i}", pure=False)
                for i, batch in enumerate(batches)]
