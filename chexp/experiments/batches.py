@@ -106,6 +106,7 @@ class ImageBatch:
         ids: the images' identifiers (named when the batch fails).
         images: ``(B, 1, H, W)``.
         masks: ``(B, H, W)`` ground truth of the rows, or ``None``.
+        maps: ``(B, 1, H, W)`` attribution maps of the rows (evaluated by the batch), or ``None``.
 
     Pickled (sent to a worker) with a compact CPU copy of its rows: a slice of a larger tensor
     would otherwise carry the whole tensor along.
@@ -115,13 +116,14 @@ class ImageBatch:
     ids: tuple[str, ...]
     images: torch.Tensor
     masks: np.ndarray | None = field(default=None)
+    maps: torch.Tensor | None = field(default=None)
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "images": self.images.detach().cpu().clone(),
-                "masks": None if self.masks is None else np.array(self.masks)}
+        return {**self.__dict__, "images": _compact(self.images), "maps": None if self.maps is None else
+                _compact(self.maps), "masks": None if self.masks is None else np.array(self.masks)}
 
     def label(self) -> str:
         """``"Cardiomegaly: images phantom-0, phantom-1"`` (at most :data:`_IDS_NAMED` ids)."""
@@ -129,11 +131,16 @@ class ImageBatch:
         return f"{' / '.join(self.key)}: image{'s' if len(self.ids) > 1 else ''} {ids}"
 
 
+def _compact(t: torch.Tensor) -> torch.Tensor:
+    """A CPU copy of ``t`` that owns only its own elements."""
+    return t.detach().cpu().clone()
+
+
 def split_images(
     key: tuple[str, ...], images: torch.Tensor, ids: Sequence[str], batch_size: int | None,
-    masks: np.ndarray | None = None,
+    masks: np.ndarray | None = None, maps: torch.Tensor | None = None,
 ) -> list[ImageBatch]:
-    """``images`` (and their ``masks``) in batches of ``batch_size`` rows, in order (``None``:
+    """``images`` (and their ``masks``, ``maps``) in batches of ``batch_size`` rows, in order (``None``:
     one batch of all of them; no images: no batch).
 
     Raises:
@@ -143,7 +150,7 @@ def split_images(
         raise InvalidParameterError(f"batch_size must be at least 1 (or None), got {batch_size}")
     step = batch_size or max(len(images), 1)
     return [ImageBatch(key, tuple(ids[s : s + step]), images[s : s + step],
-                       None if masks is None else masks[s : s + step])
+                       None if masks is None else masks[s : s + step], None if maps is None else maps[s : s + step])
             for s in range(0, len(images), step)]
 
 
