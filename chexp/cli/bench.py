@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "latent-shift": "chexp.bench.latent_shift",
     "iba": "chexp.bench.iba",
     "deletion": "chexp.bench.deletion",
+    "dataset-scale": "chexp.bench.dataset_scale",
 }
 
 
