@@ -156,3 +156,20 @@ def test_cascading_randomization_is_identical_on_two_workers(client, models, per
     for name, result in here.items():
         assert result.spearman.shape == (len(result.steps), 4) and result.steps == there[name].steps
         assert np.array_equal(there[name].ssim, result.ssim) and np.array_equal(there[name].pearson, result.pearson)
+
+
+# ------------------------------------------------------------------------------------------
+# benchmarks
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("argv", "message"), [
+    (["bench", "deletion", "--batch-size", "0"], "argument --batch-size: 0 is not a positive integer"),
+    (["bench", "deletion", "--pixels-per-step", "-3"], "argument --pixels-per-step: -3 is not a positive integer"),
+    (["bench", "deletion", "--size", "x"], "argument --size: 'x' is not an integer"),
+    (["bench", "dataset-scale", "--workers", "0"], "argument --workers: 0 is not a positive integer"),
+])
+def test_bench_counts_are_positive_integers(argv, message, capsys):
+    from chexp.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
