@@ -237,13 +237,15 @@ def _on_cluster(
     try:
         for future in as_completed(futures):
             i = order[future.key]
-            if future.status != "finished":
-                error = future.exception()
+            try:
+                results[i] = future.result()
+            except Exception as error:  # the task's own error, or the worker's loss (KilledWorker)
                 raise ChexpError(
                     f"a Dask task of {desc!r} failed on {labels[i]}: {type(error).__name__}: {error}"
                 ) from error
-            results[i] = future.result()
             bar.update(sizes[i])
     finally:
-        client.cancel([f for f in futures if not f.done()])
+        pending = [f for f in futures if not f.done()]
+        if pending:
+            client.cancel(pending)
     return results
