@@ -20,7 +20,10 @@ is therefore never changed by the path: ties between equal map values are ordere
 draw over the whole batch (:func:`~chexp.metrics.localization.random_tie_order`; per-image
 seeds would change today's numbers), and a batched convolution need not give bit-identical
 results for another batch size. Other seeds are per image already (IBA's noise) or the same for
-every image (sensitivity-N's masks, the randomised weights of cascading randomization).
+every image (sensitivity-N's masks, the randomised weights of cascading randomization). The
+tasks run with this process's number of torch threads (``threads``): a reduction split over
+another number of threads can round differently, and a Latent Shift search can turn that into
+another lambda.
 
 GPUs. :func:`map_batches` registers :class:`~chexp.experiments.worker_gpus.PinGpu` on the
 client: each worker process sees one GPU (``CUDA_VISIBLE_DEVICES`` chosen by
@@ -62,7 +65,8 @@ class Recipe(Generic[T]):
 
     ``build`` must be importable by the workers (a module-level function or class) and the
     arguments picklable; the recipe is the key of the worker's cache, so they must be hashable
-    too. Example: ``Recipe(load_models, ("phantom",), (("size", 64),))``.
+    too. Example: ``Recipe(chexp.profiles.get_profile, ("phantom",), (("size", 64),))`` gives each
+    worker its own profile object, whose models it loads (from the model cache) on first use.
     """
 
     build: Callable[..., T]
