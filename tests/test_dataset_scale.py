@@ -17,7 +17,7 @@ import torch
 
 from chexp.errors import ChexpError, InputRangeError
 from chexp.experiments.batches import Recipe, map_batches, split_images
-from chexp.experiments.worker_gpus import pinned_gpu
+from chexp.experiments.worker_setup import allocate_for_torch, pinned_gpu
 from chexp.models.small import ConvAutoencoder, SmallClassifier
 from chexp.profiles import PhantomProfile
 
@@ -58,6 +58,10 @@ def _fresh_list() -> list[int]:
     return [1, 2, 3]
 
 
+def _plugins(dask_worker: distributed.Worker) -> list[str]:
+    return sorted(dask_worker.plugins)
+
+
 def test_results_come_back_in_order_and_a_recipe_is_built_once_per_worker(client):
     out = map_batches(_pid_and_object, list(range(8)), Recipe(_fresh_list), client, progress=False,
                       sizes=[1] * 8, labels=[str(i) for i in range(8)])
@@ -67,6 +71,8 @@ def test_results_come_back_in_order_and_a_recipe_is_built_once_per_worker(client
         objects.setdefault(pid, set()).add(obj)
     assert all(len(ids) == 1 for ids in objects.values())  # one object per worker process, every task
     assert os.getpid() not in objects
+    plugins = client.run(_plugins)  # each worker got its GPU and allocator set up (TorchWorker)
+    assert len(plugins) == 2 and all("chexp-torch-worker" in names for names in plugins.values())
     here = map_batches(_pid_and_object, [0, 1], Recipe(_fresh_list), None, progress=False, sizes=[1, 1])
     assert [r[:2] for r in here] == [(os.getpid(), here[0][1])] * 2
 
@@ -85,11 +91,12 @@ def test_split_images_keeps_order_and_a_pickled_batch_carries_only_its_rows():
         split_images(("Mass",), x, list("abcde"), 0)
 
 
-def test_each_worker_gets_its_own_gpu():
+def test_each_worker_gets_its_own_gpu_and_a_torch_friendly_allocator():
     assert [pinned_gpu(i, None, 2) for i in range(4)] == ["0", "1", "0", "1"]
     assert pinned_gpu("SLURMCluster-3", "4,5", 8) == "5"  # SLURM's list wins over the count
     assert pinned_gpu("tcp://10.0.0.1:4000", None, 0) is None  # no GPU: nothing to pin
     assert pinned_gpu("worker", None, 3) == "0"
+    assert allocate_for_torch()  # glibc (Linux): Dask's 64 KiB trim threshold made torch ~1.8x slower
 
 
 # ------------------------------------------------------------------------------------------

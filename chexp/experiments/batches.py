@@ -25,12 +25,13 @@ tasks run with this process's number of torch threads (``threads``): a reduction
 another number of threads can round differently, and a Latent Shift search can turn that into
 another lambda.
 
-GPUs. :func:`map_batches` registers :class:`~chexp.experiments.worker_gpus.PinGpu` on the
-client: each worker process sees one GPU (``CUDA_VISIBLE_DEVICES`` chosen by
-:func:`~chexp.experiments.worker_gpus.pinned_gpu` from the worker's index), so
+Workers. :func:`map_batches` registers :class:`~chexp.experiments.worker_setup.TorchWorker` on
+the client: each worker process sees one GPU (``CUDA_VISIBLE_DEVICES`` chosen by
+:func:`~chexp.experiments.worker_setup.pinned_gpu` from the worker's index), so
 ``device="cuda"`` means that worker's own GPU and a model sent from a ``cuda`` process lands
 there too. Workers that already pin a GPU (one entry in ``CUDA_VISIBLE_DEVICES``, as SLURM
-sets it) keep it.
+sets it) keep it. Its allocator is set for torch (Dask's default makes torch work about 1.8
+times slower, see :mod:`~chexp.experiments.worker_setup`).
 """
 
 from __future__ import annotations
@@ -229,9 +230,9 @@ def _on_cluster(
 ) -> list[R]:
     from distributed import as_completed
 
-    from .worker_gpus import PinGpu
+    from .worker_setup import TorchWorker
 
-    client.register_plugin(PinGpu(), name=PinGpu.name)
+    client.register_plugin(TorchWorker(), name=TorchWorker.name)
     [handle] = client.scatter([_Sealed(shared)], broadcast=True, hash=False)
     run = uuid.uuid4().hex[:8]
     futures = [client.submit(_run_batch, fn, handle, batch, threads, key=f"chexp-{desc}-{run}-{i}", pure=False)
