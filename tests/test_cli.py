@@ -57,7 +57,7 @@ COMMANDS = _commands(build_parser())
 def test_the_command_tree_keeps_its_names():
     assert {p for p in COMMANDS if len(p) == 1} == {
         ("train",), ("bench",), ("methods",), ("phantoms",), ("explain",), ("reproduce",), ("sweep",)}
-    assert {p[1] for p in COMMANDS if len(p) == 2} == {"latent-shift", "iba", "deletion", "sweep"}
+    assert {p[1] for p in COMMANDS if len(p) == 2} == {"latent-shift", "iba", "deletion", "sweep", "dataset-scale"}
 
 
 @pytest.mark.parametrize("code", [

@@ -20,6 +20,8 @@ import json
 import time
 from typing import TYPE_CHECKING
 
+from ..cli.options import positive_int
+
 if TYPE_CHECKING:
     from ..models.base import Classifier
 
@@ -38,10 +40,7 @@ def _model(size: int) -> Classifier:
 
 def _side(text: str) -> int:
     """``--size``: an integer of at least :data:`MIN_SIZE`."""
-    try:
-        side = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    side = positive_int(text)
     if side < MIN_SIZE:
         raise argparse.ArgumentTypeError(
             f"{side} is too small: DenseNet121 halves the image five times, so the side must be at least {MIN_SIZE}")
@@ -51,8 +50,8 @@ def _side(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=_side, default=224,
                         help=f"image side, at least {MIN_SIZE} (default 224, the released weights' side)")
-    parser.add_argument("--pixels-per-step", type=int, default=25, help="pixels deleted per step (default 25)")
-    parser.add_argument("--batch-size", type=int, default=64, help="perturbed images per forward pass")
+    parser.add_argument("--pixels-per-step", type=positive_int, default=25, help="pixels deleted per step (default 25)")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="perturbed images per forward pass")
     parser.add_argument("--steps", type=int, default=64, help="curve points timed; 0 = the full curve")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")

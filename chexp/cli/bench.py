@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "iba": "chexp.bench.iba",
     "deletion": "chexp.bench.deletion",
     "sweep": "chexp.bench.sweep",
+    "dataset-scale": "chexp.bench.dataset_scale",
 }
 
 

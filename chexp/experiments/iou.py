@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,11 +40,14 @@ from ..methods import get_method_specs
 from ..metrics import iou, summarize
 from ..models.base import Autoencoder, Classifier
 from ..profiles import SampleSet
-from ..progress import tqdm
+from .batches import ImageBatch, map_batches, split_images
 from .classifiers import per_classifier, predicted_tasks
 from .iba_setup import PAPER_METHODS as CHEXPLAIN_METHODS
 from .iba_setup import Setup
 from .maps import compute_maps
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = [
     "MapFunction",
@@ -76,6 +79,7 @@ def iou_per_sample(
     device: str | torch.device = "cpu",
     batch_size: int | None = None,
     progress: bool = True,
+    client: Client | None = None,
 ) -> pd.DataFrame:
     """IoU of every map with the ground-truth mask, one row per (task, method, sample).
 
@@ -85,6 +89,9 @@ def iou_per_sample(
         samples_by_task: task -> :class:`~chexp.profiles.SampleSet` of images positive for it
             (``masks[task]`` is the ground truth).
         batch_size: images per call of ``maps`` (``None``: all of a task's images at once).
+        client: run each batch as a Dask task on this client's workers (``maps`` and
+            ``classifier`` are sent to each worker once; :func:`~.batches.map_batches`); the
+            table is the same as without (``None``: here, batch after batch).
 
     Returns:
         columns ``task``, ``method``, ``sample`` (the sample's id), ``iou``, ``mask_pixels``,
@@ -95,25 +102,25 @@ def iou_per_sample(
     for task, samples in samples_by_task.items():
         if task not in samples.masks:
             raise UnknownNameError(task, samples.masks, "task with ground-truth masks")
-    rows = []
-    bar = tqdm(total=sum(len(s) for s in samples_by_task.values()), desc="IoU", disable=not progress)
-    for task, samples in samples_by_task.items():
-        masks = np.asarray(samples.masks[task])
-        ids = samples.ids or [str(k) for k in range(len(samples))]
-        index = classifier.target_index(task)
-        step = batch_size or max(len(samples), 1)
-        for start in range(0, len(samples), step):
-            x = samples.images[start : start + step].to(device)
-            with torch.no_grad():
-                pred = classifier(x)[:, index].cpu().numpy()
-            mask = masks[start : start + step]
-            for name, scores in map_iou(maps(x, task), mask).items():
-                for j, value in enumerate(scores):
-                    rows.append({"task": task, "method": name, "sample": ids[start + j], "iou": float(value),
-                                 "mask_pixels": int(mask[j].sum()), "prediction": float(pred[j])})
-            bar.update(len(x))
-    bar.close()
-    return pd.DataFrame(rows, columns=["task", "method", "sample", "iou", "mask_pixels", "prediction"])
+    batches = [b for task, samples in samples_by_task.items()
+               for b in split_images((task,), samples.images, samples.ids or [str(k) for k in range(len(samples))],
+                                     batch_size, np.asarray(samples.masks[task]))]
+    parts = map_batches(_iou_rows, batches, (maps, classifier, device), client, "IoU", progress)
+    return pd.DataFrame([row for part in parts for row in part],
+                        columns=["task", "method", "sample", "iou", "mask_pixels", "prediction"])
+
+
+def _iou_rows(work: tuple[MapFunction, Classifier, str | torch.device], batch: ImageBatch) -> list[dict[str, Any]]:
+    """:func:`iou_per_sample`'s rows of one batch of a task's images (by method, then sample)."""
+    maps, classifier, device = work
+    (task,) = batch.key
+    x = batch.images.to(device)
+    with torch.no_grad():
+        pred = classifier(x)[:, classifier.target_index(task)].cpu().numpy()
+    mask = np.asarray(batch.masks)
+    return [{"task": task, "method": name, "sample": batch.ids[j], "iou": float(value),
+             "mask_pixels": int(mask[j].sum()), "prediction": float(pred[j])}
+            for name, scores in map_iou(maps(x, task), mask).items() for j, value in enumerate(scores)]
 
 
 def summarize_iou(
@@ -155,12 +162,14 @@ def compute_iou(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    client: Client | None = None,
 ) -> pd.DataFrame:
     """:func:`iou_per_sample` of :func:`~chexp.experiments.maps.compute_maps` (``|map|``) for
-    ``methods`` (slugs of :data:`chexp.methods.METHODS`; ``settings`` per method)."""
+    ``methods`` (slugs of :data:`chexp.methods.METHODS`; ``settings`` per method), each batch
+    a Dask task on ``client``'s workers when given (the same table)."""
     get_method_specs(methods)
     maps = partial(compute_maps, methods, classifier, autoencoder, settings=settings)
-    return iou_per_sample(maps, classifier, samples_by_task, device, batch_size, progress)
+    return iou_per_sample(maps, classifier, samples_by_task, device, batch_size, progress, client)
 
 
 def compute_iou_by_classifier(
@@ -172,6 +181,7 @@ def compute_iou_by_classifier(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     batch_size: int = 16,
     progress: bool = True,
+    client: Client | None = None,
 ) -> pd.DataFrame:
     """:func:`compute_iou` of each classifier (name -> model, on ``device``) on the same images,
     for the tasks of ``samples_by_task`` it predicts (the others are left out: the paper's "Model
@@ -183,7 +193,7 @@ def compute_iou_by_classifier(
     """
     return per_classifier(classifiers, lambda c: compute_iou(
         methods, c, autoencoder, {t: samples_by_task[t] for t in predicted_tasks(c, list(samples_by_task))},
-        device, settings, batch_size, progress))
+        device, settings, batch_size, progress, client))
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,15 +201,21 @@ def compute_iou_by_classifier(
 # --------------------------------------------------------------------------------------------
 def iou_study(
     setup: Setup, samples: Mapping[str, SampleSet], methods: Sequence[str] = CHEXPLAIN_METHODS, progress: bool = True,
+    batch_size: int | None = None, client: Client | None = None,
 ) -> pd.DataFrame:
     """IoU of every method's map (as :meth:`~.iba_setup.Setup.explain` returns it: signed maps
-    rank negative evidence last) with the task's mask, all of a task's images in one batch.
+    rank negative evidence last) with the task's mask.
+
+    ``batch_size``: images explained together (``None``: all of a task's images in one batch;
+    the batch can move an IoU a little: ties at the top-``p`` cut are ordered by a draw over the
+    batch). ``client``: each
+    batch a Dask task on its workers (the setup sent to each worker once; the same table).
 
     Returns the long table in the CheXplain layout: ``task``, ``sample``, ``method``, ``IoU``.
     """
     get_method_specs(methods)
-    long = iou_per_sample(lambda x, task: setup.explain(x, task, methods), setup.classifier, samples,
-                          setup.device, None, progress)
+    maps = partial(setup.explain, methods=tuple(methods))
+    long = iou_per_sample(maps, setup.classifier, samples, setup.device, batch_size, progress, client)
     return long[["task", "sample", "method", "iou"]].rename(columns={"iou": "IoU"})
 
 

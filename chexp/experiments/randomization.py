@@ -9,7 +9,7 @@ first), :func:`randomization_study` explains the same images after each step and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,10 @@ import torch
 from ..methods import build_method, get_method_specs
 from ..metrics.randomization import RandomizationResult, cascading_randomization, parameterized_layers
 from ..models.base import Autoencoder, Classifier
-from ..progress import tqdm
+from .batches import ImageBatch, map_batches, split_images
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["cascade_steps", "randomization_study", "randomization_table"]
 
@@ -51,19 +54,49 @@ def randomization_study(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     seed: int = 0,
     progress: bool = True,
+    batch_size: int | None = None,
+    client: Client | None = None,
 ) -> dict[str, RandomizationResult]:
-    """Cascading randomization of the classifier for each method (the autoencoder is kept)."""
-    get_method_specs(methods)
-    settings = settings or {}
-    plan = [list(s) for s in (steps if steps is not None else cascade_steps(classifier))]
-    out = {}
-    for name in tqdm(methods, desc="randomization", disable=not progress):
-        def explain(model: torch.nn.Module, name: str = name) -> torch.Tensor:
-            method = build_method(name, model, autoencoder, **dict(settings.get(name, {})))
-            return method.attribute(images, target).cpu()
+    """Cascading randomization of the classifier for each method (the autoencoder is kept).
 
-        out[name] = cascading_randomization(classifier, explain, steps=plan, seed=seed, progress=False)
-    return out
+    Every batch of images goes through the same randomised weights (``seed``), so batches only
+    split the work. ``batch_size``: images explained together (``None``: all of them).
+    ``client``: each (method, batch) a Dask task on its workers (the models are sent to each
+    worker once; :func:`~.batches.map_batches`); the results are the same as without.
+    """
+    get_method_specs(methods)
+    plan = [list(s) for s in (steps if steps is not None else cascade_steps(classifier))]
+    ids = [str(k) for k in range(len(images))]
+    batches = [b for name in methods for b in split_images((name, target), images, ids, batch_size)]
+    work = (classifier, autoencoder, dict(settings or {}), plan, seed, images.device)
+    parts = map_batches(_randomize, batches, work, client, "randomization", progress)
+    return {name: _concat_results([r for b, r in zip(batches, parts, strict=True) if b.key[0] == name])
+            for name in methods}
+
+
+def _randomize(
+    work: tuple[Classifier, Autoencoder | None, dict[str, Mapping[str, Any]], list[list[str]], int, torch.device],
+    batch: ImageBatch,
+) -> RandomizationResult:
+    """The cascade of one method (``batch.key``: method, target) on one batch of images."""
+    classifier, autoencoder, settings, plan, seed, device = work
+    name, target = batch.key
+    images = batch.images.to(device)
+
+    def explain(model: torch.nn.Module) -> torch.Tensor:
+        method = build_method(name, model, autoencoder, **dict(settings.get(name, {})))
+        return method.attribute(images, target).cpu()
+
+    return cascading_randomization(classifier, explain, steps=plan, seed=seed, progress=False)
+
+
+def _concat_results(parts: Sequence[RandomizationResult]) -> RandomizationResult:
+    """The results of one method's batches as one (images one after the other; the study keeps
+    no maps)."""
+    if len(parts) == 1:
+        return parts[0]
+    return RandomizationResult(parts[0].steps, *(np.concatenate([getattr(p, m) for p in parts], axis=1)
+                                                 for m in ("pearson", "spearman", "ssim")), None)
 
 
 def randomization_table(results: Mapping[str, RandomizationResult]) -> pd.DataFrame:
