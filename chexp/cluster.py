@@ -90,12 +90,17 @@ def _no_client(spec: SchedulerSpec) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _local_client(spec: SchedulerSpec) -> Iterator[Client]:
+    import dask
     from distributed import Client, LocalCluster
 
     n_workers = spec.n or os.cpu_count() or 1
+    # dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's dynamic mmap
+    # threshold and made torch about 1.8x slower on the workers (and in the notebook kernels they
+    # start); chexp's workers keep the default allocator instead.
     # dashboard (when bokeh is installed) and HTTP endpoints on a free port: several clusters can run at once
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    allocator = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    options = {"threads_per_worker": 1, "processes": True, "dashboard_address": ":0"}
+    with dask.config.set(allocator), LocalCluster(n_workers=n_workers, **options) as cluster, Client(cluster) as client:
         yield client
 
 

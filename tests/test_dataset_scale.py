@@ -165,6 +165,23 @@ def test_cascading_randomization_is_identical_on_two_workers(client, models, per
         assert np.array_equal(there[name].ssim, result.ssim) and np.array_equal(there[name].pearson, result.pearson)
 
 
+def test_sensitivity_n_is_identical_on_two_workers(client, models, per_task):
+    from chexp.experiments.iba_setup import Setup
+    from chexp.experiments.regression import RegressionCases, sensitivity_study
+
+    images = torch.cat([s.images for s in per_task.values()])
+    n = len(images)
+    cases = RegressionCases(images, np.zeros((n, 6, 32, 32), bool), np.zeros((n, 6), np.float32),
+                            [f"phantom-{i}" for i in range(n)])
+    setup = Setup(models[0], "features.block2", ("features.block2",), {}, torch.device("cpu"))
+    maps = {kind: torch.rand(n, 1, 32, 32, generator=torch.Generator().manual_seed(kind_seed))
+            for kind, kind_seed in (("a", 1), ("b", 2))}
+    here = sensitivity_study(setup, cases, maps, points=5, n_masks=6, progress=False)
+    there = sensitivity_study(setup, cases, maps, points=5, n_masks=6, progress=False, batch_size=3, client=client)
+    assert len(here) == 2 * 5 and set(here["map"]) == {"a", "b"}
+    assert _csv(there) == _csv(here)
+
+
 # ------------------------------------------------------------------------------------------
 # benchmarks
 # ------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,6 @@ from ..iba.losses import ModelLoss
 from ..metrics import sensitivity_n, severity_correlation
 from ..models.base import Classifier
 from ..profiles import PhantomProfile, Profile
-from ..progress import tqdm
 from ..training import (
     CohenTraining,
     PhantomRegressionTraining,
@@ -44,7 +43,11 @@ from ..training import (
     phantom_training_images,
 )
 from ..training.severity import zone_scores
+from .batches import ImageBatch, map_batches, split_images
 from .iba_setup import DEFAULT_STATISTICS_IMAGES, Setup, make_setup, training_images
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = [
     "LOSSES",
@@ -223,28 +226,40 @@ def predictions(setup: Setup, cases: RegressionCases) -> np.ndarray:
 
 def sensitivity_study(
     setup: Setup, cases: RegressionCases, maps: Mapping[str, torch.Tensor], points: int = 20,
-    n_masks: int = 20, seed: int = 0, progress: bool = True,
+    n_masks: int = 20, seed: int = 0, progress: bool = True, batch_size: int | None = None,
+    client: Client | None = None,
 ) -> pd.DataFrame:
     """Sensitivity-N (zero baseline) per map kind: long table ``map``, ``n``, ``correlation``
     (mean Pearson over images), ``std``.
 
     Mask sizes: ``points`` of the released code's sizes scaled to the image
     (:func:`~chexp.metrics.perturbation.default_sensitivity_ns`; paper: 50 sizes, 30 masks each).
+    The masks are the same for every image (``seed``), so ``batch_size`` (images per batch;
+    ``None``: all) only splits the work; ``client``: each (map kind, batch) a Dask task on its
+    workers (the setup sent to each worker once; :func:`~.batches.map_batches`), the same table.
     """
     from ..metrics.perturbation import default_sensitivity_ns
 
-    x = cases.images.to(setup.device)
-    ns = default_sensitivity_ns(x[0].numel(), points=points)
-    target = setup.classifier.targets[0]
+    ns = default_sensitivity_ns(cases.images[0].numel(), points=points)
+    batches = [b for name, m in maps.items()
+               for b in split_images((name,), cases.images, list(cases.ids), batch_size, maps=m)]
+    parts = map_batches(_sensitivity_batch, batches, (setup, ns, n_masks, seed), client, "sensitivity-N", progress)
     rows = []
-    for name, m in tqdm(maps.items(), desc="sensitivity-N", disable=not progress):
-        r = sensitivity_n(setup.classifier, x, m.to(setup.device), target, ns=ns, n_masks=n_masks, seed=seed,
-                          progress=False)
-        for j, n in enumerate(r.ns):
-            col = r.correlation[:, j]
+    for name in maps:
+        corr = np.concatenate([c for b, c in zip(batches, parts, strict=True) if b.key[0] == name])
+        for j, n in enumerate(ns):
+            col = corr[:, j]
             rows.append({"map": name, "n": int(n), "correlation": float(np.nanmean(col)),
                          "std": float(np.nanstd(col)), "images": int(np.isfinite(col).sum())})
     return pd.DataFrame(rows)
+
+
+def _sensitivity_batch(work: tuple[Setup, np.ndarray, int, int], batch: ImageBatch) -> np.ndarray:
+    """Sensitivity-N correlations ``(B, K)`` of one batch of one map kind (``batch.maps``)."""
+    setup, ns, n_masks, seed = work
+    assert batch.maps is not None
+    return sensitivity_n(setup.classifier, batch.images.to(setup.device), batch.maps.to(setup.device),
+                         setup.classifier.targets[0], ns=ns, n_masks=n_masks, seed=seed, progress=False).correlation
 
 
 def severity_study(cases: RegressionCases, maps: Mapping[str, torch.Tensor]) -> tuple[pd.DataFrame, pd.DataFrame]:
