@@ -9,6 +9,9 @@ Both papers:
 * :mod:`~chexp.experiments.samples`: which tasks and images an experiment explains.
 * :mod:`~chexp.experiments.classifiers`: one experiment run per classifier a profile compares
   (Gifsplanation Table 1, E.1, K.1, Fig. 4 / E.1).
+* :mod:`~chexp.experiments.batches`: per-image work over batches of images, in this process or as
+  Dask tasks (the same results); :mod:`~chexp.experiments.worker_setup`: a Dask worker's GPU and
+  allocator for torch.
 
 Gifsplanation (Latent Shift):
 
