@@ -54,6 +54,7 @@ __all__ = [
     "ShortcutCases",
     "ShortcutStudy",
     "bootstrap_spearman",
+    "classifier_table",
     "explain_cases",
     "mass_fractions",
     "regions",
@@ -62,6 +63,7 @@ __all__ = [
     "reveal_table",
     "run_shortcut_study",
     "shortcut_cases",
+    "summary_text",
     "tracking_table",
 ]
 
@@ -468,3 +470,52 @@ def tracking_table(
                                                 n_bootstrap, seed, level)
             out.append({"method": method, "scope": scope, "rho": rho, "CI low": low, "CI high": high, "n": len(sub)})
     return pd.DataFrame(out)
+
+
+def classifier_table(classifiers: Mapping[str, Classifier]) -> pd.DataFrame:
+    """Per model (chexp-trained, with a card): its training co-occurrence, schedule, cache key and
+    held-out AUC of every finding."""
+    rows = []
+    for name, model in classifiers.items():
+        card = model.card
+        cooc = card.config["phantom"]["device_cooccurrence"]
+        rows.append({
+            "model": name,
+            "device co-occurrence": "independent" if cooc is None else
+            f"P(device | {cooc[0]}) = {cooc[1]:g}, P(device | no {cooc[0]}) = {cooc[2]:g}",
+            "n_train": card.config["n_train"], "epochs": card.config["epochs"], "config": card.config_hash,
+            **{f"AUC {f}": v for f, v in card.metrics["val_auc"].items()},
+        })
+    return pd.DataFrame(rows)
+
+
+def summary_text(
+    reliance_table: pd.DataFrame, reveal: pd.DataFrame, tracking: pd.DataFrame,
+    shortcut: str = "shortcut", clean: str = "clean",
+) -> str:
+    """A Markdown paragraph stating this run's results (generated from the tables, so a rerun
+    updates it): the measured reliance of both models, the methods that reveal the shortcut and
+    how well each tracks the per-image reliance within the shortcut model."""
+    mean = reliance_table.groupby("model")[["device_effect", "finding_effect", "device_effect_probability"]].mean()
+    reveals = reveal[reveal["reveals shortcut"]]["method"].tolist()
+    hidden = reveal[~reveal["reveals shortcut"]]["method"].tolist()
+    within = tracking[tracking["scope"] == "shortcut model"].sort_values("rho", ascending=False)
+    tracked = within[within["CI low"] > 0]["method"].tolist()
+    best = within.iloc[0] if len(within) else None
+    lines = [
+        f"**Measured reliance.** Removing the device lowers the {shortcut} model's finding logit by "
+        f"{mean.loc[shortcut, 'device_effect']:.2f} on average "
+        f"({mean.loc[shortcut, 'device_effect_probability']:.3f} in probability), the {clean} model's by "
+        f"{mean.loc[clean, 'device_effect']:.2f} ({mean.loc[clean, 'device_effect_probability']:.3f}); removing "
+        f"the finding lowers them by {mean.loc[shortcut, 'finding_effect']:.2f} and "
+        f"{mean.loc[clean, 'finding_effect']:.2f}.",
+        f"**Reveal the shortcut** (device share higher for the {shortcut} model, 95 % interval above 0): "
+        f"{', '.join(reveals) or 'none'}; not: {', '.join(hidden) or 'none'}.",
+    ]
+    if best is not None:
+        lines.append(
+            f"**Track the reliance within the {shortcut} model** (Spearman's rho of device share and device "
+            f"effect, interval above 0): {', '.join(tracked) or 'none'}; highest rho {best['rho']:.2f} "
+            f"({best['method']}, [{best['CI low']:.2f}, {best['CI high']:.2f}], n = {int(best['n'])})."
+        )
+    return "\n\n".join(lines)
