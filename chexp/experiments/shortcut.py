@@ -56,6 +56,7 @@ __all__ = [
     "bootstrap_spearman",
     "classifier_table",
     "explain_cases",
+    "latent_shift_table",
     "mass_fractions",
     "regions",
     "reliance",
@@ -489,13 +490,31 @@ def classifier_table(classifiers: Mapping[str, Classifier]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def latent_shift_table(study: ShortcutStudy) -> pd.DataFrame:
+    """Per model, means over the cases: the finding's probability on the image, on its
+    reconstruction ``D(E(x))`` (where Latent Shift starts) and at the lower bound (the
+    counterfactual frame). A classifier that does not recognise the finding on the reconstruction
+    leaves Latent Shift little to remove."""
+    rows = []
+    for name, expl in study.explanations.items():
+        model = study.reliance[study.reliance["model"] == name]
+        rows.append({
+            "model": name,
+            "probability on the image": float(1 / (1 + np.exp(-model["score"].to_numpy())).mean()),
+            "on the reconstruction": float(expl.initial_prediction.double().mean()),
+            "at the lower bound": float(expl.predictions[:, 0].double().mean()),
+        })
+    return pd.DataFrame(rows)
+
+
 def summary_text(
     reliance_table: pd.DataFrame, reveal: pd.DataFrame, tracking: pd.DataFrame,
-    shortcut: str = "shortcut", clean: str = "clean",
+    latent_shift: pd.DataFrame | None = None, shortcut: str = "shortcut", clean: str = "clean",
 ) -> str:
     """A Markdown paragraph stating this run's results (generated from the tables, so a rerun
-    updates it): the measured reliance of both models, the methods that reveal the shortcut and
-    how well each tracks the per-image reliance within the shortcut model."""
+    updates it): the measured reliance of both models, the methods that reveal the shortcut, how
+    well each tracks the per-image reliance within the shortcut model and (given
+    :func:`latent_shift_table`) what Latent Shift starts from."""
     mean = reliance_table.groupby("model")[["device_effect", "finding_effect", "device_effect_probability"]].mean()
     reveals = reveal[reveal["reveals shortcut"]]["method"].tolist()
     hidden = reveal[~reveal["reveals shortcut"]]["method"].tolist()
@@ -517,5 +536,15 @@ def summary_text(
             f"**Track the reliance within the {shortcut} model** (Spearman's rho of device share and device "
             f"effect, interval above 0): {', '.join(tracked) or 'none'}; highest rho {best['rho']:.2f} "
             f"({best['method']}, [{best['CI low']:.2f}, {best['CI high']:.2f}], n = {int(best['n'])})."
+        )
+    if latent_shift is not None:
+        ls = latent_shift.set_index("model")
+        lines.append(
+            f"**Latent Shift** explains the reconstruction D(E(x)): the {shortcut} model's probability of the "
+            f"finding is {ls.loc[shortcut, 'probability on the image']:.2f} on the images but "
+            f"{ls.loc[shortcut, 'on the reconstruction']:.3f} on their reconstructions (the {clean} model: "
+            f"{ls.loc[clean, 'probability on the image']:.2f} / {ls.loc[clean, 'on the reconstruction']:.3f}). "
+            "Where the autoencoder does not reproduce what the classifier uses (a thin tube, the pleural "
+            "line), the shift has little to remove and its map cannot show the shortcut."
         )
     return "\n\n".join(lines)
