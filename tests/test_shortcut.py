@@ -170,3 +170,41 @@ def test_profile_shortcut_pair_settings() -> None:
     same = {k: v for k, v in trainings["shortcut"].settings().items() if k != "phantom"}
     assert same == {k: v for k, v in trainings["clean"].settings().items() if k != "phantom"}
     assert list(profile.shortcut_classifiers()) == ["shortcut", "clean"]  # listing trains nothing
+
+
+def test_study_tables_text_and_figures(cases: ShortcutCases) -> None:
+    """The summaries and figures of a study whose "shortcut" maps sit on the device and whose
+    "clean" maps sit on the finding (no model or method run)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from chexp.experiments.shortcut import ShortcutStudy, summary_text
+    from chexp.plotting.shortcut import plot_example_maps, plot_mass_fractions, plot_reliance, plot_tracking
+
+    parts = regions(cases)
+    maps = {"shortcut": {"m": cases.device_masks.astype(np.float32)},
+            "clean": {"m": (cases.finding_masks & ~cases.device_masks).astype(np.float32)}}
+    n = len(cases)
+    rel = pd.concat([pd.DataFrame({"model": name, "index": cases.indices, "score": 1.0, "device_effect": eff,
+                                   "finding_effect": 2.0, "device_effect_probability": eff / 10})
+                     for name, eff in (("shortcut", np.arange(1.0, n + 1)), ("clean", np.zeros(n)))],
+                    ignore_index=True)
+    fractions = pd.concat([pd.DataFrame({"model": name, "method": "m", "index": cases.indices,
+                                         **mass_fractions(maps[name]["m"], parts),
+                                         "device_area": parts["device"].reshape(n, -1).mean(1),
+                                         "device_effect": rel[rel["model"] == name]["device_effect"].to_numpy()})
+                           for name in maps], ignore_index=True)
+    study = ShortcutStudy(cases, rel, maps, {}, fractions, "absolute", 0)
+    reveal = reveal_table(fractions, n_bootstrap=100)
+    assert reveal.loc[0, "difference"] == pytest.approx(1.0) and reveal.loc[0, "reveals shortcut"]
+    text = summary_text(rel, reveal, tracking_table(fractions, n_bootstrap=100))
+    assert "lowers the shortcut model's finding logit by 2.00" in text
+    assert "95 % interval above 0): m; not: none" in text
+    assert len(plot_reliance(rel).axes) == 1
+    assert len(plot_mass_fractions(fractions).axes) == 1
+    assert len(plot_tracking(fractions, n_bootstrap=50).axes) == 4
+    fig = plot_example_maps(study, index=0)
+    assert fig.axes[1].get_title() == "m\ndevice 1.00 · finding 0.00"
+    assert fig.axes[3].get_title() == "m\ndevice 0.00 · finding 1.00"

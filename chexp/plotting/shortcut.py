@@ -100,7 +100,7 @@ def plot_tracking(fractions: pd.DataFrame, effect: str = "device_effect", n_boot
         for k, (model, sub) in enumerate(rows.groupby("model", sort=False)):
             ax.scatter(sub[effect], sub["device"], s=10, color=_model_color(str(model), k), label=str(model))
         rho, low, high = bootstrap_spearman(rows["device"].to_numpy(), rows[effect].to_numpy(), n_bootstrap, seed)
-        ax.set_title(f"{method}\nrho {rho:.2f} [{low:.2f}, {high:.2f}]", fontsize=8)
+        ax.set_title(f"{method}\nrho (both models) {rho:.2f} [{low:.2f}, {high:.2f}]", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(methods):]:
         ax.axis("off")
