@@ -61,7 +61,7 @@ def plot_mass_fractions(fractions: pd.DataFrame, models: Sequence[str] = ("short
         models: the models shown, in this order.
     """
     methods = list(dict.fromkeys(fractions["method"]))
-    fig, ax = plt.subplots(figsize=(1.3 + 1.25 * len(methods), 4.0))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 + 1.25 * len(methods)), 4.0))
     width = 0.8 / len(models)
     for i, method in enumerate(methods):
         for j, model in enumerate(models):
