@@ -206,5 +206,5 @@ def test_study_tables_text_and_figures(cases: ShortcutCases) -> None:
     assert len(plot_mass_fractions(fractions).axes) == 1
     assert len(plot_tracking(fractions, n_bootstrap=50).axes) == 4
     fig = plot_example_maps(study, index=0)
-    assert fig.axes[1].get_title() == "m\ndevice 1.00 · finding 0.00"
-    assert fig.axes[3].get_title() == "m\ndevice 0.00 · finding 1.00"
+    assert fig.axes[2].get_title() == "m · shortcut\ndevice 1.00 · finding 0.00"
+    assert fig.axes[3].get_title() == "m · clean\ndevice 0.00 · finding 1.00"

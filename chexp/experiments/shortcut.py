@@ -415,10 +415,11 @@ def reveal_table(
     fractions: pd.DataFrame, shortcut: str = "shortcut", clean: str = "clean",
     n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95,
 ) -> pd.DataFrame:
-    """Per method: the mean device share for both models, their paired difference (same images)
-    with a percentile bootstrap interval, and whether the explanation reveals the shortcut
-    (the interval lies above 0); the mean finding share of both models and the device's share of
-    the image (chance).
+    """Per method: the mean device share for both models (columns ``device (<model>)``), their
+    paired difference (same images) with a percentile bootstrap interval, and whether the
+    explanation reveals the shortcut (``reveals shortcut``: the interval lies above 0); the mean
+    finding share of both models (``finding (<model>)``) and the device's share of the image
+    (``device area``, chance).
 
     Args:
         fractions: :attr:`ShortcutStudy.fractions`.
@@ -435,11 +436,11 @@ def reveal_table(
         low, high = _percentile_interval(boot, level)
         out.append({
             "method": method,
-            f"device share ({shortcut})": a["device"].mean(), f"device share ({clean})": b["device"].mean(),
+            f"device ({shortcut})": a["device"].mean(), f"device ({clean})": b["device"].mean(),
             "difference": float(diff.mean()) if diff.size else float("nan"), "CI low": low, "CI high": high,
             "reveals shortcut": bool(low > 0),
-            f"finding share ({shortcut})": a["finding"].mean(), f"finding share ({clean})": b["finding"].mean(),
-            "device area share": a["device_area"].mean(),
+            f"finding ({shortcut})": a["finding"].mean(), f"finding ({clean})": b["finding"].mean(),
+            "device area": a["device_area"].mean(),
         })
     return pd.DataFrame(out)
 

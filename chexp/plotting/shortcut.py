@@ -113,32 +113,42 @@ def plot_tracking(fractions: pd.DataFrame, effect: str = "device_effect", n_boot
     return fig
 
 
-def plot_example_maps(study: ShortcutStudy, index: int = 0, methods: Sequence[str] | None = None) -> Figure:
-    """One case: a row per model with the image and every method's ``|map|`` (each scaled to its
-    own 99th percentile), the device outlined in red and the finding in cyan; each title gives the
-    map's device and finding shares."""
+def plot_example_maps(study: ShortcutStudy, index: int = 0, methods: Sequence[str] | None = None,
+                      per_row: int = 2) -> Figure:
+    """One case: the image and every method's ``|map|`` (each scaled to its own 99th percentile),
+    each shown for every model side by side (``per_row`` images or methods to a row), with the
+    device outlined in red and the finding in cyan; each title gives the map's device and finding
+    shares (the image's: the measured effects)."""
     cases: ShortcutCases = study.cases
     models = list(study.maps)
     methods = list(methods or next(iter(study.maps.values())))
-    fig, axes = plt.subplots(len(models), 1 + len(methods), figsize=(2.1 * (1 + len(methods)), 2.35 * len(models)),
-                             squeeze=False)
+    items = [None, *methods]  # None: the image itself
+    nrows = -(-len(items) // per_row)
+    ncols = per_row * len(models)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.45 * nrows), squeeze=False)
     outlines: Mapping[str, np.ndarray] = {"device": cases.device_masks[index], "finding": cases.finding_masks[index]}
     fr = study.fractions
     case = cases.indices[index]
-    for r, model in enumerate(models):
-        rel = study.reliance[(study.reliance["model"] == model) & (study.reliance["index"] == case)].iloc[0]
-        axes[r, 0].imshow(cases.images[index, 0].numpy(), cmap="gray", vmin=-1024, vmax=1024)
-        axes[r, 0].set_title(f"{model}: device effect {rel['device_effect']:+.2f}\n"
-                             f"finding effect {rel['finding_effect']:+.2f}", fontsize=7)
-        for ax, method in zip(axes[r, 1:], methods, strict=True):
-            a = np.abs(study.maps[model][method][index])
-            ax.imshow(a, cmap="magma", vmin=0, vmax=max(float(np.percentile(a, 99)), 1e-12))
-            row = fr[(fr["model"] == model) & (fr["method"] == method) & (fr["index"] == case)].iloc[0]
-            ax.set_title(f"{method}\ndevice {row['device']:.2f} · finding {row['finding']:.2f}", fontsize=7)
-        for ax in axes[r]:
+    for k, method in enumerate(items):
+        for m, model in enumerate(models):
+            ax = axes[k // per_row, (k % per_row) * len(models) + m]
+            if method is None:
+                rel = study.reliance[(study.reliance["model"] == model) & (study.reliance["index"] == case)].iloc[0]
+                ax.imshow(cases.images[index, 0].numpy(), cmap="gray", vmin=-1024, vmax=1024)
+                ax.set_title(f"image · {model}\ndevice effect {rel['device_effect']:+.2f}, "
+                             f"finding {rel['finding_effect']:+.2f}", fontsize=7)
+            else:
+                a = np.abs(study.maps[model][method][index])
+                ax.imshow(a, cmap="magma", vmin=0, vmax=max(float(np.percentile(a, 99)), 1e-12))
+                row = fr[(fr["model"] == model) & (fr["method"] == method) & (fr["index"] == case)].iloc[0]
+                ax.set_title(f"{method} · {model}\ndevice {row['device']:.2f} · finding {row['finding']:.2f}",
+                             fontsize=7)
             for region, mask in outlines.items():
                 ax.contour(mask.astype(float), levels=[0.5], colors=REGION_COLORS[region], linewidths=0.6)
-            ax.set_xticks([])
-            ax.set_yticks([])
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[len(items) * len(models):]:
+        ax.axis("off")
     fig.tight_layout()
     return fig
