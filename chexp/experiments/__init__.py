@@ -31,6 +31,11 @@ Gifsplanation (Latent Shift):
 * :mod:`~chexp.experiments.robustness`: IoU under input noise and blur (App. G).
 * :mod:`~chexp.experiments.galleries`: Latent Shift galleries, true and false positives (App. I/J).
 
+Our additions:
+
+* :mod:`~chexp.experiments.shortcut`: a planted shortcut (device and Pneumothorax): reliance by
+  intervention against each method's mass on the device.
+
 CheXplain-IBA:
 
 * :mod:`~chexp.experiments.iba_setup`: the classifier, IBA layers and statistics every figure uses.
