@@ -38,6 +38,7 @@ __all__ = [
     "Outcome",
     "CLAIMS",
     "evaluate_claim",
+    "notebook_run",
     "scorecard_page",
 ]
 
@@ -487,25 +488,30 @@ class Outcome:
     note: str = ""
 
 
-def _notebook_run(run_dir: Path, stem: str) -> tuple[str | None, str]:
-    """``(profile, "")`` when ``stem`` was executed in ``run_dir``, else ``(None, why not)``."""
-    path = run_dir / "notebooks" / f"{stem}.ipynb"
+def notebook_run(run_dir: Path, stem: str, profile: str | None = None) -> tuple[str | None, str]:
+    """``(profile, "")`` when notebook ``stem`` was executed in run folder ``run_dir`` (the profile
+    it ran under), else ``(None, why not)``: it failed, was not run, was skipped for the run's
+    profile, or (when ``profile``, the run's profile, is one it supports) stopped because data it
+    downloads were unavailable."""
+    path = Path(run_dir) / "notebooks" / f"{stem}.ipynb"
     if not path.is_file():
-        failed = (run_dir / "failed" / f"{stem}.ipynb").is_file()
+        failed = (Path(run_dir) / "failed" / f"{stem}.ipynb").is_file()
         return None, "the notebook failed" if failed else "the notebook was not run"
     metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
-    profile = metadata.get("papermill", {}).get("parameters", {}).get("profile")
-    if profile is None:
-        supported = metadata.get("chexp", {}).get("profiles")
-        return None, ("the notebook was skipped for this profile"
-                      + (f" (it supports {', '.join(supported)})" if supported else ""))
-    return str(profile), ""
+    ran = metadata.get("papermill", {}).get("parameters", {}).get("profile")
+    if ran is not None:
+        return str(ran), ""
+    supported = metadata.get("chexp", {}).get("profiles")
+    if profile is not None and supported and profile in supported:
+        return None, "the notebook stopped: a file it needs could not be downloaded (its page says which)"
+    return None, ("the notebook was skipped for this profile"
+                  + (f" (it supports {', '.join(supported)})" if supported else ""))
 
 
 def evaluate_claim(claim: Claim, run_dir: Path) -> Outcome:
     """Grade ``claim`` on the tables of ``run_dir`` (see the module docstring for the rules)."""
     run_dir = Path(run_dir)
-    profile, why = _notebook_run(run_dir, claim.notebook)
+    profile, why = notebook_run(run_dir, claim.notebook)
     if profile is None:
         return Outcome(claim, None, "-", NOT_RUNNABLE, why)
     csv = run_dir / claim.csv
