@@ -57,6 +57,8 @@ def _executed(run: Path, stem: str, profile: str, pixel: bytes, seconds: float) 
     nb = new_notebook(cells=[new_markdown_cell(f"# Chapter {stem}\n\nText."), code])
     nb.metadata["papermill"] = {"parameters": {"profile": profile, "device": "cpu"}, "duration": seconds}
     nb.metadata["chexp"] = {"profiles": list(PROFILES)}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
     (run / "notebooks").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, run / "notebooks" / f"{stem}.ipynb")
 
