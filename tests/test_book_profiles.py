@@ -253,4 +253,7 @@ def test_two_profile_book_builds_offline_without_warnings(two_profile_run: tuple
     links = re.findall(r'href="([^"]*fig\.png)"', cohen_a)
     assert links and (html / "cohen" / "notebooks" / links[0]).resolve().read_bytes() == b"cohen-a"
     assert (html / "cohen" / "index.html").is_file()
+    # "Open in Colab" opens the repository's notebook (the profile is a parameter), on both pages.
+    colab = "colab.research.google.com/github/chexp-project/chexp/blob/main/notebooks/01_a.ipynb"
+    assert colab in book_a and colab in cohen_a and "cohen/notebooks/01_a.ipynb" not in cohen_a
     print(f"\ntwo-profile toy book build: {result.seconds:.1f} s")
