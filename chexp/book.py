@@ -433,19 +433,22 @@ def _profile_page(profile: str, stem: str) -> str:
 
 
 def _insert_note(notebook: Path, note: str, title_suffix: str = "") -> None:
-    """Put the markdown cell ``note`` after the first cell of ``notebook`` (in place); with
-    ``title_suffix``, append it to the first ``# `` title of the first cell."""
+    """Put the Markdown ``note`` right under the page's title (the first ``# `` line of a markdown
+    cell) of ``notebook``, in place, and append ``title_suffix`` to that title; a notebook with no
+    title gets ``note`` as a first markdown cell."""
     import nbformat
     from nbformat.v4 import new_markdown_cell
 
     nb = nbformat.read(notebook, as_version=4)
-    if title_suffix and nb.cells and nb.cells[0].cell_type == "markdown":
-        lines = nb.cells[0].source.split("\n")
+    for cell in (cell for cell in nb.cells if cell.cell_type == "markdown"):
+        lines = cell.source.split("\n")
         at = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
         if at is not None:
-            lines[at] += title_suffix
-            nb.cells[0].source = "\n".join(lines)
-    nb.cells = nb.cells[:1] + [new_markdown_cell(note)] + nb.cells[1:]
+            rest = "\n".join(lines[at + 1:]).lstrip("\n")
+            cell.source = "\n".join([*lines[:at], lines[at] + title_suffix, "", note, "", rest]).rstrip("\n")
+            break
+    else:
+        nb.cells.insert(0, new_markdown_cell(note))
     nbformat.write(nb, notebook)
 
 

@@ -54,7 +54,8 @@ def _executed(run: Path, stem: str, profile: str, pixel: bytes, seconds: float) 
                        metadata={"chexp": {DOWNLOADS_KEY: [link]}})
     code = new_code_cell("print(profile)", execution_count=1,
                          outputs=[new_output("stream", name="stdout", text=f"ran under {profile}\n"), links])
-    nb = new_notebook(cells=[new_markdown_cell(f"# Chapter {stem}\n\nText."), code])
+    colab = new_code_cell("!pip install chexp", metadata={"tags": ["remove-cell"]}, execution_count=0)
+    nb = new_notebook(cells=[colab, new_markdown_cell(f"# Chapter {stem}\n\nText."), code])
     nb.metadata["papermill"] = {"parameters": {"profile": profile, "device": "cpu"}, "duration": seconds}
     nb.metadata["chexp"] = {"profiles": list(PROFILES)}
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -97,13 +98,16 @@ def test_staging_adds_a_part_per_further_profile_and_links_the_versions(two_prof
     assert toc["parts"][1]["chapters"] == [{"file": "cohen/index"}, {"file": "cohen/notebooks/01_a"}]
     assert toc["parts"][0]["chapters"] == [{"file": "notebooks/01_a"}, {"file": "notebooks/02_b"}]
     # The book's page of 01_a links its cohen version; that of 02_b says why there is none.
+    # (right under the title, before the chapter's text; the Colab setup cell before it is kept)
     book_a, book_b = _cells(stage / "notebooks" / "01_a.ipynb"), _cells(stage / "notebooks" / "02_b.ipynb")
-    assert book_a[0] == "# Chapter 01_a\n\nText." and "{doc}`/cohen/notebooks/01_a`" in book_a[1]
+    assert book_a[0] == "!pip install chexp"
+    tip = r"```\{tip\}\n.*\{doc\}`/cohen/notebooks/01_a`.*\n```"
+    assert re.fullmatch(rf"# Chapter 01_a\n\n{tip}\n\nText\.", book_a[1], re.S), book_a[1]
     assert "no version of this chapter under the `cohen` profile" in book_b[1]
     assert "skipped for this profile (it supports phantom)" in book_b[1]
     # The cohen page: its title says so, it links back, and it keeps its own outputs and files.
     cohen_a = nbformat.read(stage / "cohen" / "notebooks" / "01_a.ipynb", as_version=4)
-    assert cohen_a.cells[0].source.startswith("# Chapter 01_a (cohen)")
+    assert cohen_a.cells[1].source.startswith("# Chapter 01_a (cohen)\n\n```{note}")
     assert "{doc}`/notebooks/01_a`" in cohen_a.cells[1].source
     assert cohen_a.cells[2].outputs[0]["text"] == "ran under cohen\n"
     assert (stage / "cohen" / "outputs" / "01_a" / "fig.png").read_bytes() == b"cohen-a"
@@ -143,7 +147,7 @@ def test_single_profile_staging_is_unchanged(two_profile_run: tuple[Path, Path])
     stage = stage_book(run / "phantom", source)
     toc = yaml.safe_load((stage / "_toc.yml").read_text(encoding="utf-8"))
     assert [part["caption"] for part in toc["parts"]] == ["Chapters", "About"]
-    assert len(_cells(stage / "notebooks" / "01_a.ipynb")) == 2
+    assert _cells(stage / "notebooks" / "01_a.ipynb")[1] == "# Chapter 01_a\n\nText."
     assert "| this build | profile | verdict |" in (stage / "book" / "scorecard.md").read_text(encoding="utf-8")
 
 
