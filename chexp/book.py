@@ -386,13 +386,13 @@ def stage_book(
             "(without --only) first"
         )
     notebooks = [stage / "notebooks" / f"{stem}.ipynb" for stem in toc_notebooks(source_root / "_toc.yml")]
-    for profile in profiles[1:]:
-        stage_profile_part(stage, runs[profile], profile, profiles[0], [p.stem for p in notebooks])
+    further = [stage / profile / "notebooks" / f"{stem}.ipynb" for profile in profiles[1:]
+               for stem in stage_profile_part(stage, runs[profile], profile, profiles[0], [p.stem for p in notebooks])]
     scorecard_runs = runs if profiles else main_run
     (stage / f"{SCORECARD_PAGE}.md").write_text(scorecard_page(scorecard_runs, [p.stem for p in notebooks]),
                                                 encoding="utf-8")
     _append_to_toc(stage / "_toc.yml", SCORECARD_PAGE)
-    (stage / f"{PROVENANCE_PAGE}.md").write_text(provenance_page(notebooks), encoding="utf-8")
+    (stage / f"{PROVENANCE_PAGE}.md").write_text(provenance_page(notebooks + further), encoding="utf-8")
     _append_to_toc(stage / "_toc.yml", PROVENANCE_PAGE)
     install_widget_js(stage / WIDGET_JS_SUBDIR, cache=cache)
     install_npm_asset(MATHJAX, stage / MATHJAX_SUBDIR, cache=cache)

@@ -5,6 +5,7 @@ the scorecard's per-profile columns, and one real (offline, warnings-as-errors) 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -118,6 +119,9 @@ def test_staging_adds_a_part_per_further_profile_and_links_the_versions(two_prof
     assert index.startswith(f"# {REAL}\n")
     assert "| {doc}`01_a </cohen/notebooks/01_a>` | 95 | ran |" in index
     assert "| `02_b` | - | the notebook was skipped for this profile (it supports phantom) |" in index
+    # The provenance page lists the runs of both profiles.
+    provenance = (stage / "book" / "provenance.md").read_text(encoding="utf-8")
+    assert "| 01_a | phantom | cpu | 12 |" in provenance and "| 01_a | cohen | cpu | 95 |" in provenance
     # The scorecard has a column per profile.
     scorecard = (stage / "book" / "scorecard.md").read_text(encoding="utf-8")
     assert "| id | claim | where | paper's number | phantom | cohen | notebook |" in scorecard
@@ -204,6 +208,27 @@ def test_bad_profiles_fail_before_any_notebook_runs(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError, match="distinct"):
         reproduce_profiles(["cohen", "cohen"], output_dir=tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_each_profile_runs_into_its_own_folder(tmp_path: Path) -> None:
+    """Two profiles, one tiny notebook: each ran into ``<run>/<profile>/`` with its own parameters
+    (its output_dir inside that folder); no book was asked for."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    params = new_code_cell('profile = device = output_dir = "unset"', metadata={"tags": ["parameters"]})
+    body = new_code_cell("import json, pathlib\npathlib.Path(output_dir).mkdir(parents=True)\n"
+                         "(pathlib.Path(output_dir) / 'p.json').write_text(json.dumps([profile, device]))")
+    nb = new_notebook(cells=[params, body])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / "a.ipynb")
+    result = reproduce_profiles(list(PROFILES), output_dir=tmp_path / "run", build=False, notebooks_dir=folder,
+                                progress=False)
+    assert result.exit_code == 0 and result.build is None and list(result.results) == list(PROFILES)
+    for profile in PROFILES:
+        run = tmp_path / "run" / profile
+        assert (run / "notebooks" / "a.ipynb").is_file()
+        assert json.loads((run / "outputs" / "a" / "p.json").read_text()) == [profile, "cpu"]
+    assert "profile phantom (" in result.summary() and "profile cohen (" in result.summary()
 
 
 def test_makefile_book_real_runs_both_profiles_and_book_stays_phantom() -> None:
