@@ -38,13 +38,15 @@ import argparse
 import fnmatch
 import json
 import os
+import posixpath
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -452,6 +454,37 @@ def _insert_note(notebook: Path, note: str, title_suffix: str = "") -> None:
     nbformat.write(nb, notebook)
 
 
+#: A MyST ``{doc}`` role: ``{doc}`target``` or ``{doc}`title <target>```.
+_DOC_ROLE = re.compile(r"\{doc\}`(?P<title>[^`<]*?)(?:\s*<(?P<target>[^`>]+)>)?`")
+
+
+def _retarget_doc_links(notebook: Path, profile: str, staged: Collection[str]) -> None:
+    """Point the relative ``{doc}`` links of a chapter copied to ``<profile>/notebooks/`` (in its
+    markdown cells and Markdown outputs) where they pointed from ``notebooks/``: at this part's
+    copy of a chapter in ``staged``, else at the book's page (absolute docnames), in place."""
+    import nbformat
+
+    def target(match: re.Match[str]) -> str:
+        relative = match["target"] or match["title"]
+        if relative.startswith("/"):
+            return match[0]
+        docname = posixpath.normpath(posixpath.join("notebooks", relative))
+        folder, _, stem = docname.rpartition("/")
+        if folder == "notebooks" and stem in staged:
+            docname = _profile_page(profile, stem)
+        return f"{{doc}}`{match['title']} </{docname}>`" if match["target"] else f"{{doc}}`/{docname}`"
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _DOC_ROLE.sub(target, cell.source)
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if isinstance(data.get("text/markdown"), str):
+                data["text/markdown"] = _DOC_ROLE.sub(target, data["text/markdown"])
+    nbformat.write(nb, notebook)
+
+
 def _duration(notebook: Path) -> float | None:
     """Papermill's run time of an executed notebook in seconds (``None`` when not recorded)."""
     seconds = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {}).get("duration")
@@ -478,18 +511,23 @@ def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profil
     stage = Path(stage)
     dest = stage / profile / "notebooks"
     dest.mkdir(parents=True, exist_ok=True)
-    staged: list[str] = []
-    rows: list[str] = []
+    sources: dict[str, tuple[Path | None, str]] = {}
     for stem in stems:
         ran, why = notebook_run(profile_run, stem, profile)
         failed = profile_run / "failed" / f"{stem}.ipynb"
-        source = profile_run / "notebooks" / f"{stem}.ipynb" if ran else failed if failed.is_file() else None
+        sources[stem] = (profile_run / "notebooks" / f"{stem}.ipynb" if ran else failed if failed.is_file() else None,
+                         why)
+    staged = [stem for stem, (source, _) in sources.items() if source is not None]
+    rows: list[str] = []
+    for stem, (source, why) in sources.items():
+        failed = profile_run / "failed" / f"{stem}.ipynb"
         if source is None:
             note = f"There is no version of this chapter under the `{profile}` profile in this book: {why}."
             _insert_note(stage / "notebooks" / f"{stem}.ipynb", f"```{{note}}\n{note}\n```")
             rows.append(f"| `{stem}` | - | {why} |")
             continue
         page = stage_notebook(source, dest, profile_run / "notebooks", stage)
+        _retarget_doc_links(page, profile, staged)
         _insert_note(page, f"```{{note}}\nThis is the chapter run under the `{profile}` profile. The same "
                            f"notebook under the `{main_profile}` profile: {{doc}}`/notebooks/{stem}`.\n```",
                      title_suffix=f" ({profile})")
@@ -500,7 +538,6 @@ def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profil
         state = "failed (the page shows the error)" if source == failed else "ran"
         rows.append(f"| {{doc}}`{stem} </{_profile_page(profile, stem)}>` | "
                     f"{'-' if seconds is None else f'{seconds:.0f}'} | {state} |")
-        staged.append(stem)
     caption = PART_CAPTIONS.get(profile, f"Under the {profile} profile")
     intro = [
         f"# {caption}",

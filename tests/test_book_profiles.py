@@ -26,6 +26,8 @@ from chexp.scorecard import CLAIMS, NOT_REPRODUCED, NOT_RUNNABLE, REPRODUCED, sc
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = ("phantom", "cohen")
 REAL = PART_CAPTIONS["cohen"]
+#: A chapter's text, with relative links to chapters and to a page outside notebooks/.
+TEXT = "Text; see {doc}`01_a`, {doc}`02_b` and {doc}`the intro <../book/intro>`."
 
 
 def _source(root: Path) -> Path:
@@ -56,7 +58,7 @@ def _executed(run: Path, stem: str, profile: str, pixel: bytes, seconds: float) 
     code = new_code_cell("print(profile)", execution_count=1,
                          outputs=[new_output("stream", name="stdout", text=f"ran under {profile}\n"), links])
     colab = new_code_cell("!pip install chexp", metadata={"tags": ["remove-cell"]}, execution_count=0)
-    nb = new_notebook(cells=[colab, new_markdown_cell(f"# Chapter {stem}\n\nText."), code])
+    nb = new_notebook(cells=[colab, new_markdown_cell(f"# Chapter {stem}\n\n{TEXT}"), code])
     nb.metadata["papermill"] = {"parameters": {"profile": profile, "device": "cpu"}, "duration": seconds}
     nb.metadata["chexp"] = {"profiles": list(PROFILES)}
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -103,13 +105,16 @@ def test_staging_adds_a_part_per_further_profile_and_links_the_versions(two_prof
     book_a, book_b = _cells(stage / "notebooks" / "01_a.ipynb"), _cells(stage / "notebooks" / "02_b.ipynb")
     assert book_a[0] == "!pip install chexp"
     tip = r"```\{tip\}\n.*\{doc\}`/cohen/notebooks/01_a`.*\n```"
-    assert re.fullmatch(rf"# Chapter 01_a\n\n{tip}\n\nText\.", book_a[1], re.S), book_a[1]
+    assert re.fullmatch(rf"# Chapter 01_a\n\n{tip}\n\n{re.escape(TEXT)}", book_a[1], re.S), book_a[1]
     assert "no version of this chapter under the `cohen` profile" in book_b[1]
     assert "skipped for this profile (it supports phantom)" in book_b[1]
     # The cohen page: its title says so, it links back, and it keeps its own outputs and files.
     cohen_a = nbformat.read(stage / "cohen" / "notebooks" / "01_a.ipynb", as_version=4)
     assert cohen_a.cells[1].source.startswith("# Chapter 01_a (cohen)\n\n```{note}")
     assert "{doc}`/notebooks/01_a`" in cohen_a.cells[1].source
+    # its links lead to this part's chapters where they are in it, else to the book's pages
+    assert cohen_a.cells[1].source.endswith(
+        "Text; see {doc}`/cohen/notebooks/01_a`, {doc}`/notebooks/02_b` and {doc}`the intro </book/intro>`.")
     assert cohen_a.cells[2].outputs[0]["text"] == "ran under cohen\n"
     assert (stage / "cohen" / "outputs" / "01_a" / "fig.png").read_bytes() == b"cohen-a"
     assert (stage / "outputs" / "01_a" / "fig.png").read_bytes() == b"phantom-a"
@@ -151,7 +156,7 @@ def test_single_profile_staging_is_unchanged(two_profile_run: tuple[Path, Path])
     stage = stage_book(run / "phantom", source)
     toc = yaml.safe_load((stage / "_toc.yml").read_text(encoding="utf-8"))
     assert [part["caption"] for part in toc["parts"]] == ["Chapters", "About"]
-    assert _cells(stage / "notebooks" / "01_a.ipynb")[1] == "# Chapter 01_a\n\nText."
+    assert _cells(stage / "notebooks" / "01_a.ipynb")[1] == f"# Chapter 01_a\n\n{TEXT}"
     assert "| this build | profile | verdict |" in (stage / "book" / "scorecard.md").read_text(encoding="utf-8")
 
 
