@@ -519,6 +519,7 @@ def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profil
                          why)
     staged = [stem for stem, (source, _) in sources.items() if source is not None]
     rows: list[str] = []
+    total = 0.0
     for stem, (source, why) in sources.items():
         failed = profile_run / "failed" / f"{stem}.ipynb"
         if source is None:
@@ -535,6 +536,7 @@ def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profil
                      f"```{{tip}}\nThis chapter also ran under the `{profile}` profile: "
                      f"{{doc}}`/{_profile_page(profile, stem)}`.\n```")
         seconds = _duration(source)
+        total += seconds or 0.0
         state = "failed (the page shows the error)" if source == failed else "ran"
         rows.append(f"| {{doc}}`{stem} </{_profile_page(profile, stem)}>` | "
                     f"{'-' if seconds is None else f'{seconds:.0f}'} | {state} |")
@@ -550,6 +552,9 @@ def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profil
         "| chapter | seconds | state |",
         "|:--|--:|:--|",
         *rows,
+        "",
+        f"Run time of these {len(staged)} chapters under `{profile}`: {total / 60:.1f} minutes "
+        "(papermill's durations, on the machine in {doc}`/book/provenance`).",
     ]
     (stage / f"{_part_page(profile)}.md").write_text("\n".join(intro) + "\n", encoding="utf-8")
     _insert_part(stage / "_toc.yml", caption, [_part_page(profile)] + [_profile_page(profile, s) for s in staged])

@@ -124,6 +124,7 @@ def test_staging_adds_a_part_per_further_profile_and_links_the_versions(two_prof
     assert index.startswith(f"# {REAL}\n")
     assert "| {doc}`01_a </cohen/notebooks/01_a>` | 95 | ran |" in index
     assert "| `02_b` | - | the notebook was skipped for this profile (it supports phantom) |" in index
+    assert "Run time of these 1 chapters under `cohen`: 1.6 minutes" in index
     # The provenance page lists the runs of both profiles.
     provenance = (stage / "book" / "provenance.md").read_text(encoding="utf-8")
     assert "| 01_a | phantom | cpu | 12 |" in provenance and "| 01_a | cohen | cpu | 95 |" in provenance
