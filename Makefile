@@ -1,5 +1,8 @@
 # Two commands on a fresh machine:  `make book`  (build the book, offline phantom profile)
 #                                   `make test`  (run the test suite)
+# `make book-real`: the book on phantoms AND on the Cohen/BrixIA radiographs (the cohen profile,
+# whose data must be in CHEXP_DATA_DIR or downloadable), one book in $(REAL_BOOK)/html; slower
+# (README, "Real radiographs").
 # Both create or reuse the virtual environment $(VENV) and install what they need.
 
 PYTHON ?= python3
@@ -15,7 +18,7 @@ export CHEXP_DATA_DIR ?= $(SHARED_DATA)
 export CHEXP_SHARED_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: book sweep test lint install clean
+.PHONY: book book-real sweep test lint install clean
 .DEFAULT_GOAL := book
 
 $(STAMP): pyproject.toml constraints.txt
@@ -34,6 +37,10 @@ book: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/chexp sweep sweeps/seeds.yaml --scheduler local --output-dir _build/sweeps/seeds
 	$(BIN)/chexp reproduce --profile phantom
+
+REAL_BOOK ?= _build/real
+book-real: $(STAMP)
+	$(BIN)/chexp reproduce --profile phantom --profile cohen --output-dir $(REAL_BOOK)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

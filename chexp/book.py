@@ -14,6 +14,14 @@ Layout of a run folder ``<run>`` (``chexp reproduce --output-dir <run>``)::
     <run>/.book-build/             Sphinx doctrees and the HTML being built
     <run>/html/                    the finished book (replaced only when a build ends)
 
+A book of several profiles (``chexp reproduce --profile phantom --profile cohen``, ``make
+book-real``) is built from a run folder holding one such folder per profile, ``<run>/<profile>/``
+(:func:`profile_run_dirs`), and its ``.book-src``, ``.book-build`` and ``html`` at the top. The
+first profile's chapters are the book's; every other profile's executed chapters form a part of
+their own after the chapters (:func:`stage_profile_part`), under ``<profile>/notebooks/`` of the
+staged tree, and each chapter page links to its version under the other profile or says why there
+is none.
+
 The ipywidgets JavaScript (npm ``@jupyter-widgets/html-manager``, ``dist/embed.js`` and
 the icon fonts beside it) is fetched with ``npm pack`` into a cache folder, checked
 against the sha256 recorded in :data:`WIDGET_JS`, and unpacked into the staged
@@ -31,22 +39,24 @@ import argparse
 import fnmatch
 import json
 import os
+import posixpath
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pooch
 
-from chexp.errors import ChecksumError, DataUnavailableError
+from chexp.errors import ChecksumError, DataUnavailableError, InvalidParameterError
 from chexp.outputs import DOWNLOADS_KEY
 from chexp.paths import SOURCE_ROOT
-from chexp.scorecard import SCORECARD_PAGE, scorecard_page
+from chexp.scorecard import SCORECARD_PAGE, notebook_run, scorecard_page
 from chexp.seeds import SEEDS_PAGE, stage_seeds_page
 
 __all__ = [
@@ -61,6 +71,9 @@ __all__ = [
     "toc_notebooks",
     "stage_notebook",
     "stage_book",
+    "PART_CAPTIONS",
+    "profile_run_dirs",
+    "stage_profile_part",
     "unexecuted_notebooks",
     "provenance_page",
     "build_book",
@@ -324,7 +337,13 @@ def stage_notebook(notebook: Path, dest_dir: Path, page_dir: Path, stage: Path) 
     return dest
 
 
-def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | None = None) -> Path:
+def stage_book(
+    run_dir: Path,
+    source_root: Path = SOURCE_ROOT,
+    cache: Path | None = None,
+    *,
+    profiles: Sequence[str] = (),
+) -> Path:
     """Assemble the book source under ``<run_dir>/.book-src`` and return that folder.
 
     Copies ``_config.yml``, ``_toc.yml``, ``references.bib`` and ``book/`` from ``source_root``,
@@ -335,11 +354,20 @@ def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | Non
     (:func:`provenance_page`), listed last in the staged ``_toc.yml`` in that order, and
     installs the widget JavaScript and MathJax.
 
+    Args:
+        profiles: empty for a run folder of one profile (the layout above); else the profiles of a
+            multi-profile run folder (:func:`profile_run_dirs`), the first giving the book's
+            chapters and each other one a part of its own (:func:`stage_profile_part`); the
+            scorecard then has a column per profile.
+
     Raises:
-        DataUnavailableError: a toc notebook was never executed into ``run_dir``.
+        DataUnavailableError: a toc notebook was never executed into ``run_dir`` (into the first
+            profile's folder for a multi-profile run).
     """
     run_dir = Path(run_dir)
     source_root = Path(source_root)
+    runs = profile_run_dirs(run_dir, profiles) if profiles else {"": run_dir}
+    main_run = next(iter(runs.values()))
     stage = run_dir / ".book-src"
     if stage.exists():
         shutil.rmtree(stage)
@@ -352,25 +380,200 @@ def stage_book(run_dir: Path, source_root: Path = SOURCE_ROOT, cache: Path | Non
     if (stage / f"{SEEDS_PAGE}.md").is_file():  # the "Across seeds" chapter: the seeds sweep's results
         stage_seeds_page(stage / f"{SEEDS_PAGE}.md", run_dir)
     (stage / "notebooks").mkdir()
-    missing = unexecuted_notebooks(run_dir, source_root)
+    missing = unexecuted_notebooks(main_run, source_root)
     for stem in toc_notebooks(source_root / "_toc.yml"):
-        candidate = _executed_notebook(run_dir, stem)
+        candidate = _executed_notebook(main_run, stem)
         if candidate is not None:
-            stage_notebook(candidate, stage / "notebooks", run_dir / "notebooks", stage)
+            stage_notebook(candidate, stage / "notebooks", main_run / "notebooks", stage)
     if missing:
         raise DataUnavailableError(
-            f"the book lists notebooks never executed into {run_dir / 'notebooks'}: "
+            f"the book lists notebooks never executed into {main_run / 'notebooks'}: "
             f"{', '.join(missing)}; run `chexp reproduce --output-dir {run_dir}` "
             "(without --only) first"
         )
     notebooks = [stage / "notebooks" / f"{stem}.ipynb" for stem in toc_notebooks(source_root / "_toc.yml")]
-    (stage / f"{SCORECARD_PAGE}.md").write_text(scorecard_page(run_dir, [p.stem for p in notebooks]), encoding="utf-8")
+    further = [stage / profile / "notebooks" / f"{stem}.ipynb" for profile in profiles[1:]
+               for stem in stage_profile_part(stage, runs[profile], profile, profiles[0], [p.stem for p in notebooks])]
+    scorecard_runs = runs if profiles else main_run
+    (stage / f"{SCORECARD_PAGE}.md").write_text(scorecard_page(scorecard_runs, [p.stem for p in notebooks]),
+                                                encoding="utf-8")
     _append_to_toc(stage / "_toc.yml", SCORECARD_PAGE)
-    (stage / f"{PROVENANCE_PAGE}.md").write_text(provenance_page(notebooks), encoding="utf-8")
+    (stage / f"{PROVENANCE_PAGE}.md").write_text(provenance_page(notebooks + further), encoding="utf-8")
     _append_to_toc(stage / "_toc.yml", PROVENANCE_PAGE)
     install_widget_js(stage / WIDGET_JS_SUBDIR, cache=cache)
     install_npm_asset(MATHJAX, stage / MATHJAX_SUBDIR, cache=cache)
     return stage
+
+
+# ----------------------------------------------------------------------------- several profiles
+
+#: Caption of the part that holds a further profile's chapters; other profiles get
+#: ``"Under the <profile> profile"``.
+PART_CAPTIONS = {
+    "phantom": "On phantoms",
+    "cohen": "On real radiographs (Cohen/BrixIA)",
+    "paper": "On the papers' data",
+}
+
+
+def profile_run_dirs(run_dir: Path, profiles: Sequence[str]) -> dict[str, Path]:
+    """``{profile: <run_dir>/<profile>}``: the single-profile run folder of each profile of a
+    multi-profile run folder, in the order given.
+
+    Raises:
+        InvalidParameterError: no profile, or one named twice.
+    """
+    if not profiles or len(set(profiles)) != len(profiles):
+        raise InvalidParameterError(f"profiles: give one or more distinct profiles, got {list(profiles)}")
+    return {profile: Path(run_dir) / profile for profile in profiles}
+
+
+def _part_page(profile: str) -> str:
+    """The ``_toc.yml`` entry of a further profile's part page (the file is ``<entry>.md``)."""
+    return f"{profile}/index"
+
+
+def _profile_page(profile: str, stem: str) -> str:
+    """The docname of chapter ``stem`` under a further ``profile`` in the staged tree."""
+    return f"{profile}/notebooks/{stem}"
+
+
+def _insert_note(notebook: Path, note: str, title_suffix: str = "") -> None:
+    """Put the Markdown ``note`` right under the page's title (the first ``# `` line of a markdown
+    cell) of ``notebook``, in place, and append ``title_suffix`` to that title; a notebook with no
+    title gets ``note`` as a first markdown cell."""
+    import nbformat
+    from nbformat.v4 import new_markdown_cell
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in (cell for cell in nb.cells if cell.cell_type == "markdown"):
+        lines = cell.source.split("\n")
+        at = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
+        if at is not None:
+            rest = "\n".join(lines[at + 1:]).lstrip("\n")
+            cell.source = "\n".join([*lines[:at], lines[at] + title_suffix, "", note, "", rest]).rstrip("\n")
+            break
+    else:
+        nb.cells.insert(0, new_markdown_cell(note))
+    nbformat.write(nb, notebook)
+
+
+#: A MyST ``{doc}`` role: ``{doc}`target``` or ``{doc}`title <target>```.
+_DOC_ROLE = re.compile(r"\{doc\}`(?P<title>[^`<]*?)(?:\s*<(?P<target>[^`>]+)>)?`")
+
+
+def _retarget_doc_links(notebook: Path, profile: str, staged: Collection[str]) -> None:
+    """Point the relative ``{doc}`` links of a chapter copied to ``<profile>/notebooks/`` (in its
+    markdown cells and Markdown outputs) where they pointed from ``notebooks/``: at this part's
+    copy of a chapter in ``staged``, else at the book's page (absolute docnames), in place."""
+    import nbformat
+
+    def target(match: re.Match[str]) -> str:
+        relative = match["target"] or match["title"]
+        if relative.startswith("/"):
+            return match[0]
+        docname = posixpath.normpath(posixpath.join("notebooks", relative))
+        folder, _, stem = docname.rpartition("/")
+        if folder == "notebooks" and stem in staged:
+            docname = _profile_page(profile, stem)
+        return f"{{doc}}`{match['title']} </{docname}>`" if match["target"] else f"{{doc}}`/{docname}`"
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _DOC_ROLE.sub(target, cell.source)
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if isinstance(data.get("text/markdown"), str):
+                data["text/markdown"] = _DOC_ROLE.sub(target, data["text/markdown"])
+    nbformat.write(nb, notebook)
+
+
+def _duration(notebook: Path) -> float | None:
+    """Papermill's run time of an executed notebook in seconds (``None`` when not recorded)."""
+    seconds = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {}).get("duration")
+    return None if seconds is None else float(seconds)
+
+
+def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profile: str,
+                       stems: Sequence[str]) -> list[str]:
+    """Stage the chapters that ran under a further ``profile`` as a part of the book.
+
+    Each chapter of ``stems`` (toc order) that ``profile_run`` executed under ``profile`` (or that
+    failed there: its page shows the error) is staged as ``<stage>/<profile>/notebooks/<stem>.ipynb``
+    with the files its download links name, its title marked with the profile and a note linking
+    the book's own version (run under ``main_profile``); the book's page of every chapter gets a
+    note linking this version or saying why there is none (the notebook does not support the
+    profile, its data were unavailable, it was not run). A part captioned
+    ``PART_CAPTIONS[profile]`` is inserted into ``<stage>/_toc.yml`` before its last part, opened
+    by a generated page (``<profile>/index.md``) that lists each chapter with its run time or why
+    it is missing.
+
+    Returns:
+        The stems staged into the part, in order.
+    """
+    stage = Path(stage)
+    dest = stage / profile / "notebooks"
+    dest.mkdir(parents=True, exist_ok=True)
+    sources: dict[str, tuple[Path | None, str]] = {}
+    for stem in stems:
+        ran, why = notebook_run(profile_run, stem, profile)
+        failed = profile_run / "failed" / f"{stem}.ipynb"
+        sources[stem] = (profile_run / "notebooks" / f"{stem}.ipynb" if ran else failed if failed.is_file() else None,
+                         why)
+    staged = [stem for stem, (source, _) in sources.items() if source is not None]
+    rows: list[str] = []
+    total = 0.0
+    for stem, (source, why) in sources.items():
+        failed = profile_run / "failed" / f"{stem}.ipynb"
+        if source is None:
+            note = f"There is no version of this chapter under the `{profile}` profile in this book: {why}."
+            _insert_note(stage / "notebooks" / f"{stem}.ipynb", f"```{{note}}\n{note}\n```")
+            rows.append(f"| `{stem}` | - | {why} |")
+            continue
+        page = stage_notebook(source, dest, profile_run / "notebooks", stage)
+        _retarget_doc_links(page, profile, staged)
+        _insert_note(page, f"```{{note}}\nThis is the chapter run under the `{profile}` profile. The same "
+                           f"notebook under the `{main_profile}` profile: {{doc}}`/notebooks/{stem}`.\n```",
+                     title_suffix=f" ({profile})")
+        _insert_note(stage / "notebooks" / f"{stem}.ipynb",
+                     f"```{{tip}}\nThis chapter also ran under the `{profile}` profile: "
+                     f"{{doc}}`/{_profile_page(profile, stem)}`.\n```")
+        seconds = _duration(source)
+        total += seconds or 0.0
+        state = "failed (the page shows the error)" if source == failed else "ran"
+        rows.append(f"| {{doc}}`{stem} </{_profile_page(profile, stem)}>` | "
+                    f"{'-' if seconds is None else f'{seconds:.0f}'} | {state} |")
+    caption = PART_CAPTIONS.get(profile, f"Under the {profile} profile")
+    intro = [
+        f"# {caption}",
+        "",
+        f"The chapters of this book, run again under the `{profile}` profile "
+        f"(`chexp reproduce --profile {main_profile} --profile {profile}`; see {{doc}}`/book/intro`). "
+        f"Each page is the notebook executed with `profile = \"{profile}\"`; the chapter pages of the "
+        "book link to their version here, and this list says why a chapter has none.",
+        "",
+        "| chapter | seconds | state |",
+        "|:--|--:|:--|",
+        *rows,
+        "",
+        f"Run time of these {len(staged)} chapters under `{profile}`: {total / 60:.1f} minutes "
+        "(papermill's durations, on the machine in {doc}`/book/provenance`).",
+    ]
+    (stage / f"{_part_page(profile)}.md").write_text("\n".join(intro) + "\n", encoding="utf-8")
+    _insert_part(stage / "_toc.yml", caption, [_part_page(profile)] + [_profile_page(profile, s) for s in staged])
+    return staged
+
+
+def _insert_part(toc_path: Path, caption: str, files: Sequence[str]) -> None:
+    """Insert a part ``caption`` listing ``files`` before the last part of a ``_toc.yml``."""
+    import yaml
+
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    parts = toc.setdefault("parts", [])
+    part = {"caption": caption, "chapters": [{"file": file} for file in files]}
+    parts.insert(max(len(parts) - 1, 0), part)
+    toc_path.write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
 
 
 def _cell(value: object) -> str:
@@ -467,15 +670,19 @@ def build_book(
     warnings_as_errors: bool = True,
     cache: Path | None = None,
     quiet: bool = True,
+    profiles: Sequence[str] = (),
 ) -> BuildResult:
     """Stage and build the book of ``run_dir``; the HTML goes to ``<run_dir>/html``.
+
+    ``profiles``: empty for a run folder of one profile, else those of a multi-profile run
+    folder, the first giving the book's chapters (see :func:`stage_book`).
 
     Runs ``jupyter-book build <stage> --path-output <run_dir>/.book-build --all
     -W -n --keep-going`` (without ``-W -n`` when ``warnings_as_errors`` is false) in a
     subprocess of the current interpreter.
     """
     run_dir = Path(run_dir).resolve()
-    stage = stage_book(run_dir, source_root, cache=cache)
+    stage = stage_book(run_dir, source_root, cache=cache, profiles=profiles)
     build_root = run_dir / ".book-build"
     command = [
         sys.executable,
@@ -515,9 +722,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = sub.add_parser("build", help="build <run-dir>/html from <run-dir>/notebooks")
     build.add_argument("--run-dir", type=Path, default=Path("_build"))
     build.add_argument("--allow-warnings", action="store_true", help="do not treat warnings as errors")
+    build.add_argument("--profiles", type=_profile_list, default=(), metavar="A,B",
+                       help="a multi-profile run folder: its profiles, comma-separated, the book's first "
+                            "(<run-dir>/<profile>/ each; default: a run folder of one profile)")
     build.set_defaults(func=_cli_build)
     args = parser.parse_args(argv)
     return args.func(args)
+
+
+def _profile_list(text: str) -> tuple[str, ...]:
+    """``"phantom,cohen"`` -> ``("phantom", "cohen")``."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _cli_fetch(args: argparse.Namespace) -> int:
@@ -530,7 +745,8 @@ def _cli_fetch(args: argparse.Namespace) -> int:
 
 
 def _cli_build(args: argparse.Namespace) -> int:
-    result = build_book(args.run_dir, warnings_as_errors=not args.allow_warnings, quiet=False)
+    result = build_book(args.run_dir, warnings_as_errors=not args.allow_warnings, quiet=False,
+                        profiles=args.profiles)
     print(result.log)
     print(f"book build {'ok' if result.ok else 'FAILED'} in {result.seconds:.1f} s -> {result.html_dir}")
     return result.returncode

@@ -41,6 +41,12 @@ same time: they share nothing but read-only sources.
 Each task starts its own kernel where it runs, so a worker needs the same environment as this
 process (:mod:`chexp.cluster`).
 
+Several profiles (``--profile phantom --profile cohen``, or ``--profile phantom,cohen``;
+:func:`reproduce_profiles`) run one after the other, each into ``<run>/<profile>/`` laid out as
+above, and build ONE book in ``<run>/html``: the first profile's chapters, then a part per
+further profile with the chapters that ran under it, each chapter page linking its other
+version (:func:`chexp.book.stage_profile_part`), and a scorecard with a column per profile.
+
 Exit status: 0 when every notebook ran or was skipped and the book (if built) had no warnings.
 """
 
@@ -62,7 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chexp.book import REPO_ROOT, BuildResult, build_book, unexecuted_notebooks
+from chexp.book import REPO_ROOT, BuildResult, build_book, profile_run_dirs, unexecuted_notebooks
 from chexp.cli.options import DEVICE_PATTERN
 from chexp.cluster import SPEC_FORMS, open_client, parse_scheduler
 from chexp.errors import (
@@ -90,6 +96,9 @@ __all__ = [
     "unavailable_notebook",
     "UNAVAILABLE_ERRORS",
     "reproduce",
+    "ProfilesResult",
+    "profile_names",
+    "reproduce_profiles",
     "add_subparser",
     "main",
 ]
@@ -655,21 +664,121 @@ def reproduce(
     result.runs = [skipped.get(source) or executed[source] for source in notebooks]
     missing = unexecuted_notebooks(run_dir, source_root) if build and only is not None else []
     if missing:
-        result.build_skipped = (
-            f"{len(missing)} chapter(s) never executed into {run_dir} ({', '.join(missing)}); "
-            "run without --only, or rerun one chapter into a folder that holds a full run"
-        )
+        result.build_skipped = _unbuilt(run_dir, missing)
     elif build:
         result.build = build_book(run_dir, source_root)
+    return result
+
+
+def _unbuilt(run_dir: Path, missing: Sequence[str]) -> str:
+    """Why the book of ``run_dir`` is not built: its toc's chapters ``missing`` never ran there."""
+    return (
+        f"{len(missing)} chapter(s) never executed into {run_dir} ({', '.join(missing)}); "
+        "run without --only, or rerun one chapter into a folder that holds a full run"
+    )
+
+
+@dataclass
+class ProfilesResult:
+    """Outcome of :func:`reproduce_profiles`: one :class:`ReproduceResult` per profile (each
+    ``build`` ``None``) and the one book built from them."""
+
+    run_dir: Path
+    results: dict[str, ReproduceResult] = field(default_factory=dict)
+    build: BuildResult | None = None
+    #: Why the book was not built although asked for (``--only`` left chapters unexecuted).
+    build_skipped: str | None = None
+
+    @property
+    def failed(self) -> list[NotebookRun]:
+        return [run for result in self.results.values() for run in result.failed]
+
+    @property
+    def skipped(self) -> list[NotebookRun]:
+        return [run for result in self.results.values() for run in result.skipped]
+
+    @property
+    def exit_code(self) -> int:
+        """0 if every notebook of every profile ran and the book (when built) built cleanly, else 1."""
+        return 1 if self.failed or (self.build is not None and not self.build.ok) else 0
+
+    def summary(self) -> str:
+        lines = [f"run folder: {self.run_dir}"]
+        for profile, result in self.results.items():
+            seconds = sum(run.seconds for run in result.runs)
+            lines += [f"profile {profile} ({seconds:.0f} s):", *("  " + line for line in result.summary().splitlines())]
+        if self.build_skipped is not None:
+            lines.append(f"book not built: {self.build_skipped}")
+        if self.build is not None:
+            state = "ok" if self.build.ok else f"FAILED (exit {self.build.returncode})"
+            lines.append(f"book build {state} in {self.build.seconds:.1f} s: {self.build.html_dir / 'index.html'}")
+        return "\n".join(lines)
+
+
+def profile_names(values: Sequence[str] | None) -> list[str]:
+    """The profiles named by ``--profile`` options (repeatable, each comma-separated), in order;
+    ``["phantom"]`` when none.
+
+    >>> profile_names(["phantom,cohen"]), profile_names(["phantom", "cohen"]), profile_names(None)
+    (['phantom', 'cohen'], ['phantom', 'cohen'], ['phantom'])
+    """
+    names = [name.strip() for value in values or () for name in value.split(",") if name.strip()]
+    return names or ["phantom"]
+
+
+def reproduce_profiles(
+    profiles: Sequence[str],
+    only: str | Sequence[str] | None = None,
+    output_dir: str | os.PathLike[str] = "_build",
+    build: bool = True,
+    *,
+    source_root: str | os.PathLike[str] = SOURCE_ROOT,
+    **options: Any,
+) -> ProfilesResult:
+    """Run the notebooks under each of ``profiles`` into ``<output_dir>/<profile>/``, then build
+    one book of them all into ``<output_dir>/html`` (see the module docstring).
+
+    Args:
+        profiles: two or more distinct profile names; the first one's chapters are the book's,
+            each further one's form a part of their own.
+        only, output_dir, build, source_root: as for :func:`reproduce`; the book is not built
+            when ``only`` leaves a chapter of the first profile unexecuted.
+        options: the other keyword arguments of :func:`reproduce` (``device``, ``params``,
+            ``kernel_name``, ``notebooks_dir``, ``execution_timeout``, ``progress``, ``scheduler``), the same
+            for every profile.
+
+    Raises (before any notebook runs):
+        UnknownNameError: an unknown profile.
+        InvalidParameterError: no profile, or one named twice; and what :func:`reproduce` raises.
+    """
+    from chexp.profiles import profile_class
+
+    for profile in profiles:
+        profile_class(profile)
+    run_dir = Path(output_dir).resolve()
+    folders = profile_run_dirs(run_dir, profiles)
+    result = ProfilesResult(run_dir)
+    for profile, folder in folders.items():
+        result.results[profile] = reproduce(profile, only, output_dir=folder, build=False,
+                                            source_root=source_root, **options)
+    first = folders[profiles[0]]
+    missing = unexecuted_notebooks(first, Path(source_root)) if build and only is not None else []
+    if missing:
+        result.build_skipped = _unbuilt(first, missing)
+    elif build:
+        result.build = build_book(run_dir, Path(source_root), profiles=profiles)
     return result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Define ``chexp reproduce`` on ``parser``: its options and description; ``args.func(args)`` runs it."""
     parser.description = _DESCRIPTION
-    parser.add_argument("--profile", default="phantom", metavar="NAME",
+    parser.add_argument("--profile", action="append", default=None, metavar="NAME",
                         help="data/model profile, a name registered in chexp.profiles (default: phantom); "
-                             "an unknown name is refused with the list of known ones")
+                             "an unknown name is refused with the list of known ones. Repeatable, or "
+                             "comma-separated (--profile phantom,cohen): each profile runs into "
+                             "<output-dir>/<profile>/ and one book shows them all, the first profile's "
+                             "chapters with a part per further profile")
     parser.add_argument("--only", action="append", default=None, metavar="NAME",
                         help="run only this notebook (stem, file name or glob); repeatable")
     parser.add_argument("--device", default="cpu", help="torch device for the notebooks (cpu, cuda, cuda:N, mps)")
@@ -696,19 +805,22 @@ def _run_from_args(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _reproduce_from_args(args: argparse.Namespace) -> ReproduceResult:
-    return reproduce(
-        profile=args.profile,
-        only=args.only,
-        device=args.device,
-        params=dict(args.param),
-        output_dir=args.output_dir,
-        build=args.build,
-        kernel_name=args.kernel,
-        execution_timeout=args.timeout,
-        notebooks_dir=args.notebooks_dir,
-        scheduler=args.scheduler,
-    )
+def _reproduce_from_args(args: argparse.Namespace) -> ReproduceResult | ProfilesResult:
+    profiles = profile_names(args.profile)
+    options: dict[str, Any] = {
+        "only": args.only,
+        "device": args.device,
+        "params": dict(args.param),
+        "output_dir": args.output_dir,
+        "build": args.build,
+        "kernel_name": args.kernel,
+        "execution_timeout": args.timeout,
+        "notebooks_dir": args.notebooks_dir,
+        "scheduler": args.scheduler,
+    }
+    if len(profiles) > 1:
+        return reproduce_profiles(profiles, **options)
+    return reproduce(profile=profiles[0], **options)
 
 
 def add_subparser(subparsers: Any) -> argparse.ArgumentParser:

@@ -38,6 +38,7 @@ __all__ = [
     "Outcome",
     "CLAIMS",
     "evaluate_claim",
+    "notebook_run",
     "scorecard_page",
 ]
 
@@ -487,25 +488,30 @@ class Outcome:
     note: str = ""
 
 
-def _notebook_run(run_dir: Path, stem: str) -> tuple[str | None, str]:
-    """``(profile, "")`` when ``stem`` was executed in ``run_dir``, else ``(None, why not)``."""
-    path = run_dir / "notebooks" / f"{stem}.ipynb"
+def notebook_run(run_dir: Path, stem: str, profile: str | None = None) -> tuple[str | None, str]:
+    """``(profile, "")`` when notebook ``stem`` was executed in run folder ``run_dir`` (the profile
+    it ran under), else ``(None, why not)``: it failed, was not run, was skipped for the run's
+    profile, or (when ``profile``, the run's profile, is one it supports) stopped because data it
+    downloads were unavailable."""
+    path = Path(run_dir) / "notebooks" / f"{stem}.ipynb"
     if not path.is_file():
-        failed = (run_dir / "failed" / f"{stem}.ipynb").is_file()
+        failed = (Path(run_dir) / "failed" / f"{stem}.ipynb").is_file()
         return None, "the notebook failed" if failed else "the notebook was not run"
     metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
-    profile = metadata.get("papermill", {}).get("parameters", {}).get("profile")
-    if profile is None:
-        supported = metadata.get("chexp", {}).get("profiles")
-        return None, ("the notebook was skipped for this profile"
-                      + (f" (it supports {', '.join(supported)})" if supported else ""))
-    return str(profile), ""
+    ran = metadata.get("papermill", {}).get("parameters", {}).get("profile")
+    if ran is not None:
+        return str(ran), ""
+    supported = metadata.get("chexp", {}).get("profiles")
+    if profile is not None and supported and profile in supported:
+        return None, "the notebook stopped: a file it needs could not be downloaded (its page says which)"
+    return None, ("the notebook was skipped for this profile"
+                  + (f" (it supports {', '.join(supported)})" if supported else ""))
 
 
 def evaluate_claim(claim: Claim, run_dir: Path) -> Outcome:
     """Grade ``claim`` on the tables of ``run_dir`` (see the module docstring for the rules)."""
     run_dir = Path(run_dir)
-    profile, why = _notebook_run(run_dir, claim.notebook)
+    profile, why = notebook_run(run_dir, claim.notebook)
     if profile is None:
         return Outcome(claim, None, "-", NOT_RUNNABLE, why)
     csv = run_dir / claim.csv
@@ -525,6 +531,27 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ") or "-"
 
 
+def _link(claim: Claim, linked: Collection[str] | None) -> str:
+    """The claim's notebook as a link to its page when the book has it, else as its name."""
+    in_book = linked is None or claim.notebook in linked
+    return f"{{doc}}`{claim.notebook} <../notebooks/{claim.notebook}>`" if in_book else f"`{claim.notebook}`"
+
+
+def _verdict(outcome: Outcome) -> str:
+    """``**verdict**`` with its note (``: why`` when not runnable, `` (note)`` otherwise)."""
+    note = "" if not outcome.note else f": {outcome.note}" if outcome.verdict == NOT_RUNNABLE else f" ({outcome.note})"
+    return f"**{outcome.verdict}**{note}"
+
+
+def _rules(claims: Sequence[Claim]) -> list[str]:
+    lines = ["", "Rules:", ""]
+    lines += [f"- **{c.id}** ({c.csv.removeprefix('outputs/')}): {c.rule}"
+              + ("" if c.reproducible_on is None else
+                 f"; value claim: reproduced only under {', '.join(c.reproducible_on)}")
+              for c in claims]
+    return lines
+
+
 def _claim_table(outcomes: Sequence[Outcome], linked: Collection[str] | None) -> list[str]:
     lines = [
         "| id | claim | where | paper's number | this build | profile | verdict | notebook |",
@@ -532,35 +559,51 @@ def _claim_table(outcomes: Sequence[Outcome], linked: Collection[str] | None) ->
     ]
     for o in outcomes:
         c = o.claim
-        note = "" if not o.note else f": {o.note}" if o.verdict == NOT_RUNNABLE else f" ({o.note})"
-        verdict = f"**{o.verdict}**{note}"
-        in_book = linked is None or c.notebook in linked
-        link = f"{{doc}}`{c.notebook} <../notebooks/{c.notebook}>`" if in_book else f"`{c.notebook}`"
-        cells = (c.id, c.statement, c.where, c.paper_value, o.value, o.profile or "-", verdict, link)
+        cells = (c.id, c.statement, c.where, c.paper_value, o.value, o.profile or "-", _verdict(o), _link(c, linked))
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
-    lines += ["", "Rules:", ""]
-    lines += [f"- **{o.claim.id}** ({o.claim.csv.removeprefix('outputs/')}): {o.claim.rule}"
-              + ("" if o.claim.reproducible_on is None else
-                 f"; value claim: reproduced only under {', '.join(o.claim.reproducible_on)}")
-              for o in outcomes]
-    return lines
+    return lines + _rules([o.claim for o in outcomes])
 
 
-def scorecard_page(run_dir: Path, book_notebooks: Collection[str] | None = None,
+def _profiles_table(outcomes: Mapping[str, Sequence[Outcome]], linked: Collection[str] | None) -> list[str]:
+    """One row per claim, one column per run (``label -> outcomes``, in the same claim order):
+    this build's number and its verdict under each."""
+    labels = list(outcomes)
+    lines = [
+        "| id | claim | where | paper's number | " + " | ".join(labels) + " | notebook |",
+        "|:--|:--|:--|:--|" + ":--|" * len(labels) + ":--|",
+    ]
+    rows = zip(*(outcomes[label] for label in labels), strict=True)
+    for row in rows:
+        c = row[0].claim
+        runs = [f"{o.value}: {_verdict(o)}" if o.value != "-" else _verdict(o) for o in row]
+        cells = (c.id, c.statement, c.where, c.paper_value, *runs, _link(c, linked))
+        lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
+    return lines + _rules([o.claim for o in outcomes[labels[0]]])
+
+
+def scorecard_page(run_dir: Path | Mapping[str, Path], book_notebooks: Collection[str] | None = None,
                    claims: Sequence[Claim] = CLAIMS) -> str:
-    """Markdown of the "Scorecard" page of ``run_dir``: one table per paper, each claim with the
-    paper's number, this build's number, the profile it ran under, a verdict and its notebook.
+    """Markdown of the "Scorecard" page: one table per paper, each claim with the paper's number,
+    this build's number, the profile it ran under, a verdict and its notebook.
 
     Args:
-        run_dir: a ``chexp reproduce`` output folder (``notebooks/``, ``outputs/<stem>/*.csv``).
+        run_dir: a ``chexp reproduce`` output folder (``notebooks/``, ``outputs/<stem>/*.csv``), or
+            several as ``{label: folder}`` (a two-profile build: ``{"phantom": <run>/phantom,
+            "cohen": <run>/cohen}``), which gives one column per label with that run's number and
+            verdict.
         book_notebooks: stems of the notebooks in the book, which the page links to (a claim's
             notebook outside the book is named, not linked); ``None``: link every notebook.
         claims: the claims to grade (default: all of :data:`CLAIMS`).
     """
-    run_dir = Path(run_dir)
-    outcomes = [evaluate_claim(claim, run_dir) for claim in claims]
-    profiles = sorted({o.profile for o in outcomes if o.profile is not None})
-    counts = ", ".join(f"{sum(o.verdict == v for o in outcomes)} {v}" for v in VERDICTS)
+    runs = {"": Path(run_dir)} if isinstance(run_dir, (str, Path)) else {k: Path(v) for k, v in run_dir.items()}
+    outcomes = {label: [evaluate_claim(claim, folder) for claim in claims] for label, folder in runs.items()}
+    every = [o for found in outcomes.values() for o in found]
+    profiles = sorted({o.profile for o in every if o.profile is not None})
+    counts = "; ".join(
+        (f"{label}: " if len(outcomes) > 1 else "")
+        + ", ".join(f"{sum(o.verdict == v for o in found)} {v}" for v in VERDICTS)
+        for label, found in outcomes.items()
+    )
     lines = [
         "# Scorecard",
         "",
@@ -588,8 +631,13 @@ def scorecard_page(run_dir: Path, book_notebooks: Collection[str] | None = None,
         "collection) are not expected to equal the paper's, so there its strongest verdict is "
         f"**{DIRECTION_HOLDS}** (marked \"capped\").",
     ]
+    if len(outcomes) > 1:
+        lines += ["", "This book was built from one run per profile: each column gives that run's number "
+                  "and verdict."]
     for key, title in PAPERS.items():
-        mine = [o for o in outcomes if o.claim.paper == key]
-        if mine:
-            lines += ["", f"## {title}", "", *_claim_table(mine, book_notebooks)]
+        mine = {label: [o for o in found if o.claim.paper == key] for label, found in outcomes.items()}
+        if not any(mine.values()):
+            continue
+        table = _claim_table(mine[""], book_notebooks) if "" in mine else _profiles_table(mine, book_notebooks)
+        lines += ["", f"## {title}", "", *table]
     return "\n".join(lines) + "\n"
