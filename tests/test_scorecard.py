@@ -158,7 +158,8 @@ def test_skipped_notebook_and_missing_table_are_not_runnable(tmp_path: Path) -> 
     nbformat.write(source, tmp_path / "notebooks" / f"{claim.notebook}.ipynb")  # as skip_notebook saves it
     outcome = evaluate_claim(claim, tmp_path)
     assert outcome.verdict == NOT_RUNNABLE and outcome.profile is None
-    assert outcome.note == "the notebook was skipped for this profile (it supports phantom, cohen)"
+    supported = ", ".join(source.metadata["chexp"]["profiles"])  # phantom, cohen, paper
+    assert outcome.note == f"the notebook was skipped for this profile (it supports {supported})"
     _executed(tmp_path, claim.notebook, "cohen")
     outcome = evaluate_claim(claim, tmp_path)
     assert (outcome.verdict, outcome.profile) == (NOT_RUNNABLE, "cohen")
