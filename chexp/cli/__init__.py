@@ -1,5 +1,5 @@
 """The ``chexp`` command line (also ``python -m chexp``): ``train``, ``bench``, ``methods``, ``phantoms``,
-``explain``, ``reproduce``.
+``explain``, ``reproduce``, ``paper-fixture``.
 
 Each subcommand lives in its own module, registered in :data:`SUBCOMMANDS`; the module's
 ``add_arguments(parser)`` adds the subcommand's options and description and sets
@@ -34,6 +34,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "phantoms": ("save a grid of phantom radiographs with their masks", "chexp.cli.phantoms"),
     "explain": ("explain your own radiographs (files or folders) with both papers' methods", "chexp.cli.explain"),
     "reproduce": ("run every notebook with papermill and build the book", "chexp.reproduce"),
+    "paper-fixture": ("write the paper profile's plumbing fixture (phantom images, random weights)",
+                      "chexp.cohen.paper_fixture"),
 }
 
 
