@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ChexpWarning, InvalidParameterError
+from ..errors import InvalidParameterError
 
 #: side of every fixture image (the NIH PNGs' and the RSNA / SIIM DICOMs' side)
 SIDE = 1024
@@ -287,12 +287,12 @@ def write_paper_fixture(folder: str | Path, n_samples: int = 1, n_draw: int = 12
 
 
 def fixture_warning(data_folder: str | Path | None) -> None:
-    """Warn (:class:`~chexp.errors.ChexpWarning`) when ``data_folder`` is a plumbing fixture (it
-    holds :data:`MARKER`)."""
+    """Warn (:class:`~chexp.errors.ChexpWarning`, :func:`chexp.models.xrv.warn_fixture`) when
+    ``data_folder`` is a plumbing fixture (it holds :data:`MARKER`)."""
     if data_folder and (Path(data_folder) / MARKER).is_file():
-        import warnings
+        from ..models.xrv import warn_fixture
 
-        warnings.warn(f"CHEXP_PAPER_DATA={data_folder} is the {LABEL}", ChexpWarning, stacklevel=3)
+        warn_fixture(f"CHEXP_PAPER_DATA={data_folder} is the {LABEL}")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -90,6 +90,15 @@ PRETRAINED: dict[str, PretrainedWeights] = {
 }
 
 
+def warn_fixture(message: str) -> None:
+    """Warn (:class:`~chexp.errors.ChexpWarning`) that a plumbing fixture is in use, every time and
+    even after ``import torchxrayvision``, whose ``models.py`` silences every warning of the
+    process (``warnings.filterwarnings("ignore")``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ChexpWarning)
+        warnings.warn(message, ChexpWarning, stacklevel=3)
+
+
 def _record_or_verify(weights: PretrainedWeights) -> Path:
     path, record = weights.path, weights.record
     expected = weights.sha256
@@ -105,8 +114,8 @@ def _record_or_verify(weights: PretrainedWeights) -> Path:
     if not record.is_file():
         record.write_text(f"{actual}  {path.name}\n")
     if FIXTURE_NOTE in line:
-        warnings.warn(f"{path.name} ({weights.name}): {FIXTURE_NOTE}; what is computed with them proves "
-                      "plumbing, not the papers' numbers", ChexpWarning, stacklevel=3)
+        warn_fixture(f"{path.name} ({weights.name}): {FIXTURE_NOTE}; what is computed with them proves "
+                     "plumbing, not the papers' numbers")
     return path
 
 
