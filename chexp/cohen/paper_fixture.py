@@ -123,8 +123,9 @@ def _jpeg(pixels: np.ndarray) -> bytes:
 
 
 def _write_dicom(path: Path, jpeg: bytes, sop_uid: str, study_uid: str, series_uid: str) -> None:
-    """An 8-bit MONOCHROME2 chest radiograph DICOM, JPEG baseline, ``SIDE x SIDE``."""
+    """An 8-bit MONOCHROME2 chest radiograph DICOM holding one JPEG-baseline frame."""
     import pydicom
+    from PIL import Image
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.encaps import encapsulate
     from pydicom.uid import JPEGBaseline8Bit
@@ -138,7 +139,7 @@ def _write_dicom(path: Path, jpeg: bytes, sop_uid: str, study_uid: str, series_u
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
     ds.Modality, ds.BodyPartExamined, ds.ViewPosition = "CR", "CHEST", "PA"
     ds.SeriesDescription = LABEL[:64]  # LO: at most 64 characters
-    ds.Rows = ds.Columns = SIDE
+    ds.Columns, ds.Rows = Image.open(io.BytesIO(jpeg)).size
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     ds.PixelData = encapsulate([jpeg])
@@ -147,48 +148,51 @@ def _write_dicom(path: Path, jpeg: bytes, sop_uid: str, study_uid: str, series_u
     ds.save_as(str(path), enforce_file_format=True)
 
 
-def _nih(root: Path, image: str, k: int, encoded: Callable[[int, str], bytes]) -> None:
+def _nih(root: Path, image: str, png: bytes) -> None:
     path = root / "NIH" / "images" / image
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encoded(k, "png"))
+    path.write_bytes(png)
 
 
-def _rsna(root: Path, image: str, k: int, encoded: Callable[[int, str], bytes]) -> None:
+def _rsna(root: Path, image: str, jpeg: bytes) -> None:
     from pydicom.uid import generate_uid
 
-    _write_dicom(root / "RSNA" / "stage_2_train_images" / f"{image}.dcm", encoded(k, "jpeg"),
-                 generate_uid(entropy_srcs=[image]), generate_uid(entropy_srcs=[image, "study"]),
-                 generate_uid(entropy_srcs=[image, "series"]))
+    _write_dicom(root / "RSNA" / "stage_2_train_images" / f"{image}.dcm", jpeg, generate_uid(entropy_srcs=[image]),
+                 generate_uid(entropy_srcs=[image, "study"]), generate_uid(entropy_srcs=[image, "series"]))
 
 
-def _siim(root: Path, image: str, k: int, encoded: Callable[[int, str], bytes]) -> None:
+def _siim(root: Path, image: str, jpeg: bytes) -> None:
     from pydicom.uid import generate_uid
 
     study, series = generate_uid(entropy_srcs=[image, "study"]), generate_uid(entropy_srcs=[image, "series"])
-    _write_dicom(root / "SIIM" / "dicom-images-train" / study / series / f"{image}.dcm", encoded(k, "jpeg"),
+    _write_dicom(root / "SIIM" / "dicom-images-train" / study / series / f"{image}.dcm", jpeg,
                  image, study, series)  # the SIIM ImageId is the SOP instance UID
 
 
-#: dataset -> writer of one image in its layout (see :data:`chexp.cohen.paper.LAYOUTS`)
-WRITERS: dict[str, Callable[[Path, str, int, Callable[[int, str], bytes]], None]] = {
-    "NIH": _nih, "RSNA": _rsna, "SIIM": _siim,
+#: dataset -> (its image encoder, the writer of one encoded image in its layout; see
+#: :data:`chexp.cohen.paper.LAYOUTS`)
+WRITERS: dict[str, tuple[Callable[[np.ndarray], bytes], Callable[[Path, str, bytes], None]]] = {
+    "NIH": (_png, _nih), "RSNA": (_jpeg, _rsna), "SIIM": (_jpeg, _siim),
 }
-_ENCODERS = {"png": _png, "jpeg": _jpeg}
+
+
+def write_image(root: str | Path, dataset: str, image: str, pixels: np.ndarray) -> None:
+    """Write 8-bit grey ``pixels`` ``(H, W)`` as ``image`` of ``dataset`` under ``root``, in its layout
+    (NIH: PNG; RSNA, SIIM: JPEG-baseline DICOM)."""
+    encode, write = WRITERS[dataset]
+    write(Path(root), image, encode(np.asarray(pixels, np.uint8)))
 
 
 def write_images(root: str | Path, rows: pd.DataFrame, seed: int = 0) -> int:
-    """Write the image of every row (columns ``dataset, image``) under ``root`` in its dataset's
-    layout; returns the number written."""
-    root = Path(root)
-    pool, cache = _pool(seed), {}
-
-    def encoded(k: int, kind: str) -> bytes:
-        if (k, kind) not in cache:
-            cache[k, kind] = _ENCODERS[kind](pool[k])
-        return cache[k, kind]
-
+    """Write a phantom (of a pool of :data:`POOL`, each encoded once) as the image of every row
+    (columns ``dataset, image``) under ``root`` in its dataset's layout; returns the number written."""
+    pool, encoded = _pool(seed), {}
     for k, row in enumerate(rows.itertuples()):
-        WRITERS[row.dataset](root, row.image, k % POOL, encoded)
+        encode, write = WRITERS[row.dataset]
+        key = (k % POOL, encode)
+        if key not in encoded:
+            encoded[key] = encode(pool[k % POOL])
+        write(Path(root), row.image, encoded[key])
     return len(rows)
 
 
