@@ -181,3 +181,20 @@ def test_fixture_images_follow_the_layouts_and_give_masks(tmp_path, monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fixture_warning(tmp_path / "NIH")  # no marker: silent
+
+
+def test_cli_writes_the_fixture_where_asked(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake(folder, n_samples, n_draw, seed):
+        calls.append((Path(folder), n_samples, n_draw, seed))
+        return {"data": Path(folder) / "data", "weights": Path(folder) / "weights"}
+
+    monkeypatch.setattr("chexp.cohen.paper_fixture.write_paper_fixture", fake)
+    from chexp.cli import main
+
+    assert main(["paper-fixture", str(tmp_path), "--n-samples", "2", "--n-draw", "24", "--seed", "3"]) == 0
+    assert calls == [(tmp_path, 2, 24, 3)]
+    out = capsys.readouterr().out
+    assert LABEL in out and f"CHEXP_PAPER_DATA={tmp_path.resolve() / 'data'}" in out
+    assert f"CHEXP_WEIGHTS_DIR={tmp_path.resolve() / 'weights'}" in out

@@ -35,7 +35,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("explain your own radiographs (files or folders) with both papers' methods", "chexp.cli.explain"),
     "reproduce": ("run every notebook with papermill and build the book", "chexp.reproduce"),
     "paper-fixture": ("write the paper profile's plumbing fixture (phantom images, random weights)",
-                      "chexp.cohen.paper_fixture"),
+                      "chexp.cli.paper_fixture"),
 }
 
 

@@ -1,7 +1,7 @@
 """The ``paper`` profile's plumbing fixture: phantom images in the NIH / RSNA / SIIM layouts and
 randomly initialised weights under torchxrayvision's file names. It proves plumbing, not numbers.
 
-``chexp paper-fixture DIR`` (:func:`write_paper_fixture`) writes
+:func:`write_paper_fixture` (``chexp paper-fixture DIR``, :mod:`chexp.cli.paper_fixture`) writes
 
 * ``DIR/data``: for ``CHEXP_PAPER_DATA``. The rows the ``paper`` profile reads at a smoke size,
   under the names the manifests give them and in the layouts
@@ -33,7 +33,6 @@ offsets :data:`SEED_OFFSETS` the notebooks use. Another source of rows is one mo
 
 from __future__ import annotations
 
-import argparse
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -297,25 +296,3 @@ def fixture_warning(data_folder: str | Path | None) -> None:
         from ..models.xrv import warn_fixture
 
         warn_fixture(f"CHEXP_PAPER_DATA={data_folder} is the {LABEL}")
-
-
-def _run(args: argparse.Namespace) -> int:
-    paths = write_paper_fixture(args.folder, args.n_samples, args.n_draw, args.seed)
-    print(f"wrote the {LABEL}:\n  export CHEXP_PAPER_DATA={paths['data'].resolve()}\n"
-          f"  export CHEXP_WEIGHTS_DIR={paths['weights'].resolve()}")
-    return 0
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Define ``chexp paper-fixture`` on ``parser``; ``args.func(args)`` runs it."""
-    from ..cli.options import positive_int
-
-    parser.description = (f"Write the {LABEL}, into FOLDER/data (for CHEXP_PAPER_DATA) and FOLDER/weights "
-                          "(for CHEXP_WEIGHTS_DIR), for a run of the paper profile at a smoke size.")
-    parser.add_argument("folder", type=Path, metavar="FOLDER", help="where to write (created)")
-    parser.add_argument("--n-samples", type=positive_int, default=1,
-                        help="per-task sample size of the smoke run (default 1)")
-    parser.add_argument("--n-draw", type=positive_int, default=12,
-                        help="size of its balanced draws without a task: n_auc, kit_pool, fp_pool (default 12)")
-    parser.add_argument("--seed", type=int, default=0, help="the run's seed (default 0)")
-    parser.set_defaults(func=_run)
