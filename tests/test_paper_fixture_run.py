@@ -88,6 +88,7 @@ def test_paper_notebooks_are_those_expected():
     assert all(stem.startswith("2") for stem in set(PAPER) - EXPECTED)  # CheXplain-IBA's, once they support it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stem", PAPER)
 def test_notebook_runs_on_the_fixture_and_says_so(run, stem):
     notebook_run, _, _ = run[stem]
