@@ -1,51 +1,42 @@
-"""The paper profile's samples on a tiny fake NIH / RSNA / SIIM folder in the datasets' layouts:
-labels come from the Table 1 manifest (true negatives included), masks are the task's own boxes,
-and missing images are all named."""
+"""The paper profile's samples on a tiny NIH / RSNA / SIIM folder in the datasets' layouts
+(written by the plumbing fixture's writers, :mod:`chexp.cohen.paper_fixture`): labels come from
+the Table 1 manifest (true negatives included), masks are the task's own boxes, and missing
+images are all named. ``check()`` names every missing weight file at once; the fixture's weights
+load through the real loaders (JF Healthcare's from ``CHEXP_WEIGHTS_DIR``) and say they are the
+fixture."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
-import skimage.io
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+import torch
 
-from chexp.cohen.paper import NIH_BOXES, load_paper_manifest
+from chexp.cohen.paper import LAYOUTS, NIH_BOXES, PaperImageFolder, load_paper_manifest
+from chexp.cohen.paper_fixture import (
+    LABEL,
+    MARKER,
+    SIDE,
+    fixture_rows,
+    fixture_warning,
+    write_image,
+    write_images,
+    write_weights,
+)
 from chexp.cohen.paper_labels import balanced_rows, load_table1_manifest
 from chexp.data.images import box_to_mask
-from chexp.errors import DataUnavailableError, UnknownNameError
+from chexp.errors import ChexpWarning, DataUnavailableError, UnknownNameError, WeightsUnavailableError
+from chexp.models.xrv import FIXTURE_NOTE, PRETRAINED, load_jfhealthcare
 from chexp.profiles import PaperProfile
 
-SIDE = 64  # fake images are small; the profile resizes them to 224
+SMALL = 64  # flat test images are small; the profile resizes them to 224
 
 
-def _write_dicom(path: Path, pixels: np.ndarray) -> None:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = pydicom.uid.SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(str(path), enforce_file_format=True)
-
-
-def _write_image(root: Path, dataset: str, image: str, value: int, side: int = SIDE) -> None:
+def _write_image(root: Path, dataset: str, image: str, value: int, side: int = SMALL) -> None:
     """One flat image in the dataset's standard layout (NIH PNG, RSNA / SIIM DICOM)."""
-    pixels = np.full((side, side), value, np.uint16)
-    if dataset == "NIH":
-        (root / "NIH" / "images").mkdir(parents=True, exist_ok=True)
-        skimage.io.imsave(root / "NIH" / "images" / image, pixels.astype(np.uint8), check_contrast=False)
-    elif dataset == "RSNA":
-        _write_dicom(root / "RSNA" / "stage_2_train_images" / f"{image}.dcm", pixels * 16)
-    else:
-        _write_dicom(root / "SIIM" / "dicom-images-train" / "study" / "series" / f"{image}.dcm", pixels * 16)
+    write_image(root, dataset, image, np.full((side, side), value, np.uint8))
 
 
 @pytest.fixture
@@ -79,7 +70,7 @@ def test_task_samples_have_their_own_finding_box(paper_data):
     iou = load_table1_manifest().query("selection == 'iou' and task == 'Effusion'")
     several = boxes.groupby("image")["task"].nunique()
     image = next(i for i in iou["image"] if several.get(i, 1) > 1)  # boxes of Effusion and another finding
-    _write_image(paper_data, "NIH", image, value=100, side=1024)
+    _write_image(paper_data, "NIH", image, value=100, side=SIDE)
     profile = PaperProfile()
     rows = iou.reset_index(drop=True)
     seed = next(s for s in range(1000) if rows.sample(n=1, random_state=s)["image"].iloc[0] == image)
@@ -110,3 +101,100 @@ def test_missing_images_are_all_named_and_data_folder_required(paper_data, monke
     monkeypatch.delenv("CHEXP_PAPER_DATA")
     with pytest.raises(DataUnavailableError, match="CHEXP_PAPER_DATA"):
         profile.samples(2)
+
+
+def _offline(*args, **kwargs):
+    raise ConnectionError("no network")
+
+
+def test_check_names_every_missing_weight_file_at_once(tmp_path, monkeypatch):
+    """All four files of the profile (three classifiers of Gifsplanation, the autoencoder) are
+    checked, and every missing one is named with its URL and path (main checked one classifier)."""
+    monkeypatch.setenv("CHEXP_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setattr("pooch.retrieve", _offline)
+    with pytest.raises(WeightsUnavailableError) as err:
+        PaperProfile().check()
+    message = str(err.value)
+    assert message.startswith("4 pretrained weight file(s) missing")
+    for weights in PRETRAINED.values():
+        assert weights.url in message and str(tmp_path / weights.filename) in message
+
+
+@pytest.fixture(scope="module")
+def fixture_weights(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("weights")
+    write_weights(folder, seed=0)
+    return folder
+
+
+def test_fixture_weights_load_with_the_real_loaders_and_say_so(fixture_weights, tmp_path, monkeypatch):
+    """JF Healthcare too reads CHEXP_WEIGHTS_DIR (torchxrayvision's own loader hard-codes
+    ~/.torchxrayvision and downloads ImageNet weights first): HOME is empty and the network is off."""
+    monkeypatch.setenv("CHEXP_WEIGHTS_DIR", str(fixture_weights))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setattr("pooch.retrieve", _offline)
+    for weights in PRETRAINED.values():
+        assert FIXTURE_NOTE in (fixture_weights / (weights.filename + ".sha256")).read_text()
+    with pytest.warns(ChexpWarning, match="plumbing fixture") as record:
+        PaperProfile().check()
+    assert len(record) == len(PRETRAINED)
+    with pytest.warns(ChexpWarning, match="jfhealthcare"):
+        jf = load_jfhealthcare(output="logit")
+    saved = torch.load(fixture_weights / PRETRAINED["jfhealthcare"].filename, weights_only=True)
+    loaded = jf.model.model.module.state_dict()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
+    assert list(jf.targets) == ["Cardiomegaly", "Edema", "Consolidation", "Atelectasis", "Effusion"]
+    x = torch.linspace(-1024, 1024, 64 * 64).reshape(1, 1, 64, 64)
+    assert jf(x).shape == (1, 5) and torch.isfinite(jf(x)).all()
+    assert not (tmp_path / ".torchxrayvision").exists()
+
+
+def test_fixture_images_follow_the_layouts_and_give_masks(tmp_path, monkeypatch):
+    """The fixture's rows cover every Table 1 IoU positive (any n, any seed) and the balanced
+    draws of the smoke sizes; its 1024-pixel files are found and read in each dataset's layout,
+    with the task's own expert mask, and the profile warns that the folder is the fixture."""
+    rows = fixture_rows(n_samples=1, n_draw=12, seed=0)
+    table = load_table1_manifest()
+    assert set(table.loc[table["selection"] == "iou", "image"]) <= set(rows["image"])
+    assert set(balanced_rows(table, PaperProfile.tasks, 12, seed=3)["image"]) <= set(rows["image"])
+    assert not rows.duplicated().any()
+    one = rows.groupby("dataset").head(1)
+    assert sorted(one["dataset"]) == sorted(LAYOUTS)
+    assert write_images(tmp_path, one) == 3
+    assert (tmp_path / "NIH" / "images" / one.loc[one["dataset"] == "NIH", "image"].iloc[0]).is_file()
+    assert len(list((tmp_path / "RSNA" / "stage_2_train_images").glob("*.dcm"))) == 1
+    (siim,) = (tmp_path / "SIIM" / "dicom-images-train").rglob("*.dcm")
+    assert len(siim.relative_to(tmp_path / "SIIM" / "dicom-images-train").parts) == 3  # study/series/image
+    for r in one.itertuples():
+        image = PaperImageFolder(tmp_path / r.dataset, r.dataset).image(r.image)
+        assert image.shape == (1, 224, 224) and image.std() > 10  # a phantom, not a flat image
+    iou = table[(table["selection"] == "iou") & (table["task"] == "Pneumothorax")].reset_index(drop=True)
+    write_images(tmp_path, iou.head(1)[["dataset", "image"]])
+    seed = next(s for s in range(1000) if iou.sample(n=1, random_state=s)["image"].iloc[0] == iou["image"][0])
+    monkeypatch.setenv("CHEXP_PAPER_DATA", str(tmp_path))
+    s = PaperProfile().samples(1, seed=seed, task="Pneumothorax")  # the SIIM RLE needs the 1024-pixel side
+    assert s.ids == [iou["image"][0]] and s.masks["Pneumothorax"][0].any()
+    (tmp_path / MARKER).write_text(LABEL)
+    with pytest.warns(ChexpWarning, match="plumbing fixture"):
+        fixture_warning(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fixture_warning(tmp_path / "NIH")  # no marker: silent
+
+
+def test_cli_writes_the_fixture_where_asked(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake(folder, n_samples, n_draw, seed):
+        calls.append((Path(folder), n_samples, n_draw, seed))
+        return {"data": Path(folder) / "data", "weights": Path(folder) / "weights"}
+
+    monkeypatch.setattr("chexp.cohen.paper_fixture.write_paper_fixture", fake)
+    from chexp.cli import main
+
+    assert main(["paper-fixture", str(tmp_path), "--n-samples", "2", "--n-draw", "24", "--seed", "3"]) == 0
+    assert calls == [(tmp_path, 2, 24, 3)]
+    out = capsys.readouterr().out
+    assert LABEL in out and f"CHEXP_PAPER_DATA={tmp_path.resolve() / 'data'}" in out
+    assert f"CHEXP_WEIGHTS_DIR={tmp_path.resolve() / 'weights'}" in out

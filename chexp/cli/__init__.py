@@ -1,5 +1,5 @@
 """The ``chexp`` command line (also ``python -m chexp``): ``train``, ``bench``, ``methods``, ``phantoms``,
-``explain``, ``reproduce``, ``sweep``.
+``explain``, ``reproduce``, ``sweep``, ``paper-fixture``.
 
 Each subcommand lives in its own module, registered in :data:`SUBCOMMANDS`; the module's
 ``add_arguments(parser)`` adds the subcommand's options and description and sets
@@ -35,6 +35,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("explain your own radiographs (files or folders) with both papers' methods", "chexp.cli.explain"),
     "reproduce": ("run every notebook with papermill and build the book", "chexp.reproduce"),
     "sweep": ("run notebooks over profiles and a parameter grid (seeds), resumably, and summarize", "chexp.cli.sweep"),
+    "paper-fixture": ("write the paper profile's plumbing fixture (phantom images, random weights)",
+                      "chexp.cli.paper_fixture"),
 }
 
 

@@ -10,11 +10,17 @@ name                              model
 ================================  ===========================================================
 
 With internet the weights are downloaded (progress bar) into :func:`chexp.paths.weights_dir`
-(torchxrayvision's cache by default). Offline, a :class:`~chexp.errors.WeightsUnavailableError`
-names the file, its URL and the exact path to put it at. Upstream publishes no checksums: the
-sha256 of a file is recorded beside it (``<file>.sha256``) when it is first downloaded or
-placed, and every later load verifies it (a pinned ``sha256`` in :data:`PRETRAINED` is
-checked from the first load on).
+(``$CHEXP_WEIGHTS_DIR``, else torchxrayvision's cache ``~/.torchxrayvision/models_data``), all
+four of them: torchxrayvision's own JF Healthcare loader hard-codes that cache, so chexp builds
+the same JF model (torchxrayvision's config, classifier and ``forward``) from the file in
+:func:`~chexp.paths.weights_dir` (:func:`load_jfhealthcare`). Offline, a
+:class:`~chexp.errors.WeightsUnavailableError` names the file, its URL and the exact path to put
+it at (:func:`ensure_all_weights`: every missing file at once). Upstream publishes no checksums:
+the sha256 of a file is recorded beside it (``<file>.sha256``) when it is first downloaded or
+placed, and every later load verifies it (a pinned ``sha256`` in :data:`PRETRAINED` is checked
+from the first load on). A record whose line carries :data:`FIXTURE_NOTE` marks randomly
+initialised stand-ins (:mod:`chexp.cohen.paper_fixture`): loading them warns
+(:class:`~chexp.errors.ChexpWarning`), so that every page made with them says so.
 
 ``densenet121_architecture()`` and ``resnet_ae101_architecture()`` build the same
 architectures with random weights, for timing and for tests (never for explanations).
@@ -22,18 +28,25 @@ architectures with random weights, for timing and for tests (never for explanati
 
 from __future__ import annotations
 
+import json
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pooch
 import torch
 import torchxrayvision as xrv
 
-from ..errors import ChecksumError, UnknownNameError, WeightsUnavailableError
+from ..errors import ChecksumError, ChexpWarning, UnknownNameError, WeightsUnavailableError
 from ..paths import weights_dir
 from .base import Autoencoder, Classifier, OutputKind
 
 _RELEASE = "https://github.com/mlmed/torchxrayvision/releases/download/v1/"
+#: words on a ``<file>.sha256`` record line of randomly initialised stand-in weights (the
+#: ``paper`` profile's plumbing fixture, :mod:`chexp.cohen.paper_fixture`); loading them warns
+FIXTURE_NOTE = "paper-profile plumbing fixture: randomly initialised weights, not the published ones"
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,6 @@ class PretrainedWeights:
     name: str
     url: str
     sha256: str | None = None
-    fixed_dir: Path | None = None  # a folder the upstream loader hard-codes
 
     @property
     def filename(self) -> str:
@@ -51,7 +63,12 @@ class PretrainedWeights:
 
     @property
     def path(self) -> Path:
-        return (self.fixed_dir or weights_dir()) / self.filename
+        return weights_dir() / self.filename
+
+    @property
+    def record(self) -> Path:
+        """The ``<file>.sha256`` record beside the file."""
+        return self.path.with_name(self.filename + ".sha256")
 
 
 PRETRAINED: dict[str, PretrainedWeights] = {
@@ -66,7 +83,6 @@ PRETRAINED: dict[str, PretrainedWeights] = {
     "jfhealthcare": PretrainedWeights(
         "jfhealthcare",
         _RELEASE + "baseline_models_jfhealthcare-DenseNet121_pre_train.pth",
-        fixed_dir=Path(xrv.utils.get_cache_dir()),
     ),
     "101-elastic": PretrainedWeights(
         "101-elastic", xrv.autoencoders.model_urls["101-elastic"]["weights_url"]
@@ -74,12 +90,21 @@ PRETRAINED: dict[str, PretrainedWeights] = {
 }
 
 
+def warn_fixture(message: str) -> None:
+    """Warn (:class:`~chexp.errors.ChexpWarning`) that a plumbing fixture is in use, every time and
+    even after ``import torchxrayvision``, whose ``models.py`` silences every warning of the
+    process (``warnings.filterwarnings("ignore")``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ChexpWarning)
+        warnings.warn(message, ChexpWarning, stacklevel=3)
+
+
 def _record_or_verify(weights: PretrainedWeights) -> Path:
-    path = weights.path
+    path, record = weights.path, weights.record
     expected = weights.sha256
-    record = path.with_name(path.name + ".sha256")
-    if expected is None and record.is_file():
-        expected = record.read_text().split()[0]
+    line = record.read_text() if record.is_file() else ""
+    if expected is None and line:
+        expected = line.split()[0]
     actual = pooch.file_hash(path, alg="sha256")
     if expected is not None and actual != expected:
         raise ChecksumError(
@@ -88,6 +113,9 @@ def _record_or_verify(weights: PretrainedWeights) -> Path:
         )
     if not record.is_file():
         record.write_text(f"{actual}  {path.name}\n")
+    if FIXTURE_NOTE in line:
+        warn_fixture(f"{path.name} ({weights.name}): {FIXTURE_NOTE}; what is computed with them proves "
+                     "plumbing, not the papers' numbers")
     return path
 
 
@@ -122,11 +150,30 @@ def ensure_weights(name: str, progress: bool = True) -> Path:
             raise WeightsUnavailableError(
                 f"pretrained weights {name!r} are not available: file {path.name} is not at "
                 f"{path} and downloading it from {weights.url} failed ({type(err).__name__}). "
-                f"On a machine with internet, download that URL and put the file at {path}"
-                + ("" if weights.fixed_dir else " (or set CHEXP_WEIGHTS_DIR to its folder)")
-                + "."
+                f"On a machine with internet, download that URL and put the file at {path} "
+                "(or set CHEXP_WEIGHTS_DIR to its folder)."
             ) from None
     return _record_or_verify(weights)
+
+
+def ensure_all_weights(names: Iterable[str], progress: bool = True) -> dict[str, Path]:
+    """:func:`ensure_weights` of every name in ``names`` (those of :data:`PRETRAINED`; other names
+    need no download and are left out), trying them all before raising.
+
+    Raises:
+        WeightsUnavailableError: one or more files are missing and cannot be downloaded; the
+            message names each of them (file, URL, path), separated by `` | ``.
+        ChecksumError: a file on disk does not match its recorded or pinned sha256.
+    """
+    paths, missing = {}, []
+    for name in dict.fromkeys(n for n in names if n in PRETRAINED):
+        try:
+            paths[name] = ensure_weights(name, progress=progress)
+        except WeightsUnavailableError as err:
+            missing.append(str(err))
+    if missing:
+        raise WeightsUnavailableError(f"{len(missing)} pretrained weight file(s) missing: " + " | ".join(missing))
+    return paths
 
 
 class XRVDenseNet(Classifier):
@@ -185,12 +232,40 @@ def load_xrv_densenet(name: str, output: OutputKind = "probability") -> XRVDense
     return XRVDenseNet(model, output=output).eval().requires_grad_(False)
 
 
-def load_jfhealthcare(output: OutputKind = "probability") -> JFHealthcare:
-    """The JF Healthcare CheXpert model, pretrained, in eval mode."""
-    ensure_weights("jfhealthcare")
-    from torchxrayvision.baseline_models.jfhealthcare import DenseNet
+def jfhealthcare_config() -> SimpleNamespace:
+    """torchxrayvision's JF Healthcare configuration (``config/example.json``) without the ImageNet
+    initialisation (``pretrained = False``) that its weights replace."""
+    from torchxrayvision.baseline_models import jfhealthcare as jf
 
-    return JFHealthcare(DenseNet(apply_sigmoid=False), output=output).eval().requires_grad_(False)
+    with open(Path(jf.thisfolder) / "config" / "example.json") as handle:
+        return SimpleNamespace(**{**json.load(handle), "pretrained": False})
+
+
+def _jf_densenet(weights: Path) -> torch.nn.Module:
+    """torchxrayvision's JF Healthcare ``DenseNet`` with the state dict at ``weights``.
+
+    Its constructor reads the file from a hard-coded ``~/.torchxrayvision/models_data``, and
+    first downloads torchvision's ImageNet DenseNet121 (its config says ``pretrained``), which
+    the file then overwrites entirely (a strict ``load_state_dict``). This builds the same object
+    (:func:`jfhealthcare_config` in its ``Classifier`` inside ``DataParallel``, its ``forward``)
+    and loads the file the way it does, from any folder and without the ImageNet download.
+    """
+    from torchxrayvision.baseline_models import jfhealthcare as jf
+
+    model = jf.DenseNet.__new__(jf.DenseNet)
+    torch.nn.Module.__init__(model)
+    model.cfg = jfhealthcare_config()
+    network = torch.nn.DataParallel(jf.classifier.Classifier(model.cfg)).eval()
+    network.module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.model, model.apply_sigmoid, model.pathologies = network, False, model.targets
+    model.weights_filename_local = str(weights)
+    return model
+
+
+def load_jfhealthcare(output: OutputKind = "probability") -> JFHealthcare:
+    """The JF Healthcare CheXpert model, pretrained, in eval mode (weights from
+    :func:`~chexp.paths.weights_dir`, see :func:`_jf_densenet`)."""
+    return JFHealthcare(_jf_densenet(ensure_weights("jfhealthcare")), output=output).eval().requires_grad_(False)
 
 
 def load_resnet_ae101() -> XRVAutoencoder:

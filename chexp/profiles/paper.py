@@ -48,8 +48,19 @@ class PaperProfile(Profile):
         self.autoencoder_name = autoencoder_name
 
     def check(self) -> None:
-        self.classifier()
-        self.autoencoder()
+        """Every pretrained file the profile uses is on disk (downloaded if needed) and matches its
+        sha256: :attr:`classifier_name`, the classifiers of :data:`PAPER_CLASSIFIERS` and
+        :attr:`autoencoder_name`. Warns when the weights or ``CHEXP_PAPER_DATA`` are the plumbing
+        fixture (:mod:`chexp.cohen.paper_fixture`).
+
+        Raises:
+            WeightsUnavailableError: naming every missing file (its URL and where to put it).
+        """
+        from ..cohen.paper_fixture import fixture_warning
+        from ..models.xrv import ensure_all_weights
+
+        ensure_all_weights([self.classifier_name, *PAPER_CLASSIFIERS.values(), self.autoencoder_name])
+        fixture_warning(os.environ.get("CHEXP_PAPER_DATA"))
 
     def classifier(self, output: OutputKind = "probability") -> Classifier:
         from ..models.zoo import load_classifier
@@ -171,9 +182,13 @@ class CheXplainPaperProfile(PaperProfile):
 
     def check(self) -> None:
         """Raise now if XRV-all's weights or ``$CHEXP_PAPER_DATA`` are missing (CheXplain-IBA needs
-        no autoencoder; missing images are named when a chapter reads them)."""
-        self.classifier()
-        _data_root()
+        no autoencoder; missing images are named when a chapter reads them). Warns when either is
+        the plumbing fixture (:mod:`chexp.cohen.paper_fixture`)."""
+        from ..cohen.paper_fixture import fixture_warning
+        from ..models.xrv import ensure_all_weights
+
+        ensure_all_weights([self.classifier_name])
+        fixture_warning(str(_data_root()))
 
     def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
         """NIH box images of CheXplain-IBA Table 1 (``chexplain-table1`` selection of
