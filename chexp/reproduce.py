@@ -183,12 +183,17 @@ class ReproduceResult:
             lines.append("skipped notebooks (their pages say why): " + ", ".join(run.name for run in self.skipped))
         if self.failed:
             lines.append("failed notebooks: " + ", ".join(run.name for run in self.failed))
-        if self.build_skipped is not None:
-            lines.append(f"book not built: {self.build_skipped}")
-        if self.build is not None:
-            state = "ok" if self.build.ok else f"FAILED (exit {self.build.returncode})"
-            lines.append(f"book build {state} in {self.build.seconds:.1f} s: {self.build.html_dir / 'index.html'}")
+        lines += _build_lines(self.build_skipped, self.build)
         return "\n".join(lines)
+
+
+def _build_lines(build_skipped: str | None, build: BuildResult | None) -> list[str]:
+    """The summary's lines about the book: why it was not built, or how its build went."""
+    lines = [] if build_skipped is None else [f"book not built: {build_skipped}"]
+    if build is not None:
+        state = "ok" if build.ok else f"FAILED (exit {build.returncode})"
+        lines.append(f"book build {state} in {build.seconds:.1f} s: {build.html_dir / 'index.html'}")
+    return lines
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -707,11 +712,7 @@ class ProfilesResult:
         for profile, result in self.results.items():
             seconds = sum(run.seconds for run in result.runs)
             lines += [f"profile {profile} ({seconds:.0f} s):", *("  " + line for line in result.summary().splitlines())]
-        if self.build_skipped is not None:
-            lines.append(f"book not built: {self.build_skipped}")
-        if self.build is not None:
-            state = "ok" if self.build.ok else f"FAILED (exit {self.build.returncode})"
-            lines.append(f"book build {state} in {self.build.seconds:.1f} s: {self.build.html_dir / 'index.html'}")
+        lines += _build_lines(self.build_skipped, self.build)
         return "\n".join(lines)
 
 
