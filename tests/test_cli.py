@@ -56,7 +56,8 @@ COMMANDS = _commands(build_parser())
 
 def test_the_command_tree_keeps_its_names():
     assert {p for p in COMMANDS if len(p) == 1} == {
-        ("train",), ("bench",), ("methods",), ("phantoms",), ("explain",), ("reproduce",), ("sweep",), ("paper-fixture",)}
+        ("train",), ("bench",), ("methods",), ("phantoms",), ("explain",), ("reproduce",), ("sweep",),
+        ("paper-fixture",)}
     assert {p[1] for p in COMMANDS if len(p) == 2} == {"latent-shift", "iba", "deletion", "sweep", "dataset-scale"}
 
 
