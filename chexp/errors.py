@@ -119,6 +119,11 @@ class MissingDependencyError(ChexpError, ModuleNotFoundError):
     install it)."""
 
 
+class TaskFailedError(ChexpError, RuntimeError):
+    """A task of a Dask cluster failed or lost its worker; the message names its images and the
+    original error is chained (``__cause__``)."""
+
+
 class IndexOutOfRangeError(ChexpError, IndexError):
     """An item index past the end of a dataset or batch (an ``IndexError``, so iteration by
     ``__getitem__`` stops there)."""
@@ -164,6 +169,7 @@ __all__ = [
     "UnsupportedProfileError",
     "InvalidParameterError",
     "InvalidTypeError",
+    "TaskFailedError",
     "IndexOutOfRangeError",
     "MissingDependencyError",
     "PhantomConfigError",

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import numpy as np
 import torch
 
-from ..errors import ChexpError, InvalidParameterError
+from ..errors import InvalidParameterError, TaskFailedError
 from ..progress import tqdm
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ def map_batches(
         the results, in the order of ``batches``.
 
     Raises:
-        ChexpError: with a client, a task failed (or its worker died); the message names the
+        TaskFailedError: with a client, a task failed (or its worker died); the message names the
             batch's images and the error, which is chained as the cause. Without a client an
             error propagates as it is.
     """
@@ -245,7 +245,7 @@ def _on_cluster(
             try:
                 results[i] = future.result()
             except Exception as error:  # the task's own error, or the worker's loss (KilledWorker)
-                raise ChexpError(
+                raise TaskFailedError(
                     f"a Dask task of {desc!r} failed on {labels[i]}: {type(error).__name__}: {error}"
                 ) from error
             bar.update(sizes[i])
