@@ -179,7 +179,7 @@ def test_wheel_carries_notebooks_manifests_and_book_sources(wheel: zipfile.ZipFi
         *(p.relative_to(REPO).as_posix() for p in (REPO / "data_manifests").iterdir() if not p.name.startswith(".")),
         "_config.yml", "_toc.yml", "references.bib",
         *(p.relative_to(REPO).as_posix() for p in (REPO / "book").glob("*.md")),
-        "book/_ext/chexp_offline.py",
+        *(p.relative_to(REPO).as_posix() for p in (REPO / "book" / "_ext").glob("*.py")),
         *(p.relative_to(REPO).as_posix() for p in (REPO / "book" / "assets" / "chexp").iterdir()),
         *(p.relative_to(REPO).as_posix() for p in (REPO / "sweeps").glob("*.yaml")),
     }

@@ -185,10 +185,9 @@ class CheXplainPaperProfile(PaperProfile):
         no autoencoder; missing images are named when a chapter reads them). Warns when either is
         the plumbing fixture (:mod:`chexp.cohen.paper_fixture`)."""
         from ..cohen.paper_fixture import fixture_warning
-        from ..models.xrv import ensure_all_weights
 
-        ensure_all_weights([self.classifier_name])
-        fixture_warning(str(_data_root()))
+        self.classifier()
+        fixture_warning(_data_root())
 
     def samples(self, n: int, seed: int = 0, task: str | None = None) -> SampleSet:
         """NIH box images of CheXplain-IBA Table 1 (``chexplain-table1`` selection of
