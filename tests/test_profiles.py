@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from chexp.errors import ChexpError, UnknownNameError, UnsupportedProfileError, WeightsUnavailableError
+from chexp.errors import ChexpError, DataUnavailableError, UnknownNameError, UnsupportedProfileError, WeightsUnavailableError
 from chexp.profiles import PROFILES, CohenProfile, PaperProfile, PhantomProfile, Profile, get_profile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,8 +159,10 @@ def test_paper_profile_says_what_it_lacks():
     paper = get_profile("paper")
     with pytest.raises(UnsupportedProfileError, match="no bottleneck sweep"):
         paper.bottleneck_autoencoders([2])
-    with pytest.raises(UnsupportedProfileError, match="no training images"):
-        paper.training_images(4)
+    with pytest.MonkeyPatch.context() as mp:  # NIH training images (IBA statistics) come from CHEXP_PAPER_DATA
+        mp.delenv("CHEXP_PAPER_DATA", raising=False)
+        with pytest.raises(DataUnavailableError, match="CHEXP_PAPER_DATA"):
+            paper.training_images(4)
     assert issubclass(UnsupportedProfileError, ChexpError)
 
 
