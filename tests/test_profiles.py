@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from chexp.errors import ChexpError, DataUnavailableError, UnknownNameError, UnsupportedProfileError, WeightsUnavailableError
+from chexp.errors import (
+    ChexpError,
+    DataUnavailableError,
+    UnknownNameError,
+    UnsupportedProfileError,
+    WeightsUnavailableError,
+)
 from chexp.profiles import PROFILES, CohenProfile, PaperProfile, PhantomProfile, Profile, get_profile
 
 REPO = Path(__file__).resolve().parents[1]
