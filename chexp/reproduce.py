@@ -539,9 +539,11 @@ def notebook_profiles(source: Path) -> tuple[str, ...] | None:
     return tuple(profiles)
 
 
-def _text_page(source: Path, run_dir: Path, note: str) -> Path:
+def _text_page(source: Path, run_dir: Path, note: str, not_run: str) -> Path:
     """Save the notebook's markdown cells (no code) as ``<run>/notebooks/<stem>.ipynb``, with the
-    admonition ``note`` after its first cell, and drop any ``<run>/failed/`` copy; returns the path."""
+    admonition ``note`` after its first cell and ``not_run`` (why it was not run: ``"profile"`` or
+    ``"data"``) as its ``chexp.not_run`` metadata, and drop any ``<run>/failed/`` copy; returns the
+    path."""
     import nbformat
     from nbformat.v4 import new_markdown_cell
 
@@ -550,6 +552,7 @@ def _text_page(source: Path, run_dir: Path, note: str) -> Path:
     notebook = nbformat.read(source, as_version=4)
     cells = [cell for cell in notebook.cells if cell.cell_type == "markdown"]
     notebook.cells = cells[:1] + [new_markdown_cell(note)] + cells[1:]
+    notebook.metadata.setdefault("chexp", {})["not_run"] = not_run
     final = write_atomic(run_dir / "notebooks" / source.name, lambda path: nbformat.write(notebook, path))
     (run_dir / "failed" / source.name).unlink(missing_ok=True)
     return final
@@ -563,7 +566,8 @@ def skip_notebook(source: Path, run_dir: Path, profile: str, supported: Sequence
         f"```{{note}}\nThis chapter was not run: it {reason}, and this book was built with the "
         f"`{profile}` profile.\n```"
     )
-    return NotebookRun(source.stem, True, _text_page(source, run_dir, note), reason, 0.0, skipped=True)
+    return NotebookRun(source.stem, True, _text_page(source, run_dir, note, "profile"), reason, 0.0,
+                       skipped=True)
 
 
 def unavailable_notebook(source: Path, run_dir: Path, message: str, seconds: float = 0.0) -> NotebookRun:
@@ -578,7 +582,8 @@ def unavailable_notebook(source: Path, run_dir: Path, message: str, seconds: flo
         f"or point `CHEXP_DATA_DIR` at a folder that has it, and run the book again.\n\n"
         f"{message}\n```"
     )
-    return NotebookRun(source.stem, True, _text_page(source, run_dir, note), reason, seconds, skipped=True)
+    return NotebookRun(source.stem, True, _text_page(source, run_dir, note, "data"), reason, seconds,
+                       skipped=True)
 
 
 def _check_device(device: str) -> None:

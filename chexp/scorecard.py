@@ -491,8 +491,9 @@ class Outcome:
 def notebook_run(run_dir: Path, stem: str, profile: str | None = None) -> tuple[str | None, str]:
     """``(profile, "")`` when notebook ``stem`` was executed in run folder ``run_dir`` (the profile
     it ran under), else ``(None, why not)``: it failed, was not run, was skipped for the run's
-    profile, or (when ``profile``, the run's profile, is one it supports) stopped because data it
-    downloads were unavailable."""
+    profile, or stopped because data it downloads were unavailable (the page's ``chexp.not_run``
+    metadata says which; a page saved without it counts as stopped for data when ``profile``, the
+    run's profile, is one it supports)."""
     path = Path(run_dir) / "notebooks" / f"{stem}.ipynb"
     if not path.is_file():
         failed = (Path(run_dir) / "failed" / f"{stem}.ipynb").is_file()
@@ -502,7 +503,8 @@ def notebook_run(run_dir: Path, stem: str, profile: str | None = None) -> tuple[
     if ran is not None:
         return str(ran), ""
     supported = metadata.get("chexp", {}).get("profiles")
-    if profile is not None and supported and profile in supported:
+    not_run = metadata.get("chexp", {}).get("not_run")  # written by chexp.reproduce since it records why
+    if not_run == "data" or (not_run is None and profile is not None and supported and profile in supported):
         return None, "the notebook stopped: a file it needs could not be downloaded (its page says which)"
     return None, ("the notebook was skipped for this profile"
                   + (f" (it supports {', '.join(supported)})" if supported else ""))

@@ -14,6 +14,7 @@ import pytest
 
 from chexp.book import toc_notebooks
 from chexp.profiles import PROFILES
+from chexp.reproduce import skip_notebook, unavailable_notebook
 from chexp.scorecard import (
     CLAIMS,
     DIRECTION_HOLDS,
@@ -164,6 +165,19 @@ def test_skipped_notebook_and_missing_table_are_not_runnable(tmp_path: Path) -> 
     outcome = evaluate_claim(claim, tmp_path)
     assert (outcome.verdict, outcome.profile) == (NOT_RUNNABLE, "cohen")
     assert outcome.note == "fig1_redundancy_summary.csv was not written"
+
+
+def test_a_notebook_stopped_for_data_is_not_called_skipped_for_its_profile(tmp_path: Path) -> None:
+    """An offline build saves 16's page through ``unavailable_notebook``: the scorecard must say a
+    file was missing, not that the phantom profile is unsupported (16 supports it)."""
+    claim = BY_ID["G7"]
+    source = REPO / "notebooks" / f"{claim.notebook}.ipynb"
+    unavailable_notebook(source, tmp_path, "could not download trial_record.json.gz")
+    outcome = evaluate_claim(claim, tmp_path)
+    assert (outcome.verdict, outcome.profile) == (NOT_RUNNABLE, None)
+    assert outcome.note.startswith("the notebook stopped: a file it needs could not be downloaded")
+    skip_notebook(source, tmp_path, "paper", ("phantom", "cohen"))
+    assert evaluate_claim(claim, tmp_path).note.startswith("the notebook was skipped for this profile")
 
 
 @pytest.mark.parametrize(
