@@ -554,6 +554,12 @@ def _rules(claims: Sequence[Claim]) -> list[str]:
     return lines
 
 
+def _full_width(rows: list[str]) -> list[str]:
+    """``rows`` (a markdown table) in a ``full-width`` container: the theme lets it use the page's
+    margin column too, so that no column of the scorecard scrolls out of sight at 1300 px."""
+    return ["```{container} full-width", *rows, "```"]
+
+
 def _claim_table(outcomes: Sequence[Outcome], linked: Collection[str] | None) -> list[str]:
     lines = [
         "| id | claim | where | paper's number | this build | profile | verdict | notebook |",
@@ -563,7 +569,7 @@ def _claim_table(outcomes: Sequence[Outcome], linked: Collection[str] | None) ->
         c = o.claim
         cells = (c.id, c.statement, c.where, c.paper_value, o.value, o.profile or "-", _verdict(o), _link(c, linked))
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
-    return lines + _rules([o.claim for o in outcomes])
+    return _full_width(lines) + _rules([o.claim for o in outcomes])
 
 
 def _profiles_table(outcomes: Mapping[str, Sequence[Outcome]], linked: Collection[str] | None) -> list[str]:
@@ -580,7 +586,7 @@ def _profiles_table(outcomes: Mapping[str, Sequence[Outcome]], linked: Collectio
         runs = [f"{o.value}: {_verdict(o)}" if o.value != "-" else _verdict(o) for o in row]
         cells = (c.id, c.statement, c.where, c.paper_value, *runs, _link(c, linked))
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
-    return lines + _rules([o.claim for o in outcomes[labels[0]]])
+    return _full_width(lines) + _rules([o.claim for o in outcomes[labels[0]]])
 
 
 def scorecard_page(run_dir: Path | Mapping[str, Path], book_notebooks: Collection[str] | None = None,

@@ -476,3 +476,24 @@ def test_math_renders_offline(browser_ready: str, served_book: str) -> None:
     assert len(links) == 3 and all(size > 0 for size in sizes), (links, sizes)
     assert external == [], f"the page asked for other hosts: {external}"
     assert failed_local == [], f"local requests failed: {failed_local}"
+
+
+@pytest.mark.browser
+def test_scorecard_tables_show_every_column_at_1300px(browser_ready: str, served_book: str) -> None:
+    """The scorecard's tables (8 columns) use the margin column too (``full-width``): at 1300 px
+    none of them scrolls its verdict or notebook column out of sight."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_ready, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            page.goto(f"{served_book}/book/scorecard.html", wait_until="load")
+            widths = page.evaluate(
+                "Array.from(document.querySelectorAll('.pst-scrollable-table-container'))"
+                ".map(e => [e.clientWidth, e.scrollWidth])"
+            )
+        finally:
+            browser.close()
+    assert len(widths) == 2, widths  # one table per paper
+    assert all(scroll <= client for client, scroll in widths), f"tables scroll sideways: {widths}"

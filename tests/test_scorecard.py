@@ -231,3 +231,8 @@ def test_page_of_a_real_phantom_run(tmp_path: Path) -> None:
     verdicts = _verdicts(scorecard_page(run))
     assert set(verdicts) == set(BY_ID) and set(verdicts.values()) <= set(VERDICTS)
     assert REPRODUCED in verdicts.values() and NOT_REPRODUCED in verdicts.values()
+
+
+def test_scorecard_tables_are_full_width(tmp_path: Path) -> None:
+    page = scorecard_page(tmp_path)
+    assert page.count("```{container} full-width") == 2 and page.count("\n| id | claim |") == 2
