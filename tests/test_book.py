@@ -362,6 +362,19 @@ _VISIBLE_FRAME_JS = """
 """
 
 
+#: What embed.js does to a widget label on a page with math: MathJax.Hub.Queue(["Typeset", ...]).
+_HUB_QUEUE_TYPESETS_JS = r"""
+async () => {
+  const label = document.createElement('span');
+  label.textContent = '\\(\\lambda^2\\)';
+  document.body.appendChild(label);
+  MathJax.Hub.Queue(['Typeset', MathJax.Hub, label]);
+  await MathJax.startup.promise;
+  return label.querySelector('mjx-container') !== null;
+}
+"""
+
+
 _ICONS_PER_BUTTON_JS = """
 () => Array.from(document.querySelectorAll('.widget-play button')).map(button => {
   const icon = button.querySelector('i');
@@ -422,6 +435,8 @@ def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_boo
             # The page's math is typeset beside the widgets (MathJax 3, served from the book).
             page.wait_for_function("document.querySelectorAll('mjx-container').length >= 2", timeout=20_000)
             assert not page.evaluate("document.body.innerText.includes('\\\\in [0')"), "TeX left untypeset"
+            # ... and the widget manager's MathJax 2 call (Hub.Queue) typesets with MathJax 3.
+            assert page.evaluate(_HUB_QUEUE_TYPESETS_JS)
             first = page.evaluate(_VISIBLE_FRAME_JS)
             assert first["width"] == 64 and first["caption"].startswith("sample 0")
             # Each Play-widget button shows exactly one icon (no blank, no doubled icon).
