@@ -30,16 +30,33 @@ def _rules(css: str) -> dict[str, str]:
     return rules
 
 
-def test_the_book_stylesheet_wraps_code_cells_and_their_output():
+def _book_stylesheet_rules() -> dict[str, str]:
+    """Selector -> declarations of the book's own stylesheets (``_config.yml``'s html_css_files)."""
     config = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))["sphinx"]["config"]
     sheets = [REPO / static / name for static in config["html_static_path"] for name in config["html_css_files"]]
     rules = {}
     for sheet in sheets:
         if sheet.is_file():
             rules.update(_rules(sheet.read_text(encoding="utf-8")))
+    return rules
+
+
+def test_the_book_stylesheet_wraps_code_cells_and_their_output():
+    rules = _book_stylesheet_rules()
     for selector in ("div.cell_input pre", "div.cell_output pre"):
-        assert selector in rules, f"no rule for {selector} in {sheets}"
+        assert selector in rules, f"no rule for {selector}"
         assert re.search(r"white-space:\s*pre-wrap", rules[selector]), rules[selector]
+
+
+def test_the_book_stylesheet_sets_output_tables_small():
+    """pandas tables in cell outputs use a smaller font and tighter cells than the theme's (16 px),
+    so that tables of up to about ten short columns fit the 704 px text column at 1300 px."""
+    rules = _book_stylesheet_rules()
+    table = rules.get("div.cell_output table.dataframe", "")
+    size = re.search(r"font-size:\s*([\d.]+)rem", table)
+    assert size and float(size.group(1)) <= 0.85, table
+    cell = rules.get("div.cell_output table.dataframe td", "")
+    assert cell == rules.get("div.cell_output table.dataframe th") and "padding" in cell
 
 
 @pytest.mark.parametrize("stem", SHORT_LINES)
