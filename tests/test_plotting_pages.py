@@ -3,6 +3,7 @@ cutting them off, and the shown code cells of every notebook keep their lines sh
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -66,3 +67,19 @@ def test_shown_code_lines_are_short(stem: str):
             and not HIDDEN & set(cell.metadata.get("tags", []))
             for line in cell.source.splitlines() if len(line) > MAX_LINE]
     assert not long, long
+
+
+@pytest.mark.parametrize("stem", SHORT_LINES)
+def test_saving_cells_show_no_file_list(stem: str):
+    """A cell that ends with ``save_figure(...)`` or ``save_table(...)`` ends with ``;``: else the
+    page shows the list of saved paths (absolute paths of the machine that built the book)."""
+    nb = nbformat.read(REPO / "notebooks" / f"{stem}.ipynb", as_version=4)
+    bare = []
+    for cell in nb.cells:
+        body = ast.parse(cell.source).body if cell.cell_type == "code" else []
+        last = body[-1] if body else None
+        if (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
+                and getattr(last.value.func, "id", "") in ("save_figure", "save_table")
+                and not cell.source.rstrip().endswith(";")):
+            bare.append(cell.id)
+    assert not bare, f"cells ending with a bare save call: {bare}"
