@@ -49,6 +49,13 @@ def test_the_book_stylesheet_wraps_code_cells_and_their_output():
         assert re.search(r"white-space:\s*pre-wrap", rules[selector]), rules[selector]
 
 
+def test_the_book_stylesheet_wraps_long_words_in_the_text():
+    """A URL in a paragraph or list item (the note of a chapter whose download failed) wraps."""
+    rules = _book_stylesheet_rules()
+    for selector in (".bd-article p", ".bd-article li"):
+        assert re.search(r"overflow-wrap:\s*(break-word|anywhere)", rules.get(selector, "")), selector
+
+
 def test_the_book_stylesheet_sets_output_tables_small():
     """pandas tables in cell outputs use a smaller font and tighter cells than the theme's (16 px),
     so that tables of up to about ten short columns fit the 704 px text column at 1300 px."""
