@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
+import nbformat
 import pytest
 import yaml
 
@@ -56,6 +57,8 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 LOCAL_SCHEMES = ("data:", "blob:", "about:")
+#: Math added to the gallery page of the test book, beside its slider.
+SLIDER_MATH = r"Sample $i$ of the slider is the phantom $x_i \in [0, 1]^{S \times S}$."
 
 
 def _book_source(root: Path) -> Path:
@@ -78,7 +81,12 @@ def _book_source(root: Path) -> Path:
     for page in (root / "book").glob("*.md"):
         page.write_text(dropped.sub(r"`\1`", page.read_text(encoding="utf-8")), encoding="utf-8")
     (root / "notebooks").mkdir()
-    shutil.copy2(REPO / "notebooks" / f"{GALLERY}.ipynb", root / "notebooks")
+    # The chapters that show λ sliders also have math (notebooks 10, 12); so does this copy
+    # of the gallery: on such a page the widget manager typesets every widget label with
+    # MathJax (book/assets/chexp/mathjax2-hub.js).
+    gallery = nbformat.read(REPO / "notebooks" / f"{GALLERY}.ipynb", as_version=4)
+    gallery.cells.append(nbformat.v4.new_markdown_cell(SLIDER_MATH))
+    nbformat.write(gallery, root / "notebooks" / f"{GALLERY}.ipynb")
     return root
 
 
@@ -354,6 +362,19 @@ _VISIBLE_FRAME_JS = """
 """
 
 
+#: What embed.js does to a widget label on a page with math: MathJax.Hub.Queue(["Typeset", ...]).
+_HUB_QUEUE_TYPESETS_JS = r"""
+async () => {
+  const label = document.createElement('span');
+  label.textContent = '\\(\\lambda^2\\)';
+  document.body.appendChild(label);
+  MathJax.Hub.Queue(['Typeset', MathJax.Hub, label]);
+  await MathJax.startup.promise;
+  return label.querySelector('mjx-container') !== null;
+}
+"""
+
+
 _ICONS_PER_BUTTON_JS = """
 () => Array.from(document.querySelectorAll('.widget-play button')).map(button => {
   const icon = button.querySelector('i');
@@ -365,7 +386,6 @@ _ICONS_PER_BUTTON_JS = """
 """
 
 
-@pytest.mark.browser
 def _keep_offline(page: object, external: list[str], failed_local: list[str]) -> None:
     """Serve ``page`` only from this machine: a request to another host is aborted and recorded in
     ``external``; a local response with an error status is recorded in ``failed_local``."""
@@ -382,6 +402,14 @@ def _keep_offline(page: object, external: list[str], failed_local: list[str]) ->
     page.on("response", lambda r: failed_local.append(f"{r.status} {r.url}") if r.status >= 400 else None)
 
 
+def _record_errors(page: object, errors: list[str]) -> None:
+    """Record in ``errors`` every uncaught exception or unhandled rejection of ``page`` and every
+    message it logs to the console as an error."""
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+
+
+@pytest.mark.browser
 def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_book: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -399,11 +427,16 @@ def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_boo
             _keep_offline(page, external, failed_local)
             page.on("requestfailed",
                     lambda r: failed_local.append(f"failed {r.url}") if not r.url.startswith(LOCAL_SCHEMES) else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            _record_errors(page, errors)
 
             page.goto(f"{served_book}/notebooks/{GALLERY}.html", wait_until="load")
             page.wait_for_selector(".widget-slider .noUi-handle", timeout=20_000)
             page.wait_for_function(f"({_VISIBLE_FRAME_JS.strip()})() !== null", timeout=20_000)
+            # The page's math is typeset beside the widgets (MathJax 3, served from the book).
+            page.wait_for_function("document.querySelectorAll('mjx-container').length >= 2", timeout=20_000)
+            assert not page.evaluate("document.body.innerText.includes('\\\\in [0')"), "TeX left untypeset"
+            # ... and the widget manager's MathJax 2 call (Hub.Queue) typesets with MathJax 3.
+            assert page.evaluate(_HUB_QUEUE_TYPESETS_JS)
             first = page.evaluate(_VISIBLE_FRAME_JS)
             assert first["width"] == 64 and first["caption"].startswith("sample 0")
             # Each Play-widget button shows exactly one icon (no blank, no doubled icon).
@@ -440,7 +473,7 @@ def test_slider_and_play_change_the_frame_offline(browser_ready: str, served_boo
     print(f"\nbrowser test: {time.perf_counter() - start:.1f} s")
     assert external == [], f"the page asked for other hosts: {external}"
     assert failed_local == [], f"local requests failed: {failed_local}"
-    assert errors == [], f"JavaScript errors: {errors}"
+    assert errors == [], f"JavaScript errors on a page with math and widgets: {errors}"
 
 
 @pytest.mark.browser
