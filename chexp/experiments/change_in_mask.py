@@ -3,8 +3,8 @@
 On phantoms, every finding has a pixel-exact mask and the same phantom can be rendered without
 the finding (``generate(..., disable=finding)``), so the change a counterfactual makes can be
 compared with the true one. For each case this module measures the *in-mask fraction*
-``sum(|change| * mask) / sum(|change|)`` (:func:`chexp.metrics.in_mask_fraction`, re-exported
-here) of:
+``sum(|change| * mask) / sum(|change|)`` (:func:`chexp.metrics.localization.in_mask_fraction`,
+re-exported here) of:
 
 ``latent_shift``
     the Latent Shift counterfactual: the frame at the search's lower bound (the finding removed,
@@ -37,7 +37,7 @@ from ..errors import InvalidParameterError
 from ..latentshift import LatentShift, PaperSearch
 from ..latentshift.core import LatentShiftExplanation
 from ..latentshift.search import LambdaSearch
-from ..metrics import in_mask_fraction
+from ..metrics.localization import in_mask_fraction
 from ..models.base import Autoencoder, Classifier
 from ..models.modules import eval_mode
 from ..phantoms import FINDINGS, PhantomConfig, generate

@@ -37,8 +37,8 @@ from scipy import ndimage
 from ..errors import InvalidParameterError, UnknownNameError
 from ..latentshift import LatentShift
 from ..latentshift.core import LatentShiftExplanation
-from ..metrics import MASS_MODES, in_mask_fraction
 from ..metrics._util import spearman
+from ..metrics.localization import MASS_MODES, in_mask_fraction
 from ..models.base import Autoencoder, Classifier, OutputKind
 from ..models.modules import eval_mode
 from ..phantoms import FINDINGS, PhantomConfig, generate
@@ -221,8 +221,8 @@ def regions(cases: ShortcutCases, dilation: int = 0) -> dict[str, np.ndarray]:
 def mass_fractions(
     maps: np.ndarray | torch.Tensor, parts: Mapping[str, np.ndarray], mode: str = "absolute"
 ) -> dict[str, np.ndarray]:
-    """The share of each map's mass in each region (:func:`chexp.metrics.in_mask_fraction` of
-    every region).
+    """The share of each map's mass in each region (:func:`chexp.metrics.localization.in_mask_fraction`
+    of every region).
 
     Args:
         maps: ``(N, H, W)`` or ``(N, 1, H, W)``, any sign.

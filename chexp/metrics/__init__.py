@@ -10,25 +10,14 @@
 """
 
 from .classification import auc_per_task, average_precision, classifier_auc, roc_auc
-from .localization import (
-    MASS_MODES,
-    Summary,
-    box_to_mask,
-    in_mask_fraction,
-    iou,
-    pointing_game,
-    summarize,
-    top_k_mask,
-    top_k_weights,
-)
+from .localization import Summary, box_to_mask, iou, pointing_game, summarize, top_k_mask, top_k_weights
 from .perturbation import GaussianBlur, deletion, insertion, perturbation_curves, sensitivity_n
 from .randomization import cascading_randomization
 from .severity import brixia_zones, severity_correlation, severity_map
 
 __all__ = [
     "auc_per_task", "average_precision", "classifier_auc", "roc_auc",
-    "MASS_MODES", "Summary", "box_to_mask", "in_mask_fraction", "iou", "pointing_game", "summarize", "top_k_mask",
-    "top_k_weights",
+    "Summary", "box_to_mask", "iou", "pointing_game", "summarize", "top_k_mask", "top_k_weights",
     "GaussianBlur", "deletion", "insertion", "perturbation_curves", "sensitivity_n",
     "cascading_randomization",
     "brixia_zones", "severity_correlation", "severity_map",
