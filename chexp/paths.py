@@ -68,7 +68,7 @@ def weights_dir() -> Path:
     env = os.environ.get("CHEXP_WEIGHTS_DIR")
     if env:
         return Path(env).expanduser()
-    import torchxrayvision as xrv  # imports torch: only when the weights are needed
+    from .models._xrv_import import xrv  # imports torch: only when the weights are needed
 
     return Path(xrv.utils.get_cache_dir())
 

@@ -10,9 +10,11 @@ import torch
 import torchxrayvision as xrv
 from scipy.stats import bootstrap
 
-from chexp.errors import InputShapeError, InvalidParameterError
+from chexp.errors import InputShapeError, InvalidParameterError, UnknownNameError
 from chexp.metrics.localization import (
+    MASS_MODES,
     box_to_mask,
+    in_mask_fraction,
     iou,
     pointing_game,
     summarize,
@@ -147,6 +149,50 @@ def test_pointing_game_scores_a_tied_maximum_by_the_share_inside_the_mask_wherev
     mask = torch.zeros(1, 1, 8, 8)
     mask[0, 0, 4, 5:] = 1
     assert pointing_game(plateau, mask).tolist() == [0.25]
+
+
+def test_in_mask_fraction_analytic():
+    """|map| is 2 on the mask's 3 pixels and 1 on the other 13 of a 4 x 4 map: 6 / 19 inside, at any
+    scale; the positive part lies inside only; a map spread evenly gets the mask's share, 3 / 16."""
+    mask = torch.zeros(2, 4, 4, dtype=torch.bool)
+    mask[:, 0, :3] = True
+    maps = torch.where(mask, 2.0, -1.0)[:, None] * torch.tensor([1.0, 0.5])[:, None, None, None]
+    frac = in_mask_fraction(maps, mask)
+    assert frac.dtype == np.float64 and frac.shape == (2,)
+    np.testing.assert_array_equal(frac, [6 / 19, 6 / 19])
+    np.testing.assert_array_equal(in_mask_fraction(maps.numpy(), mask.numpy().astype(float)), [6 / 19, 6 / 19])
+    np.testing.assert_array_equal(in_mask_fraction(maps, mask, "positive"), [1.0, 1.0])
+    np.testing.assert_array_equal(in_mask_fraction(-maps, mask, "positive"), [0.0, 0.0])
+    np.testing.assert_array_equal(in_mask_fraction(torch.ones(4, 4), mask[0]), [3 / 16])
+    assert np.isnan(in_mask_fraction(torch.zeros(4, 4), mask[0])).all()  # no mass
+    assert np.isnan(in_mask_fraction(-torch.ones(4, 4), mask[0], "positive")).all()
+    with pytest.raises(UnknownNameError):
+        in_mask_fraction(maps, mask, "squared")
+    with pytest.raises(InputShapeError):
+        in_mask_fraction(maps, mask[:, :3])
+
+
+def test_in_mask_fraction_of_a_partition_adds_up_and_matches_the_formula():
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(5, 1, 16, 16)).astype(np.float32)
+    labels = rng.integers(0, 3, size=(5, 16, 16))
+    parts = [labels == k for k in range(3)]
+    signed = maps[:, 0].astype(np.float64)
+    for mode, mass in (("absolute", np.abs(signed)), ("positive", np.clip(signed, 0, None))):
+        shares = [in_mask_fraction(maps, part, mode) for part in parts]
+        np.testing.assert_allclose(sum(shares), 1.0, rtol=1e-12)
+        for part, share in zip(parts, shares, strict=True):
+            np.testing.assert_allclose(share, (mass * part).sum((1, 2)) / mass.sum((1, 2)), rtol=1e-12)
+
+
+def test_experiments_measure_mass_with_the_one_primitive():
+    from chexp.experiments import change_in_mask, shortcut
+
+    assert change_in_mask.in_mask_fraction is in_mask_fraction
+    assert shortcut.MASS_MODES is MASS_MODES
+    parts = {"in": np.eye(4, dtype=bool)[None], "out": ~np.eye(4, dtype=bool)[None]}
+    shares = shortcut.mass_fractions(np.arange(16.0).reshape(1, 4, 4), parts)
+    np.testing.assert_array_equal(shares["in"], [(0 + 5 + 10 + 15) / 120])
 
 
 @pytest.mark.parametrize(

@@ -42,9 +42,9 @@ def _xrv_densenet_module_relu(net: nn.Module) -> Iterator[None]:
     def features2(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
         # same computation as torchxrayvision's DenseNet.features2, with the ReLU as a module
         if hasattr(self, "input_resolution"):
-            from torchxrayvision import utils
+            from ..models._xrv_import import xrv
 
-            x = utils.fix_resolution(x, self.input_resolution, self)
+            x = xrv.utils.fix_resolution(x, self.input_resolution, self)
         features = self.features(x)
         out = getattr(self, _FIX_RELU)(features)
         return getattr(self, _FIX_POOL)(out).view(features.size(0), -1)
@@ -67,7 +67,7 @@ def _xrv_densenet_module_relu(net: nn.Module) -> Iterator[None]:
 
 def _xrv_fixes() -> dict[type, Callable[[nn.Module], AbstractContextManager[None]]]:
     try:
-        import torchxrayvision as xrv
+        from ..models._xrv_import import xrv
     except ImportError:  # pragma: no cover - torchxrayvision is a dependency
         return {}
     return {xrv.models.DenseNet: _xrv_densenet_module_relu}

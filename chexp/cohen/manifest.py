@@ -79,9 +79,9 @@ COLUMNS: list[str] = [
 
 def packaged_data_dir() -> Path:
     """The installed torchxrayvision package's ``data/`` folder."""
-    import torchxrayvision
+    from ..models._xrv_import import xrv
 
-    return Path(torchxrayvision.__file__).parent / "data"
+    return Path(xrv.__file__).parent / "data"
 
 
 def v7labs_zip() -> Path:

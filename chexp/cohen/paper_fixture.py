@@ -218,7 +218,8 @@ def write_images(root: str | Path, rows: pd.DataFrame, seed: int = 0) -> int:
 def _densenet(name: str) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         import torch
-        import torchxrayvision as xrv
+
+        from ..models._xrv_import import xrv
 
         labels = xrv.models.model_urls[name]["labels"]
         torch.save(xrv.models.DenseNet(num_classes=len(labels)), path)  # torchxrayvision pickles the module
@@ -228,16 +229,17 @@ def _densenet(name: str) -> Callable[[Path], None]:
 
 def _jfhealthcare(path: Path) -> None:
     import torch
-    from torchxrayvision.baseline_models import jfhealthcare as jf
 
+    from ..models._xrv_import import xrv
     from ..models.xrv import jfhealthcare_config
 
-    torch.save(jf.classifier.Classifier(jfhealthcare_config()).state_dict(), path)
+    torch.save(xrv.baseline_models.jfhealthcare.classifier.Classifier(jfhealthcare_config()).state_dict(), path)
 
 
 def _resnet_ae101(path: Path) -> None:
     import torch
-    import torchxrayvision as xrv
+
+    from ..models._xrv_import import xrv
 
     torch.save(xrv.autoencoders.ResNetAE101().state_dict(), path)
 

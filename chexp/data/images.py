@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import skimage.io
 import skimage.transform
-import torchxrayvision as xrv
 
 from ..errors import ChexpError, CorruptFileError, DataUnavailableError, ImageQualityWarning, InputRangeError
+from ..models._xrv_import import xrv
 
 __all__ = [
     "ImageQualityWarning", "box_to_mask", "center_crop_resize", "crop_resize_mask", "read_image", "read_raw",

@@ -3,7 +3,8 @@
 On phantoms, every finding has a pixel-exact mask and the same phantom can be rendered without
 the finding (``generate(..., disable=finding)``), so the change a counterfactual makes can be
 compared with the true one. For each case this module measures the *in-mask fraction*
-``sum(|change| * mask) / sum(|change|)`` of:
+``sum(|change| * mask) / sum(|change|)`` (:func:`chexp.metrics.localization.in_mask_fraction`,
+re-exported here) of:
 
 ``latent_shift``
     the Latent Shift counterfactual: the frame at the search's lower bound (the finding removed,
@@ -36,6 +37,7 @@ from ..errors import InvalidParameterError
 from ..latentshift import LatentShift, PaperSearch
 from ..latentshift.core import LatentShiftExplanation
 from ..latentshift.search import LambdaSearch
+from ..metrics.localization import in_mask_fraction
 from ..models.base import Autoencoder, Classifier
 from ..models.modules import eval_mode
 from ..phantoms import FINDINGS, PhantomConfig, generate
@@ -118,21 +120,6 @@ def phantom_cases(
         indices=keep,
         seed=seed,
     )
-
-
-def in_mask_fraction(change: torch.Tensor, masks: torch.Tensor) -> np.ndarray:
-    """``sum(|change| * mask) / sum(|change|)`` per image.
-
-    Args:
-        change: ``(N, H, W)`` or ``(N, 1, H, W)``, any sign.
-        masks: bool or {0, 1} ``(N, H, W)``.
-
-    Returns:
-        ``(N,)`` float64 in [0, 1] (NaN for an image without any change).
-    """
-    a = change.detach().abs().reshape(len(change), -1).double().cpu()
-    m = masks.reshape(len(masks), -1).double().cpu()
-    return ((a * m).sum(1) / a.sum(1)).numpy()
 
 
 def ideal_classifier_change(autoencoder: Autoencoder, cases: PhantomCases) -> torch.Tensor:

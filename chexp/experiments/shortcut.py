@@ -38,6 +38,7 @@ from ..errors import InvalidParameterError, UnknownNameError
 from ..latentshift import LatentShift
 from ..latentshift.core import LatentShiftExplanation
 from ..metrics._util import spearman
+from ..metrics.localization import MASS_MODES, in_mask_fraction
 from ..models.base import Autoencoder, Classifier, OutputKind
 from ..models.modules import eval_mode
 from ..phantoms import FINDINGS, PhantomConfig, generate
@@ -74,11 +75,6 @@ DEVICE = "Support Devices"
 LATENT_SHIFT = "Latent Shift"
 #: The regions every map's mass is split into (a partition of the image).
 REGIONS: tuple[str, ...] = ("device", "finding", "elsewhere")
-#: How a signed map becomes a mass: ``|map|`` (negative evidence counts) or ``max(map, 0)``.
-MASS_MODES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "absolute": np.abs,
-    "positive": lambda m: np.clip(m, 0.0, None),
-}
 _OTHERS = tuple(f for f in FINDINGS if f != DEVICE)
 
 
@@ -225,7 +221,8 @@ def regions(cases: ShortcutCases, dilation: int = 0) -> dict[str, np.ndarray]:
 def mass_fractions(
     maps: np.ndarray | torch.Tensor, parts: Mapping[str, np.ndarray], mode: str = "absolute"
 ) -> dict[str, np.ndarray]:
-    """The share of each map's mass in each region.
+    """The share of each map's mass in each region (:func:`chexp.metrics.localization.in_mask_fraction`
+    of every region).
 
     Args:
         maps: ``(N, H, W)`` or ``(N, 1, H, W)``, any sign.
@@ -240,13 +237,7 @@ def mass_fractions(
     Raises:
         UnknownNameError: an unknown ``mode``.
     """
-    if mode not in MASS_MODES:
-        raise UnknownNameError(mode, MASS_MODES, "mass mode")
-    m = maps.detach().cpu().numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps)
-    mass = MASS_MODES[mode](m.reshape(len(m), -1).astype(np.float64))
-    total = mass.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {name: (mass * np.asarray(p).reshape(len(p), -1)).sum(1) / total for name, p in parts.items()}
+    return {name: in_mask_fraction(maps, p, mode) for name, p in parts.items()}
 
 
 # --------------------------------------------------------------------------------------------

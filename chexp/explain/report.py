@@ -47,12 +47,12 @@ document.querySelectorAll('.slider').forEach(function (box) {
 def versions() -> dict[str, str]:
     """Versions of chexp, Python and the numerical libraries behind a report."""
     import torch
-    import torchxrayvision
 
     from .. import __version__
+    from ..models._xrv_import import xrv
 
     return {"chexp": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchxrayvision": torchxrayvision.__version__, "numpy": np.__version__}
+            "torchxrayvision": xrv.__version__, "numpy": np.__version__}
 
 
 def _png_uri(array: np.ndarray) -> str:

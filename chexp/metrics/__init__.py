@@ -1,7 +1,7 @@
 """Evaluation metrics of both papers.
 
-* :mod:`~chexp.metrics.localization`: IoU with top-p binarisation, pointing game, boxes as masks,
-  mean/std/bootstrap summaries.
+* :mod:`~chexp.metrics.localization`: IoU with top-p binarisation, pointing game, a map's mass
+  inside a mask, boxes as masks, mean/std/bootstrap summaries.
 * :mod:`~chexp.metrics.classification`: classifier ROC AUC per task.
 * :mod:`~chexp.metrics.perturbation`: insertion/deletion curves and AUC, sensitivity-N.
 * :mod:`~chexp.metrics.randomization`: cascading randomization for any ``explain(model)``.

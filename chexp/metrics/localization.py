@@ -13,16 +13,21 @@ and :func:`iou` is computed on it. A binary (two-valued) map, such as Multi-laye
 intersection, is already a segmentation: :func:`iou` takes its higher value as the region, as is.
 Where a hard mask is needed (:func:`top_k_mask`), ties are broken at random by a seeded
 generator.
+
+:func:`in_mask_fraction` needs no binarisation: the share of a map's mass (``|map|``, or its
+positive part) that lies inside a mask, ``sum(mass * mask) / sum(mass)``, to be read against the
+mask's share of the image (what a map spread evenly gets).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..errors import InputShapeError, InvalidParameterError
+from ..errors import InputShapeError, InvalidParameterError, UnknownNameError
 from ._util import as_maps
 
 #: Seed of the tie-breaking order when no generator is given (results are reproducible).
@@ -164,6 +169,44 @@ def pointing_game(
     flat, inside = m.reshape(len(m), -1), g.reshape(len(g), -1)
     top = flat == flat.max(1, keepdim=True).values
     return (top & inside).sum(1).double() / top.sum(1).double()
+
+
+#: How :func:`in_mask_fraction` turns a signed map into a mass: ``"absolute"``, ``|map|``
+#: (negative evidence counts too); ``"positive"``, ``max(map, 0)`` (evidence for the target only).
+MASS_MODES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "absolute": torch.abs,
+    "positive": lambda m: m.clamp_min(0.0),
+}
+
+
+def in_mask_fraction(
+    maps: torch.Tensor | np.ndarray, masks: torch.Tensor | np.ndarray, mode: str = "absolute"
+) -> np.ndarray:
+    """The share of each map's mass inside its mask, ``sum(mass * mask) / sum(mass)``.
+
+    Over the regions of a partition of the image the shares add up to 1; a map spread evenly gets
+    the mask's share of the image.
+
+    Args:
+        maps: ``(H, W)``, ``(B, H, W)`` or ``(B, 1, H, W)``, any sign (an attribution map, or the
+            change a counterfactual makes to the image).
+        masks: the same shape, bool or {0, 1} (nonzero = inside).
+        mode: a key of :data:`MASS_MODES`.
+
+    Returns:
+        float64 ``(B,)`` in [0, 1]; NaN for a map without mass.
+
+    Raises:
+        UnknownNameError: an unknown ``mode``.
+        InputShapeError: ``maps`` and ``masks`` differ in shape.
+    """
+    if mode not in MASS_MODES:
+        raise UnknownNameError(mode, MASS_MODES, "mass mode")
+    m, g = as_maps(maps), as_maps(masks, "masks") != 0
+    if m.shape != g.shape:
+        raise InputShapeError(f"maps {tuple(m.shape)} and masks {tuple(g.shape)} differ in shape")
+    mass = MASS_MODES[mode](m.reshape(len(m), -1).double())
+    return ((mass * g.reshape(len(g), -1).double()).sum(1) / mass.sum(1)).numpy()
 
 
 def box_to_mask(

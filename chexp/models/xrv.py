@@ -37,10 +37,10 @@ from types import SimpleNamespace
 
 import pooch
 import torch
-import torchxrayvision as xrv
 
 from ..errors import ChecksumError, ChexpWarning, UnknownNameError, WeightsUnavailableError
 from ..paths import weights_dir
+from ._xrv_import import xrv
 from .base import Autoencoder, Classifier, OutputKind
 
 _RELEASE = "https://github.com/mlmed/torchxrayvision/releases/download/v1/"
@@ -91,9 +91,8 @@ PRETRAINED: dict[str, PretrainedWeights] = {
 
 
 def warn_fixture(message: str) -> None:
-    """Warn (:class:`~chexp.errors.ChexpWarning`) that a plumbing fixture is in use, every time and
-    even after ``import torchxrayvision``, whose ``models.py`` silences every warning of the
-    process (``warnings.filterwarnings("ignore")``)."""
+    """Warn (:class:`~chexp.errors.ChexpWarning`) that a plumbing fixture is in use, every time
+    (not only once per place, as the default filter would), whatever filter is in force."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", ChexpWarning)
         warnings.warn(message, ChexpWarning, stacklevel=3)
@@ -235,8 +234,7 @@ def load_xrv_densenet(name: str, output: OutputKind = "probability") -> XRVDense
 def jfhealthcare_config() -> SimpleNamespace:
     """torchxrayvision's JF Healthcare configuration (``config/example.json``) without the ImageNet
     initialisation (``pretrained = False``) that its weights replace."""
-    from torchxrayvision.baseline_models import jfhealthcare as jf
-
+    jf = xrv.baseline_models.jfhealthcare
     with open(Path(jf.thisfolder) / "config" / "example.json") as handle:
         return SimpleNamespace(**{**json.load(handle), "pretrained": False})
 
@@ -250,8 +248,7 @@ def _jf_densenet(weights: Path) -> torch.nn.Module:
     (:func:`jfhealthcare_config` in its ``Classifier`` inside ``DataParallel``, its ``forward``)
     and loads the file the way it does, from any folder and without the ImageNet download.
     """
-    from torchxrayvision.baseline_models import jfhealthcare as jf
-
+    jf = xrv.baseline_models.jfhealthcare
     model = jf.DenseNet.__new__(jf.DenseNet)
     torch.nn.Module.__init__(model)
     model.cfg = jfhealthcare_config()
