@@ -44,6 +44,10 @@ SMOKE = {
 #: draw size); Fig. 4 explains with the JF Healthcare model (512 x 512 input; it predicts Effusion,
 #: not Mass, Lung Opacity or Pneumothorax, so the other notebooks' tasks leave it out)
 OWN = {"19_gs_appK_reconstruction": {"n_samples": N_DRAW},
+       # App. C: the threshold rule (Newton / secant) and one stepped rule (accelerating steps). Random
+       # weights never meet the stop rules, so each constant-step rule and sequential walk (step 10 to
+       # |lambda| 1000) would decode all 100-200 grid points per side: the six rules are over 30 CPU-min
+       "18_gs_appC_lambda_search": {"rules": ["paper", "latentshift-0.0.6"]},
        "13_gs_fig4_maps": {"target": "Effusion", "classifiers": ["JF Healthcare"]},
        # CheXplain-IBA: XRV-all names, IBA statistics from the fixture's first N_DRAW NIH training images
        **{stem: {"tasks": ["Mass"], "n_statistics": 8, "iba_steps": 2, "ig_steps": 2, "curve_points": 5,
