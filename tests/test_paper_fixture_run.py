@@ -4,8 +4,9 @@ weights under torchxrayvision's file names; :mod:`chexp.cohen.paper_fixture`): t
 manifests and notebooks, offline. It proves plumbing, not numbers.
 
 Each notebook runs alone (``chexp reproduce --profile paper --only <stem> --no-build``) so that
-its wall and CPU seconds are measured; the table is printed (``pytest -s``). A notebook is
-covered as soon as its metadata lists ``paper``.
+its wall and CPU seconds are measured, when its test asks for it (``-k 18_gs`` runs one); each
+row of the table "notebook | ok | wall s | CPU s" is printed as its notebook ends and the whole
+table at the end (``pytest -s``). A notebook is covered as soon as its metadata lists ``paper``.
 
 The default run (CI) takes :data:`DEFAULT_SET`: one notebook per plumbing path (XRV-all with the
 ResNetAE101 on an NIH example; balanced draws over NIH PNGs and RSNA / SIIM DICOMs; the galleries'
@@ -27,7 +28,7 @@ import pytest
 
 from chexp.cohen.paper_fixture import LABEL, write_paper_fixture
 from chexp.models.xrv import FIXTURE_NOTE
-from chexp.reproduce import find_notebooks, notebook_profiles, reproduce
+from chexp.reproduce import NotebookRun, find_notebooks, notebook_profiles, reproduce
 
 REPO = Path(__file__).resolve().parents[1]
 #: per-task and balanced-draw sizes of the smoke run (the fixture holds exactly what they read)
@@ -43,6 +44,10 @@ SMOKE = {
 #: draw size); Fig. 4 explains with the JF Healthcare model (512 x 512 input; it predicts Effusion,
 #: not Mass, Lung Opacity or Pneumothorax, so the other notebooks' tasks leave it out)
 OWN = {"19_gs_appK_reconstruction": {"n_samples": N_DRAW},
+       # App. C: the threshold rule (Newton / secant) and one stepped rule (accelerating steps). Random
+       # weights never meet the stop rules, so each constant-step rule and sequential walk (step 10 to
+       # |lambda| 1000) would decode all 100-200 grid points per side: the six rules are over 30 CPU-min
+       "18_gs_appC_lambda_search": {"rules": ["paper", "latentshift-0.0.6"]},
        "13_gs_fig4_maps": {"target": "Effusion", "classifiers": ["JF Healthcare"]},
        # CheXplain-IBA: XRV-all names, IBA statistics from the fixture's first N_DRAW NIH training images
        **{stem: {"tasks": ["Mass"], "n_statistics": 8, "iba_steps": 2, "ig_steps": 2, "curve_points": 5,
@@ -74,15 +79,37 @@ def _cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+#: header of the per-notebook table the run prints (``pytest -s``)
+HEADER = f"{'notebook':34s} {'ok':5s} {'wall s':>7s} {'cpu s':>7s}  error"
+
+
+def _line(stem: str, notebook_run: NotebookRun, wall: float, cpu: float) -> str:
+    """One row of the table: ``ok`` is True when the notebook ran to the end and was not skipped."""
+    ok = notebook_run.ok and not notebook_run.skipped
+    return f"{stem:34s} {str(ok):5s} {wall:7.1f} {cpu:7.1f}  {notebook_run.error}"
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """The fixture written once, then every ``paper`` notebook run alone; name -> (NotebookRun,
-    wall seconds, CPU seconds of the kernel)."""
+    """The fixture written once; a function running one ``paper`` notebook alone on it (when its
+    test asks, so that ``-k`` picks notebooks) and returning ``(NotebookRun, wall seconds, CPU
+    seconds of the kernel)``. Each row of the table is printed as its notebook ends, the whole
+    table at the end (``pytest -s``)."""
     folder = tmp_path_factory.mktemp("paper_fixture")
     start = time.perf_counter()
     paths = write_paper_fixture(folder, N_SAMPLES, N_DRAW, SEED)
     written = time.perf_counter() - start
     out, runs = folder / "run", {}
+    print(f"\nfixture written in {written:.1f} s\n{HEADER}", flush=True)
+
+    def run_one(stem: str) -> tuple[NotebookRun, float, float]:
+        cpu, start = _cpu_children(), time.perf_counter()
+        result = reproduce(profile="paper", only=stem, params={**SMOKE, **OWN.get(stem, {})}, output_dir=out,
+                           build=False, progress=False)
+        runs[stem] = (result.runs[0], time.perf_counter() - start, _cpu_children() - cpu)
+        print(f"\n{_line(stem, *runs[stem])}", flush=True)  # as it ends: a cut-off run keeps its rows
+        return runs[stem]
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CHEXP_PAPER_DATA", str(paths["data"]))
         mp.setenv("CHEXP_WEIGHTS_DIR", str(paths["weights"]))
@@ -90,16 +117,8 @@ def run(tmp_path_factory):
             mp.setenv(proxy, "http://127.0.0.1:9")  # nothing real is downloaded
         if (_shared_data_dir() / "gifsplanation").is_dir():  # the reader study's released ratings
             mp.setenv("CHEXP_DATA_DIR", str(_shared_data_dir()))
-        for stem in PAPER:
-            cpu, start = _cpu_children(), time.perf_counter()
-            result = reproduce(profile="paper", only=stem, params={**SMOKE, **OWN.get(stem, {})}, output_dir=out,
-                               build=False, progress=False)
-            runs[stem] = (result.runs[0], time.perf_counter() - start, _cpu_children() - cpu)
-    lines = [f"fixture written in {written:.1f} s", f"{'notebook':34s} {'ok':5s} {'wall s':>7s} {'cpu s':>7s}"]
-    lines += [f"{stem:34s} {str(r.ok and not r.skipped):5s} {wall:7.1f} {cpu:7.1f}"
-              for stem, (r, wall, cpu) in runs.items()]
-    print("\n" + "\n".join(lines))
-    return runs
+        yield run_one
+    print("\n".join(["", f"fixture written in {written:.1f} s", HEADER, *(_line(s, *r) for s, r in runs.items())]))
 
 
 def test_paper_notebooks_are_those_expected():
@@ -112,7 +131,7 @@ def test_paper_notebooks_are_those_expected():
 @pytest.mark.slow
 @pytest.mark.parametrize("stem", PAPER)
 def test_notebook_runs_on_the_fixture_and_says_so(run, stem):
-    notebook_run, _, _ = run[stem]
+    notebook_run, _, _ = run(stem)
     if stem == "16_gs_fig6_reader_study" and notebook_run.skipped and "gifsplanation" in notebook_run.error \
             and os.environ.get("CHEXP_REQUIRE_DATA") != "1":
         pytest.skip(f"the released reader-study ratings are not available offline: {notebook_run.error}")
