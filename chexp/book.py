@@ -458,6 +458,24 @@ def _insert_note(notebook: Path, note: str, title_suffix: str = "") -> None:
     nbformat.write(nb, notebook)
 
 
+def _page_title(notebook: Path) -> str | None:
+    """The title of a notebook page: the text of the first ``# `` line of its markdown cells (``None``: no title)."""
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
+    for cell in (cell for cell in cells if cell.get("cell_type") == "markdown"):
+        source = cell.get("source", "")
+        lines = ("".join(source) if isinstance(source, list) else source).split("\n")
+        title = next((line[2:].strip() for line in lines if line.startswith("# ")), None)
+        if title:
+            return title
+    return None
+
+
+def _role_text(title: str) -> str:
+    """``title`` as the text of a MyST role (``{doc}`text <target>```): without the backticks and angle
+    brackets that would end it."""
+    return re.sub(r"[`<>]", "", title).strip()
+
+
 #: A MyST ``{doc}`` role: ``{doc}`target``` or ``{doc}`title <target>```.
 _DOC_ROLE = re.compile(r"\{doc\}`(?P<title>[^`<]*?)(?:\s*<(?P<target>[^`>]+)>)?`")
 
@@ -506,8 +524,8 @@ def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profil
     note linking this version or saying why there is none (the notebook does not support the
     profile, its data were unavailable, it was not run). A part captioned
     ``PART_CAPTIONS[profile]`` is inserted into ``<stage>/_toc.yml`` before its last part, opened
-    by a generated page (``<profile>/index.md``) that lists each chapter with its run time or why
-    it is missing.
+    by a generated page (``<profile>/index.md``) that lists each chapter (its title, linking its page
+    here, and its notebook) with its run time or why it is missing.
 
     Returns:
         The stems staged into the part, in order.
@@ -526,10 +544,11 @@ def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profil
     total = 0.0
     for stem, (source, why) in sources.items():
         failed = profile_run / "failed" / f"{stem}.ipynb"
+        title = _page_title(stage / "notebooks" / f"{stem}.ipynb") or stem
         if source is None:
             note = f"There is no version of this chapter under the `{profile}` profile in this book: {why}."
             _insert_note(stage / "notebooks" / f"{stem}.ipynb", f"```{{note}}\n{note}\n```")
-            rows.append(f"| `{stem}` | - | {why} |")
+            rows.append(f"| {_cell(title)} | `{stem}` | - | {why} |")
             continue
         page = stage_notebook(source, dest, profile_run / "notebooks", stage)
         _retarget_doc_links(page, profile, staged)
@@ -542,7 +561,7 @@ def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profil
         seconds = _duration(source)
         total += seconds or 0.0
         state = "failed (the page shows the error)" if source == failed else "ran"
-        rows.append(f"| {{doc}}`{stem} </{_profile_page(profile, stem)}>` | "
+        rows.append(f"| {{doc}}`{_role_text(title)} </{_profile_page(profile, stem)}>` | `{stem}` | "
                     f"{'-' if seconds is None else f'{seconds:.0f}'} | {state} |")
     caption = PART_CAPTIONS.get(profile, f"Under the {profile} profile")
     intro = [
@@ -553,8 +572,8 @@ def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profil
         f"Each page is the notebook executed with `profile = \"{profile}\"`; the chapter pages of the "
         "book link to their version here, and this list says why a chapter has none.",
         "",
-        "| chapter | seconds | state |",
-        "|:--|--:|:--|",
+        "| chapter | notebook | seconds | state |",
+        "|:--|:--|--:|:--|",
         *rows,
         "",
         f"Run time of these {len(staged)} chapters under `{profile}`: {total / 60:.1f} minutes "

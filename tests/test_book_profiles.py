@@ -122,8 +122,9 @@ def test_staging_adds_a_part_per_further_profile_and_links_the_versions(two_prof
     # The part's page lists each chapter with its run time, or why it is missing.
     index = (stage / "cohen" / "index.md").read_text(encoding="utf-8")
     assert index.startswith(f"# {REAL}\n")
-    assert "| {doc}`01_a </cohen/notebooks/01_a>` | 95 | ran |" in index
-    assert "| `02_b` | - | the notebook was skipped for this profile (it supports phantom) |" in index
+    # (by title, linking the part's page, and by notebook)
+    assert "| {doc}`Chapter 01_a </cohen/notebooks/01_a>` | `01_a` | 95 | ran |" in index
+    assert "| Chapter 02_b | `02_b` | - | the notebook was skipped for this profile (it supports phantom) |" in index
     assert "Run time of these 1 chapters under `cohen`: 1.6 minutes" in index
     # The provenance page lists the runs of both profiles.
     provenance = (stage / "book" / "provenance.md").read_text(encoding="utf-8")
