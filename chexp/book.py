@@ -535,7 +535,7 @@ def stage_profile_part(stage: Path, profile_run: Path, profile: str, main_profil
     dest.mkdir(parents=True, exist_ok=True)
     sources: dict[str, tuple[Path | None, str]] = {}
     for stem in stems:
-        ran, why = notebook_run(profile_run, stem, profile)
+        ran, why = notebook_run(profile_run, stem, profile, source=stage / "notebooks" / f"{stem}.ipynb")
         failed = profile_run / "failed" / f"{stem}.ipynb"
         sources[stem] = (profile_run / "notebooks" / f"{stem}.ipynb" if ran else failed if failed.is_file() else None,
                          why)

@@ -488,16 +488,30 @@ class Outcome:
     note: str = ""
 
 
-def notebook_run(run_dir: Path, stem: str, profile: str | None = None) -> tuple[str | None, str]:
+def _skipped(supported: Sequence[str] | None) -> str:
+    return "the notebook was skipped for this profile" + (f" (it supports {', '.join(supported)})" if supported else "")
+
+
+def notebook_run(run_dir: Path, stem: str, profile: str | None = None,
+                 source: Path | None = None) -> tuple[str | None, str]:
     """``(profile, "")`` when notebook ``stem`` was executed in run folder ``run_dir`` (the profile
     it ran under), else ``(None, why not)``: it failed, was not run, was skipped for the run's
     profile, or stopped because data it downloads were unavailable (the page's ``chexp.not_run``
     metadata says which; a page saved without it counts as stopped for data when ``profile``, the
-    run's profile, is one it supports)."""
+    run's profile, is one it supports). ``source``: the notebook itself (or any copy keeping its
+    metadata); when the run folder has no page, a ``profile`` that its ``chexp.profiles`` leaves
+    out makes the reason "skipped for this profile" (a run folder of ``--only`` runs holds no page
+    for it), not "not run"."""
     path = Path(run_dir) / "notebooks" / f"{stem}.ipynb"
     if not path.is_file():
-        failed = (Path(run_dir) / "failed" / f"{stem}.ipynb").is_file()
-        return None, "the notebook failed" if failed else "the notebook was not run"
+        if (Path(run_dir) / "failed" / f"{stem}.ipynb").is_file():
+            return None, "the notebook failed"
+        if profile is not None and source is not None and Path(source).is_file():
+            meta = json.loads(Path(source).read_text(encoding="utf-8")).get("metadata", {})
+            supported = meta.get("chexp", {}).get("profiles")
+            if supported and profile not in supported:
+                return None, _skipped(supported)
+        return None, "the notebook was not run"
     metadata = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
     ran = metadata.get("papermill", {}).get("parameters", {}).get("profile")
     if ran is not None:
@@ -506,8 +520,7 @@ def notebook_run(run_dir: Path, stem: str, profile: str | None = None) -> tuple[
     not_run = metadata.get("chexp", {}).get("not_run")  # written by chexp.reproduce since it records why
     if not_run == "data" or (not_run is None and profile is not None and supported and profile in supported):
         return None, "the notebook stopped: a file it needs could not be downloaded (its page says which)"
-    return None, ("the notebook was skipped for this profile"
-                  + (f" (it supports {', '.join(supported)})" if supported else ""))
+    return None, _skipped(supported)
 
 
 def evaluate_claim(claim: Claim, run_dir: Path) -> Outcome:

@@ -152,6 +152,24 @@ def test_failed_and_unavailable_chapters_of_a_further_profile(two_profile_run: t
     assert "could not be downloaded" in _cells(stage / "notebooks" / "02_b.ipynb")[1]
 
 
+def test_a_chapter_absent_from_a_further_profiles_folder(two_profile_run: tuple[Path, Path]) -> None:
+    """A cohen folder of ``--only`` runs holds no page for a chapter: one that does not support cohen
+    (its phantom page's ``chexp.profiles``) was skipped for the profile, one that does was not run."""
+    source, run = two_profile_run
+    (run / "cohen" / "notebooks" / "02_b.ipynb").unlink()
+    phantom_b = run / "phantom" / "notebooks" / "02_b.ipynb"
+    nb = nbformat.read(phantom_b, as_version=4)
+    nb.metadata["chexp"] = {"profiles": ["phantom"]}
+    nbformat.write(nb, phantom_b)
+    index = (stage_book(run, source, profiles=PROFILES) / "cohen" / "index.md").read_text(encoding="utf-8")
+    assert "| Chapter 02_b | `02_b` | - | the notebook was skipped for this profile (it supports phantom) |" in index
+    nb.metadata["chexp"] = {"profiles": list(PROFILES)}
+    nbformat.write(nb, phantom_b)
+    shutil.rmtree(run / ".book-src")
+    index = (stage_book(run, source, profiles=PROFILES) / "cohen" / "index.md").read_text(encoding="utf-8")
+    assert "| Chapter 02_b | `02_b` | - | the notebook was not run |" in index
+
+
 def test_single_profile_staging_is_unchanged(two_profile_run: tuple[Path, Path]) -> None:
     """Without ``profiles`` a run folder stages as before: no part, no note, one scorecard column."""
     source, run = two_profile_run
