@@ -15,6 +15,7 @@ functional ReLUs that no fix covers is reported (a ``UserWarning`` from :class:`
 
 from __future__ import annotations
 
+import sys
 import types
 import warnings
 from collections.abc import Callable, Iterator
@@ -65,16 +66,20 @@ def _xrv_densenet_module_relu(net: nn.Module) -> Iterator[None]:
             del net.__dict__["features2"]
 
 
-def _xrv_fixes() -> dict[type, Callable[[nn.Module], AbstractContextManager[None]]]:
-    try:
-        from ..models._xrv_import import xrv
-    except ImportError:  # pragma: no cover - torchxrayvision is a dependency
-        return {}
-    return {xrv.models.DenseNet: _xrv_densenet_module_relu}
-
-
 #: Module type -> context manager that makes that module's functional ReLUs module ReLUs.
-FUNCTIONAL_RELU_FIXES: dict[type, Callable[[nn.Module], AbstractContextManager[None]]] = _xrv_fixes()
+#: torchxrayvision's DenseNet is added on first use once torchxrayvision is imported (a model
+#: can only be one of its DenseNets then), so importing this module does not import
+#: torchxrayvision and torchvision (seconds).
+FUNCTIONAL_RELU_FIXES: dict[type, Callable[[nn.Module], AbstractContextManager[None]]] = {}
+
+
+def _functional_relu_fixes() -> dict[type, Callable[[nn.Module], AbstractContextManager[None]]]:
+    """:data:`FUNCTIONAL_RELU_FIXES`, with torchxrayvision's DenseNet fix added when it is loaded."""
+    if "torchxrayvision" in sys.modules:
+        from ..models._xrv_import import xrv
+
+        FUNCTIONAL_RELU_FIXES.setdefault(xrv.models.DenseNet, _xrv_densenet_module_relu)
+    return FUNCTIONAL_RELU_FIXES
 
 
 @contextmanager
@@ -85,8 +90,9 @@ def module_relus(model: nn.Module) -> Iterator[int]:
     """
     with ExitStack() as stack:
         patched = 0
+        fixes = _functional_relu_fixes()
         for module in list(model.modules()):
-            fix = FUNCTIONAL_RELU_FIXES.get(type(module))
+            fix = fixes.get(type(module))
             if fix is not None:
                 stack.enter_context(fix(module))
                 patched += 1

@@ -33,7 +33,6 @@ import skimage.io
 import skimage.transform
 
 from ..errors import ChexpError, CorruptFileError, DataUnavailableError, ImageQualityWarning, InputRangeError
-from ..models._xrv_import import xrv
 
 __all__ = [
     "ImageQualityWarning", "box_to_mask", "center_crop_resize", "crop_resize_mask", "read_image", "read_raw",
@@ -60,6 +59,8 @@ def to_xrv_range(img: np.ndarray, maxval: float) -> np.ndarray:
         raise InputRangeError(
             f"pixel values must lie in [0, {maxval:g}] to be scaled, got [{lo:g}, {hi:g}]"
         )
+    from ..models._xrv_import import xrv  # torchxrayvision imports torchvision: only when needed
+
     return xrv.utils.normalize(img, maxval)
 
 
@@ -238,6 +239,8 @@ def read_raw(path: str | Path) -> np.ndarray:
 
 def center_crop_resize(img: np.ndarray, size: int | None) -> np.ndarray:
     """Center crop ``(1, H, W)`` to a square and resize to ``size`` (torchxrayvision transforms)."""
+    from ..models._xrv_import import xrv
+
     img = xrv.datasets.XRayCenterCrop()(img)
     if size is not None and img.shape[-1] != size:
         img = xrv.datasets.XRayResizer(size)(img)
@@ -278,6 +281,8 @@ def crop_resize_mask(mask: np.ndarray, size: int | None) -> np.ndarray:
     Nearest-neighbour interpolation, so a mask stays binary and aligned with the image read
     by :func:`read_image` from a file of the same ``(H, W)``.
     """
+    from ..models._xrv_import import xrv
+
     m = np.asarray(mask)[None]
     m = xrv.datasets.XRayCenterCrop()(m)[0]
     if size is not None and m.shape[-1] != size:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ..errors import InputShapeError
 from ..models.base import Classifier
@@ -23,6 +22,8 @@ def roc_auc(scores: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor
     s, y = _known(scores, labels)
     if y.all() or not y.any() or np.isnan(s).any():
         return float("nan")
+    from sklearn.metrics import roc_auc_score  # scikit-learn takes a second to import: only here
+
     return float(roc_auc_score(y, s))
 
 
@@ -49,6 +50,8 @@ def average_precision(scores: np.ndarray | torch.Tensor, labels: np.ndarray | to
     s, y = _known(scores, labels)
     if not y.any() or np.isnan(s).any():
         return float("nan")
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(y, s))
 
 

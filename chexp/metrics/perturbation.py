@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torchvision.transforms.functional as TF
 
 from ..errors import InputShapeError, InvalidParameterError
 from ..models.base import Classifier
@@ -38,6 +37,8 @@ class GaussianBlur:
     kernel_size: int = 19
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        import torchvision.transforms.functional as TF  # torchvision costs seconds to import: only here
+
         return TF.gaussian_blur(images, [self.kernel_size, self.kernel_size], [self.sigma, self.sigma])
 
 

@@ -184,11 +184,12 @@ def generate(
         disable: findings not rendered: the same samples with these findings switched off
             (their labels 0, masks empty; everything else, devices included, identical). Use it
             for the unaltered counterpart of an image.
-        chunk: samples rendered at once (default: about 4 M pixels per chunk).
+        chunk: samples rendered at once (default: about 4 M pixels, or n / workers when less).
         progress: show a tqdm bar (default: when n >= 2000).
-        workers: processes rendering chunks in parallel (default: up to 4 CPUs for sets of more
-            than 1000 images at 128 px, else 1; needs the "fork" start method, else serial).
-            The result does not depend on it.
+        workers: processes rendering chunks in parallel (default: up to 4 CPUs whenever the set
+            spans more than one chunk, else 1). Needs the "fork" start method and a process that
+            may have children (not a daemonic one, such as a Dask worker), else serial. The
+            result does not depend on it.
 
     Raises:
         UnknownNameError: an unknown name in ``disable``.
@@ -202,15 +203,18 @@ def generate(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise PhantomConfigError(f"{what} must be a non-negative int, got {value!r}")
     size = config.size
-    chunk = chunk or max(8, (1 << 22) // (size * size))
+    full = max(8, (1 << 22) // (size * size))
     if workers is None:
-        workers = min(os.cpu_count() or 1, 4) if n * size * size > 1000 * 128 * 128 else 1
+        workers = min(os.cpu_count() or 1, 4) if n > (chunk or full) else 1
+    if chunk is None:  # about 4 M pixels, or an even share per worker when that is smaller
+        chunk = min(full, -(-n // workers)) if workers > 1 else full
     starts = list(range(start, start + n, chunk))
     jobs = [(int(seed), np.arange(lo, min(lo + chunk, start + n)), config, disable_t) for lo in starts]
     parts = []
     bar = tqdm(total=n, desc="phantoms", unit="img", disable=not (n >= 2000 if progress is None else progress))
     # fork (not spawn: that would re-run an unguarded __main__); children use only numpy/scipy
-    if workers > 1 and len(jobs) > 1 and "fork" in multiprocessing.get_all_start_methods():
+    if (workers > 1 and len(jobs) > 1 and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon):
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
             for job, part in zip(jobs, pool.map(_render_job, jobs), strict=True):

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from ..cohen.dataset import DETECTOR_TARGETS, CohenDataset, detector_labels
@@ -163,6 +162,8 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
     positive = np.asarray(labels) > 0.5
     if positive.all() or not positive.any():
         return float("nan")
+    from sklearn.metrics import roc_auc_score  # a second to import: only when a model is trained
+
     return float(roc_auc_score(positive, scores))
 
 

@@ -22,7 +22,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from ..metrics.classification import auc_per_task
@@ -79,6 +78,8 @@ def train_phantom_classifier(
     model = train_classifier(arch, lambda idx: x[idx], y, nn.BCEWithLogitsLoss(), cfg, cfg.weight_decay,
                              desc="train phantom classifier", progress=progress, device=device)
     scores = predict(model, _images(val, device), PREDICT_BATCH).cpu().numpy()
+    from sklearn.metrics import roc_auc_score  # a second to import: only when a model is trained
+
     auc = {name: float(roc_auc_score(val.labels[:, k], scores[:, k])) for k, name in enumerate(FINDINGS)}
     card = ModelCard(
         name="phantom-classifier", architecture="SmallClassifier", arch_kwargs=arch,
