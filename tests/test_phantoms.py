@@ -222,3 +222,61 @@ def test_plot_phantom_grid(tmp_path):
     path = tmp_path / "grid.png"
     plot_phantom_grid(ps, n=4, ax_or_path=path)
     assert path.stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------------------------
+# recently generated sets are reused (chexp.phantoms.dataset.recent_sets)
+# --------------------------------------------------------------------------------------------
+def _same(a, b) -> bool:
+    return (a.sha256() == b.sha256() and a.start == b.start and len(a) == len(b)
+            and all(np.array_equal(a.params[k], b.params[k]) for k in a.params))
+
+
+def test_a_request_inside_a_recent_set_is_copied_from_it_and_equals_a_fresh_render() -> None:
+    from chexp.phantoms.dataset import RecentSets, recent_sets
+
+    cfg = PhantomConfig(size=32)
+    recent_sets.clear()
+    small = RecentSets(min_images=8)
+    big = generate(40, seed=3, config=cfg, start=10)
+    small.put(big)
+    hit = small.get(12, 3, cfg, 15, ())
+    assert hit is not None and hit.start == 15
+    assert _same(hit, generate(12, seed=3, config=cfg, start=15))
+    # outside the kept range, another seed, config or disabled finding: not served
+    assert small.get(12, 3, cfg, 45, ()) is None
+    assert small.get(12, 4, cfg, 15, ()) is None
+    assert small.get(12, 3, PhantomConfig(size=32, prevalence=0.5), 15, ()) is None
+    assert small.get(12, 3, cfg, 15, ("Mass",)) is None
+    # a caller changing its copy changes nothing kept
+    hit.images[:] = 0
+    hit.masks[:] = True
+    assert _same(small.get(12, 3, cfg, 15, ()), generate(12, seed=3, config=cfg, start=15))
+
+
+def test_generate_reuses_a_recent_set_without_rendering(monkeypatch) -> None:
+    import chexp.phantoms.dataset as ds
+
+    cfg = PhantomConfig(size=32)
+    ds.recent_sets.clear()
+    monkeypatch.setattr(ds, "recent_sets", ds.RecentSets(min_images=8))
+    first = generate(30, seed=1, config=cfg)
+    calls = []
+    monkeypatch.setattr(ds, "_render_job", lambda job: calls.append(job) or pytest.fail("rendered again"))
+    again = generate(20, seed=1, config=cfg, start=5)
+    assert calls == [] and _same(again, first.subset(slice(5, 25)))
+
+
+def test_recent_sets_keep_within_their_byte_limit() -> None:
+    from chexp.phantoms.dataset import RecentSets
+
+    cfg = PhantomConfig(size=32)
+    a, b = generate(10, seed=1, config=cfg), generate(10, seed=2, config=cfg)
+    one = RecentSets._bytes(a)
+    kept = RecentSets(max_bytes=int(1.5 * one), min_images=1)
+    kept.put(a)
+    kept.put(b)  # over the limit: the least recently used (a) is dropped
+    assert kept.get(10, 1, cfg, 0, ()) is None and kept.get(10, 2, cfg, 0, ()) is not None
+    tiny = RecentSets(max_bytes=one // 2, min_images=1)
+    tiny.put(a)  # bigger than the whole limit: not kept
+    assert tiny.get(10, 1, cfg, 0, ()) is None

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -130,6 +132,64 @@ class PhantomSet:
         )
 
 
+def _copy(ps: PhantomSet, rows: slice) -> PhantomSet:
+    """``ps.subset(rows)`` with arrays of its own (never views of ``ps``)."""
+    sub = ps.subset(rows)
+    return PhantomSet(sub.images.copy(), sub.labels.copy(), sub.masks.copy(), sub.lungs.copy(), sub.heart.copy(),
+                      sub.config, sub.seed, sub.start, sub.disable, {k: v.copy() for k, v in sub.params.items()})
+
+
+class RecentSets:
+    """The phantom sets this process generated last, to serve a later request that lies inside
+    one of them (same stream, settings and disabled findings) without rendering it again.
+
+    Models trained in one process share their data: the autoencoder's training set is the first
+    2000 images of the classifier's 3000, the bottleneck and depth studies train several models on
+    one set. Sets are kept as private copies and every hit is a fresh copy, so a caller that
+    changes its arrays changes nothing here. Least recently used sets are dropped beyond
+    ``max_bytes`` in all; sets under ``min_images`` (cheap to render) are not kept.
+    """
+
+    def __init__(self, max_bytes: int = 1 << 30, min_images: int = 256) -> None:
+        self.max_bytes = max_bytes
+        self.min_images = min_images
+        self._sets: OrderedDict[tuple, PhantomSet] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _bytes(ps: PhantomSet) -> int:
+        return sum(a.nbytes for a in (ps.images, ps.labels, ps.masks, ps.lungs, ps.heart))
+
+    def get(self, n: int, seed: int, config: PhantomConfig, start: int, disable: tuple[str, ...]) -> PhantomSet | None:
+        """Samples ``start .. start + n - 1`` of the stream, copied from a kept set, or ``None``."""
+        with self._lock:
+            for key, ps in self._sets.items():
+                if key[:3] == (seed, config, disable) and ps.start <= start and start + n <= ps.start + len(ps):
+                    self._sets.move_to_end(key)
+                    return _copy(ps, slice(start - ps.start, start - ps.start + n))
+        return None
+
+    def put(self, ps: PhantomSet) -> None:
+        """Keep a private copy of ``ps`` (when it is big enough to be worth it and fits)."""
+        size = self._bytes(ps)
+        if len(ps) < self.min_images or size > self.max_bytes:
+            return
+        kept = _copy(ps, slice(None))
+        with self._lock:
+            self._sets[(ps.seed, ps.config, ps.disable, ps.start, len(ps))] = kept
+            while sum(self._bytes(s) for s in self._sets.values()) > self.max_bytes:
+                self._sets.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every kept set (frees their memory)."""
+        with self._lock:
+            self._sets.clear()
+
+
+#: The sets :func:`generate` reuses (``recent_sets.clear()`` frees them).
+recent_sets = RecentSets()
+
+
 def _render_batch(
     seed: int, indices: np.ndarray, config: PhantomConfig, disable: tuple[str, ...]
 ) -> tuple[np.ndarray, ...]:
@@ -175,6 +235,8 @@ def generate(
 
     Sample i depends only on ``(seed, i)`` and the config, so ``generate(10, s)`` equals the
     first 10 of ``generate(1000, s)``, and ``generate(10, s, start=5)`` equals its rows 5..14.
+    A request inside a set this process generated recently is copied from it
+    (:data:`recent_sets`), not rendered again; the result is the same.
 
     Args:
         n: number of samples (>= 0).
@@ -202,6 +264,9 @@ def generate(
     for value, what in ((n, "n"), (seed, "seed"), (start, "start")):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise PhantomConfigError(f"{what} must be a non-negative int, got {value!r}")
+    kept = recent_sets.get(int(n), int(seed), config, int(start), disable_t) if n else None
+    if kept is not None:
+        return kept
     size = config.size
     full = max(8, (1 << 22) // (size * size))
     if workers is None:
@@ -234,4 +299,6 @@ def generate(
         masks = np.zeros((0, len(FINDINGS), size, size), bool)
         lungs = heart = np.zeros((0, size, size), bool)
         params = {}
-    return PhantomSet(images, labels, masks, lungs, heart, config, int(seed), int(start), disable_t, params)
+    result = PhantomSet(images, labels, masks, lungs, heart, config, int(seed), int(start), disable_t, params)
+    recent_sets.put(result)
+    return result
