@@ -30,13 +30,13 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/chexp reproduce --profile phantom
+	$(BIN)/chexp reproduce --profile phantom --jobs 2
 
 # The seeds sweep (sweeps/seeds.yaml: 3 notebooks x 5 seeds, resumable) into _build/sweeps/seeds, then the
 # book with its "Across seeds" chapter (`make book` alone leaves that chapter without numbers).
 sweep: $(STAMP)
 	$(BIN)/chexp sweep sweeps/seeds.yaml --scheduler local --output-dir _build/sweeps/seeds
-	$(BIN)/chexp reproduce --profile phantom
+	$(BIN)/chexp reproduce --profile phantom --jobs 2
 
 REAL_BOOK ?= _build/real
 book-real: $(STAMP)

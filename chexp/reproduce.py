@@ -41,6 +41,13 @@ same time: they share nothing but read-only sources.
 Each task starts its own kernel where it runs, so a worker needs the same environment as this
 process (:mod:`chexp.cluster`).
 
+``--jobs N`` runs N notebooks at a time on this machine (``make book`` uses 2), each in a kernel
+of its own with torch's usual number of threads, so every number is the same as in a run one at
+a time: a kernel's thread count decides how torch splits its sums, which the workers of a Dask
+cluster (one thread each) change. The kernels wait passively at their thread barriers
+(``OMP_WAIT_POLICY=PASSIVE`` unless set), not spinning, since they share the cores. Models that
+several notebooks need are trained once: the model cache's file lock makes the others wait.
+
 Several profiles (``--profile phantom --profile cohen``, or ``--profile phantom,cohen``;
 :func:`reproduce_profiles`) run one after the other, each into ``<run>/<profile>/`` laid out as
 above, and build ONE book in ``<run>/html``: the first profile's chapters, then a part per
@@ -466,13 +473,15 @@ def run_tasks(
     tasks: Sequence[NotebookTask],
     scheduler: str | None = None,
     *,
+    jobs: int = 1,
     progress: bool = True,
     desc: str = "notebooks",
     on_result: Callable[[int, NotebookRun], None] | None = None,
 ) -> list[NotebookRun]:
-    """Execute ``tasks``: here, one after the other (``scheduler`` ``None`` / ``"sync"``), or as
-    tasks of the Dask cluster ``scheduler`` names (:func:`chexp.cluster.open_client`), as many at a
-    time as it has worker processes.
+    """Execute ``tasks``: here, one after the other (``scheduler`` ``None`` / ``"sync"``), ``jobs``
+    at a time in local worker processes (``jobs`` > 1, see the module docstring), or as tasks of
+    the Dask cluster ``scheduler`` names (:func:`chexp.cluster.open_client`), as many at a time as
+    it has worker processes.
 
     A failed notebook, or a worker that dies, is a failed :class:`NotebookRun`; the others go on.
     A tqdm bar (``progress``) counts finished tasks and prints each failure; ``on_result(index,
@@ -482,17 +491,21 @@ def run_tasks(
         One run per task, in the order of ``tasks``.
 
     Raises:
-        InvalidParameterError: a bad scheduler spec (before anything runs).
+        InvalidParameterError: a bad scheduler spec, ``jobs`` below 1, or ``jobs`` > 1 with a
+            scheduler (before anything runs).
         MissingDependencyError: ``slurm`` without dask-jobqueue.
     """
     from chexp.progress import tqdm
+
+    _check_jobs(jobs, scheduler)
 
     if not tasks:  # nothing to run: no cluster to start
         return []
     runs: list[NotebookRun | None] = [None] * len(tasks)
     bar = tqdm(total=len(tasks), desc=desc, unit="nb", disable=not progress, file=sys.stderr)
     with open_client(scheduler) as client:
-        for index, run in _completed(tasks, client, bar):
+        done = _completed_here(tasks, jobs) if client is None and jobs > 1 else _completed(tasks, client, bar)
+        for index, run in done:
             runs[index] = run
             if on_result is not None:
                 on_result(index, run)
@@ -522,6 +535,38 @@ def _completed(tasks: Sequence[NotebookTask], client: Any, bar: Any) -> Iterator
             run = _lost(tasks[index], error)
         future.release()
         yield index, run
+
+
+def _check_jobs(jobs: int, scheduler: str | None) -> None:
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InvalidParameterError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if jobs > 1 and parse_scheduler(scheduler).kind != "sync":
+        raise InvalidParameterError("give either jobs > 1 (worker processes here) or a scheduler, not both")
+
+
+def _passive_waits() -> None:
+    """Worker initializer: the kernels it starts wait passively at OpenMP barriers."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _completed_here(tasks: Sequence[NotebookTask], jobs: int) -> Iterator[tuple[int, NotebookRun]]:
+    """``(index, run)`` of each task as it finishes, ``jobs`` at a time in worker processes of
+    this machine (each runs :func:`run_task`: its own kernelspec and environment), started first
+    in the order of ``tasks``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # no copy of this process's threads or state
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context,
+                             initializer=_passive_waits) as pool:
+        futures = {pool.submit(run_task, task): index for index, task in enumerate(tasks)}
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                run = future.result()
+            except Exception as error:  # noqa: BLE001 - a lost worker fails its task, not the batch
+                run = _lost(tasks[index], error)
+            yield index, run
 
 
 def notebook_profiles(source: Path) -> tuple[str, ...] | None:
@@ -608,6 +653,7 @@ def reproduce(
     execution_timeout: float | None = None,
     progress: bool = True,
     scheduler: str | None = None,
+    jobs: int = 1,
 ) -> ReproduceResult:
     """Run the notebooks with papermill, then build the book (see the module docstring).
 
@@ -630,13 +676,15 @@ def reproduce(
         scheduler: run the notebooks on this Dask cluster (:mod:`chexp.cluster`: ``local``,
             ``local:N``, ``tcp://HOST:PORT``, ``slurm``), several at a time; ``None``: here, one
             after the other.
+        jobs: notebooks run at a time on this machine, each in its own kernel (the numbers are
+            the same as one at a time; see the module docstring); not with ``scheduler``.
 
     Returns:
         A :class:`ReproduceResult`; ``result.exit_code`` is the CLI's exit status.
 
     Raises (before any notebook runs):
         UnknownNameError: an unknown profile or kernel, or ``only`` matching no notebook.
-        InvalidParameterError: a bad ``device`` or ``scheduler``, or a ``params`` key that is
+        InvalidParameterError: a bad ``device``, ``scheduler`` or ``jobs``, or a ``params`` key that is
             reserved or not an identifier.
         DataUnavailableError: no notebook folder, or no notebook in it.
         MissingDependencyError: ipykernel is not installed (when ``kernel_name`` is ``None``).
@@ -646,6 +694,7 @@ def reproduce(
     profile_class(profile)
     _check_device(device)
     parse_scheduler(scheduler)
+    _check_jobs(jobs, scheduler)
     params = dict(params or {})
     for key in params:
         if key in RESERVED_PARAMS:
@@ -673,7 +722,8 @@ def reproduce(
         tasks.append(NotebookTask(source, run_dir, parameters, kernel_name, execution_timeout))
     # Download links under figures and tables are relative to the pages' folder (chexp.outputs):
     # run_task sets $CHEXP_PAGE_DIR to <run>/notebooks for each kernel.
-    executed = dict(zip((task.source for task in tasks), run_tasks(tasks, scheduler, progress=progress), strict=True))
+    runs = run_tasks(tasks, scheduler, jobs=jobs, progress=progress)
+    executed = dict(zip((task.source for task in tasks), runs, strict=True))
     result.runs = [skipped.get(source) or executed[source] for source in notebooks]
     missing = unexecuted_notebooks(run_dir, source_root) if build and only is not None else []
     if missing:
@@ -753,7 +803,7 @@ def reproduce_profiles(
         only, output_dir, build, source_root: as for :func:`reproduce`; the book is not built
             when ``only`` leaves a chapter of the first profile unexecuted.
         options: the other keyword arguments of :func:`reproduce` (``device``, ``params``,
-            ``kernel_name``, ``notebooks_dir``, ``execution_timeout``, ``progress``, ``scheduler``), the same
+            ``kernel_name``, ``notebooks_dir``, ``execution_timeout``, ``progress``, ``scheduler``, ``jobs``), the same
             for every profile.
 
     Raises (before any notebook runs):
@@ -803,6 +853,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", default=None, metavar="SPEC",
                         help=f"run the notebooks as tasks of a Dask cluster, several at a time: {SPEC_FORMS} "
                              "(default: here, one after the other)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="run N notebooks at a time on this machine, each in its own kernel; the numbers "
+                             "are the same as one at a time (default: 1; make book uses 2)")
     parser.set_defaults(func=_run_from_args)
 
 
@@ -826,6 +879,7 @@ def _reproduce_from_args(args: argparse.Namespace) -> ReproduceResult | Profiles
         "execution_timeout": args.timeout,
         "notebooks_dir": args.notebooks_dir,
         "scheduler": args.scheduler,
+        "jobs": args.jobs,
     }
     if len(profiles) > 1:
         return reproduce_profiles(profiles, **options)
