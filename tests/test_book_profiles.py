@@ -262,7 +262,7 @@ def test_makefile_book_real_runs_both_profiles_and_book_stays_phantom() -> None:
                              capture_output=True, text=True, check=True).stdout
         return [line for line in out.splitlines() if "chexp reproduce" in line][-1]
 
-    assert recipe("book").endswith("chexp reproduce --profile phantom")
+    assert recipe("book").endswith("chexp reproduce --profile phantom --jobs 2")
     real = recipe("book-real")
     assert re.search(r"chexp reproduce --profile phantom --profile cohen --output-dir \S+", real), real
 

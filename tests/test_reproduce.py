@@ -13,7 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from chexp.book import toc_notebooks, unexecuted_notebooks
-from chexp.errors import UnknownNameError
+from chexp.errors import InvalidParameterError, UnknownNameError
 from chexp.profiles import PROFILES
 from chexp.reproduce import (
     find_notebooks,
@@ -384,3 +384,47 @@ def test_notebook_whose_download_fails_is_kept_with_a_note_and_exit_0(
     (folder / "c_other.ipynb").unlink()
     result = reproduce(profile="phantom", output_dir=run_dir, build=False, notebooks_dir=folder, progress=False)
     assert result.exit_code == 0 and [run.skipped for run in result.runs] == [True, True]
+
+
+THREADS_BODY = """import json, os, pathlib
+import torch
+pathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)
+record = {"threads": torch.get_num_threads(), "wait": os.environ.get("OMP_WAIT_POLICY"),
+          "page_dir": os.environ.get("CHEXP_PAGE_DIR"), "pid": os.getpid(), "n": n}
+(pathlib.Path(output_dir) / "kernel.json").write_text(json.dumps(record))"""
+
+
+def test_jobs_run_notebooks_side_by_side_with_the_kernels_thread_count(tmp_path: Path) -> None:
+    import torch
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    for name in ("a_one", "b_two", "c_three"):
+        _write(folder / f"{name}.ipynb", new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+               new_code_cell(THREADS_BODY))
+    _write(folder / "d_broken.ipynb", new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+           new_code_cell("raise RuntimeError('deliberate failure')"))
+    result = reproduce(notebooks_dir=folder, output_dir=tmp_path / "run", build=False, progress=False, jobs=2,
+                       params={"n": 3})
+    assert [r.name for r in result.runs] == ["a_one", "b_two", "c_three", "d_broken"]  # the order of the sources
+    assert [r.ok for r in result.runs] == [True, True, True, False] and result.exit_code == 1
+    assert "deliberate failure" in result.runs[3].error
+    records = [json.loads((tmp_path / "run" / "outputs" / name / "kernel.json").read_text())
+               for name in ("a_one", "b_two", "c_three")]
+    for record in records:
+        # the same number of torch threads as a kernel started one at a time: the same sums
+        assert record["threads"] == torch.get_num_threads() and record["n"] == 3
+        assert record["wait"] == os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+        assert record["page_dir"] == str((tmp_path / "run" / "notebooks").resolve())
+    assert len({r["pid"] for r in records}) == 3  # a kernel per notebook
+    assert (tmp_path / "run" / "failed" / "d_broken.ipynb").is_file()
+
+
+def test_jobs_are_checked_before_anything_runs(notebooks: Path, tmp_path: Path) -> None:
+    for jobs, message in ((0, "jobs must be an integer >= 1"), (2.5, "jobs must be an integer"),
+                          (True, "jobs must be an integer")):
+        with pytest.raises(InvalidParameterError, match=message):
+            reproduce(notebooks_dir=notebooks, output_dir=tmp_path / "x", build=False, jobs=jobs)
+    with pytest.raises(InvalidParameterError, match="not both"):
+        reproduce(notebooks_dir=notebooks, output_dir=tmp_path / "x", build=False, jobs=2, scheduler="local:2")
+    assert not (tmp_path / "x" / "notebooks").exists()
