@@ -395,8 +395,6 @@ record = {"threads": torch.get_num_threads(), "wait": os.environ.get("OMP_WAIT_P
 
 
 def test_jobs_run_notebooks_side_by_side_with_the_kernels_thread_count(tmp_path: Path) -> None:
-    import torch
-
     folder = tmp_path / "nbs"
     folder.mkdir()
     for name in ("a_one", "b_two", "c_three"):
@@ -404,20 +402,27 @@ def test_jobs_run_notebooks_side_by_side_with_the_kernels_thread_count(tmp_path:
                new_code_cell(THREADS_BODY))
     _write(folder / "d_broken.ipynb", new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
            new_code_cell("raise RuntimeError('deliberate failure')"))
-    result = reproduce(notebooks_dir=folder, output_dir=tmp_path / "run", build=False, progress=False, jobs=2,
-                       params={"n": 3})
-    assert [r.name for r in result.runs] == ["a_one", "b_two", "c_three", "d_broken"]  # the order of the sources
-    assert [r.ok for r in result.runs] == [True, True, True, False] and result.exit_code == 1
-    assert "deliberate failure" in result.runs[3].error
-    records = [json.loads((tmp_path / "run" / "outputs" / name / "kernel.json").read_text())
-               for name in ("a_one", "b_two", "c_three")]
-    for record in records:
-        # the same number of torch threads as a kernel started one at a time: the same sums
-        assert record["threads"] == torch.get_num_threads() and record["n"] == 3
-        assert record["wait"] == os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
-        assert record["page_dir"] == str((tmp_path / "run" / "notebooks").resolve())
-    assert len({r["pid"] for r in records}) == 3  # a kernel per notebook
-    assert (tmp_path / "run" / "failed" / "d_broken.ipynb").is_file()
+
+    def records(jobs: int) -> list[dict]:
+        run = tmp_path / f"run{jobs}"
+        result = reproduce(notebooks_dir=folder, output_dir=run, build=False, progress=False, jobs=jobs,
+                           params={"n": 3})
+        assert [r.name for r in result.runs] == ["a_one", "b_two", "c_three", "d_broken"]  # the sources' order
+        assert [r.ok for r in result.runs] == [True, True, True, False] and result.exit_code == 1
+        assert "deliberate failure" in result.runs[3].error
+        assert (run / "failed" / "d_broken.ipynb").is_file()
+        found = [json.loads((run / "outputs" / name / "kernel.json").read_text())
+                 for name in ("a_one", "b_two", "c_three")]
+        for record in found:
+            assert record["n"] == 3 and record["page_dir"] == str((run / "notebooks").resolve())
+        assert len({r["pid"] for r in found}) == 3  # a kernel per notebook
+        return found
+
+    alone, side_by_side = records(1), records(2)
+    # the same number of torch threads as kernels started one at a time: the same sums
+    assert {r["threads"] for r in side_by_side} == {r["threads"] for r in alone}
+    assert {r["wait"] for r in alone} == {os.environ.get("OMP_WAIT_POLICY")}
+    assert {r["wait"] for r in side_by_side} == {os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
 
 
 def test_jobs_are_checked_before_anything_runs(notebooks: Path, tmp_path: Path) -> None:
