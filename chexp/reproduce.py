@@ -469,6 +469,14 @@ def _lost(task: NotebookTask, error: BaseException) -> NotebookRun:
     return NotebookRun(task.source.stem, False, None, f"worker: {_one_line(error)}", 0.0)
 
 
+def _result(future: Any, task: NotebookTask) -> NotebookRun:
+    """The run a finished future (Dask's or concurrent.futures') holds, or :func:`_lost` for it."""
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - a lost worker fails its task, not the batch
+        return _lost(task, error)
+
+
 def run_tasks(
     tasks: Sequence[NotebookTask],
     scheduler: str | None = None,
@@ -529,10 +537,7 @@ def _completed(tasks: Sequence[NotebookTask], client: Any, bar: Any) -> Iterator
     index_of = {future.key: index for index, future in enumerate(futures)}
     for future in as_completed(futures):
         index = index_of[future.key]
-        try:
-            run = future.result()
-        except Exception as error:  # noqa: BLE001 - a lost worker fails its task, not the batch
-            run = _lost(tasks[index], error)
+        run = _result(future, tasks[index])
         future.release()
         yield index, run
 
@@ -562,11 +567,7 @@ def _completed_here(tasks: Sequence[NotebookTask], jobs: int) -> Iterator[tuple[
         futures = {pool.submit(run_task, task): index for index, task in enumerate(tasks)}
         for future in as_completed(futures):
             index = futures[future]
-            try:
-                run = future.result()
-            except Exception as error:  # noqa: BLE001 - a lost worker fails its task, not the batch
-                run = _lost(tasks[index], error)
-            yield index, run
+            yield index, _result(future, tasks[index])
 
 
 def notebook_profiles(source: Path) -> tuple[str, ...] | None:
